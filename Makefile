@@ -1,0 +1,58 @@
+# needlepen: every target sets itself up; a fresh machine needs only Python 3.11+.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TYPED  := protocol driver simulator
+
+.PHONY: help install demo test lint pytest qa fuzz bench clean
+
+help:
+	@echo "make demo   - start the clinicians' TUI on the built-in simulator"
+	@echo "make test   - set up .venv, then ruff, mypy and the test suite (ci profile)"
+	@echo "make lint   - ruff and mypy only"
+	@echo "make qa     - the safety suites under the thorough hypothesis profile"
+	@echo "make fuzz   - time-bounded atheris fuzzing of the decoders and policy loader"
+	@echo "make bench  - benchmarks with same-run baselines"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/needlepen tui
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy $(TYPED)
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: lint pytest
+
+qa: $(STAMP)
+	$(BIN)/pytest tests/safety tests/protocol tests/driver tests/simulator tests/conformance --hypothesis-profile=thorough
+
+$(VENV)/.fuzz: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
+	touch $@
+
+fuzz: $(VENV)/.fuzz
+	$(BIN)/python -m tests.fuzz.run --seconds $${FUZZ_SECONDS:-60}
+
+$(VENV)/.bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(VENV)/.bench
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

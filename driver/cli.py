@@ -1,0 +1,79 @@
+"""The `needlepen` command: one dispatcher, subcommands contributed by each package.
+
+Packages declare a `register(subparsers)` function under the `needlepen.commands` entry-point
+group (see pyproject.toml), so this module never imports the simulator or the TUI by name.
+Every error reaches the user as one sentence on stderr and a non-zero exit code, never a
+traceback (set NEEDLEPEN_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any
+
+#: Modules of the driver package that add subcommands of their own.
+_DRIVER_COMMAND_MODULES: tuple[str, ...] = ()
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("needlepen")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+def register(subparsers: Any) -> None:
+    """Add the driver's own subcommands (policy, operators, log, info, ports)."""
+    import importlib
+
+    for name in _DRIVER_COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="needlepen",
+        description=(
+            "Host software for a powered microneedling pen: a governed treatment session, "
+            "an audit log, a terminal UI for clinicians and a software pen for testing."
+        ),
+        epilog="Run 'needlepen COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"needlepen {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    seen: set[str] = set()
+    for ep in sorted(metadata.entry_points(group="needlepen.commands"), key=lambda e: e.name):
+        if ep.value in seen:
+            continue
+        seen.add(ep.value)
+        ep.load()(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("needlepen: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one sentence for the user; the traceback only on request
+        if os.environ.get("NEEDLEPEN_DEBUG"):
+            raise
+        print(f"needlepen: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
