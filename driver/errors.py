@@ -1,0 +1,79 @@
+"""The driver's exceptions: one hierarchy, each message one clear sentence for the operator."""
+
+from __future__ import annotations
+
+
+class DriverError(Exception):
+    """Base class of every error the driver raises on purpose."""
+
+
+# --- link and pen ----------------------------------------------------------------------------
+
+
+class PortError(DriverError):
+    """The serial port could not be opened or used (missing, busy, permission, bad URL)."""
+
+
+class HandshakeError(DriverError):
+    """The device did not answer HELLO as an ICD v1 pen would."""
+
+
+class NoAnswer(DriverError):
+    """A command got no ACK or NACK after all its resends."""
+
+
+class LinkLost(DriverError):
+    """The pen went silent (no STATUS for the link timeout) or the port failed; the session is over."""
+
+
+class PenRebooted(DriverError):
+    """The pen's boot_id changed: it rebooted, and the operator must start again."""
+
+
+class CommandRefused(DriverError):
+    """The pen answered NACK. Carries the ICD error and detail."""
+
+    def __init__(self, command: str, error: object, detail: int, sentence: str) -> None:
+        self.command = command
+        self.error = error
+        self.detail = detail
+        super().__init__(sentence)
+
+
+class NotAllowed(DriverError):
+    """The governor or the session rules refused the request (nothing was sent)."""
+
+
+class SessionClosed(DriverError):
+    """The Pen session is closed or dead; open a new one."""
+
+
+# --- store, operators -------------------------------------------------------------------------
+
+
+class StoreError(DriverError):
+    """The audit store could not be opened, read or written."""
+
+
+class AuthError(DriverError):
+    """Operator authentication failed (unknown, disabled, wrong PIN, locked out)."""
+
+
+class UnknownOperator(AuthError):
+    pass
+
+
+class OperatorDisabled(AuthError):
+    pass
+
+
+class WrongPin(AuthError):
+    def __init__(self, sentence: str, attempts_left: int) -> None:
+        self.attempts_left = attempts_left
+        super().__init__(sentence)
+
+
+class OperatorLocked(AuthError):
+    def __init__(self, sentence: str, locked_until: float) -> None:
+        self.locked_until = locked_until
+        super().__init__(sentence)
