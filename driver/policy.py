@@ -1,0 +1,572 @@
+"""The treatment policy: zones x roles, soft and hard depth limits, rate ranges, session interval.
+
+A policy is a TOML file validated with pydantic. The default ships with the package
+(`default_policy.toml`); a clinic's file names only the keys it changes. Built-in ceilings hold
+whatever a file says, so a file can tighten the policy but never loosen it past them. A file
+that breaks any rule, is not valid TOML, or names an unknown key is refused as a whole: nothing
+of it applies, and `PolicyError` says which key broke which rule in one sentence.
+
+Depths are millimetres at the edges and whole micrometres inside, so that no float rounding
+(0.1 + 0.2 style) can move a limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "DEPTH_CEILING_MAX_UM",
+    "DEPTH_CEILING_MIN_UM",
+    "HOME_DEPTH_LIMIT_UM",
+    "MIN_DAYS_CEILING",
+    "PRIVILEGE_ORDER",
+    "RATE_CEILING_MAX_HZ",
+    "RATE_CEILING_MIN_HZ",
+    "ROLE_NAMES",
+    "ZONE_NAMES",
+    "Policy",
+    "PolicyError",
+    "RoleLimits",
+    "Roles",
+    "ZoneLimits",
+    "Zones",
+    "default_policy",
+    "default_policy_text",
+    "diff_policies",
+    "load_policy",
+    "load_policy_text",
+    "mm_to_um_exact",
+    "policy_digest",
+    "policy_to_toml",
+]
+
+# --- Built-in ceilings: no policy file can pass these. ------------------------------------------
+
+#: Every depth in a policy lies within 0.25-3.00 mm (the professional hardware range).
+DEPTH_CEILING_MIN_UM: Final = 250
+DEPTH_CEILING_MAX_UM: Final = 3000
+#: The home role's cap is always strictly below this (1.0 mm), under any policy.
+HOME_DEPTH_LIMIT_UM: Final = 1000
+#: Rates are whole hertz within this range (commercial pens run up to about 150 Hz).
+RATE_CEILING_MIN_HZ: Final = 1
+RATE_CEILING_MAX_HZ: Final = 150
+#: Sessions on the same zone at least four weeks apart; a file may only lengthen the interval.
+MIN_DAYS_CEILING: Final = 28
+MAX_DAYS_SETTING: Final = 365
+#: A policy file larger than this is not a policy file.
+MAX_POLICY_BYTES: Final = 256 * 1024
+
+ROLE_NAMES: Final[tuple[str, ...]] = ("home", "aesthetician", "clinician", "engineer")
+ZONE_NAMES: Final[tuple[str, ...]] = (
+    "forehead",
+    "periorbital",
+    "nose",
+    "upper_lip",
+    "cheeks",
+    "chin_jawline",
+    "neck",
+    "decolletage",
+    "hands",
+    "scalp",
+    "acne_scars",
+    "stretch_marks",
+    "bench",
+)
+#: Roles that treat people, least privileged first: each never gets less than the one before.
+PRIVILEGE_ORDER: Final[tuple[str, ...]] = ("home", "aesthetician", "clinician")
+BENCH_ZONE: Final = "bench"
+ENGINEER_ROLE: Final = "engineer"
+
+
+class PolicyError(Exception):
+    """A policy file was refused. `problems` lists every rule it broke, one sentence each."""
+
+    def __init__(self, problems: Sequence[str], source: str | None = None) -> None:
+        self.problems: tuple[str, ...] = tuple(problems) or ("the policy is not valid.",)
+        self.source = source
+        first = self.problems[0]
+        where = f"policy file {source} refused: " if source else "policy refused: "
+        super().__init__(where + first)
+
+
+# --- Conversions ---------------------------------------------------------------------------------
+
+
+def mm_to_um_exact(value: float) -> int | None:
+    """The whole number of micrometres `value` millimetres is, or None if it is not one.
+
+    Uses the shortest decimal that reads back as the same float (what a person typed), so
+    0.3 is 300 µm and not 299.99999999999997.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, int):
+        return int(value) * 1000
+    try:
+        um = Decimal(repr(float(value))) * 1000
+    except (InvalidOperation, ValueError, OverflowError):  # pragma: no cover - finite checked
+        return None
+    if um != um.to_integral_value():
+        return None
+    return int(um)
+
+
+def _fmt_mm(um: int) -> str:
+    return f"{um / 1000:.2f}" if um % 10 == 0 else f"{um / 1000:.3f}"
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- Field types ---------------------------------------------------------------------------------
+
+
+def _check_depth(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number of millimetres")
+    um = mm_to_um_exact(value)
+    if um is None:
+        raise ValueError("must be a whole number of micrometres (at most three decimals)")
+    if not DEPTH_CEILING_MIN_UM <= um <= DEPTH_CEILING_MAX_UM:
+        raise ValueError(
+            f"must be within the built-in range {_fmt_mm(DEPTH_CEILING_MIN_UM)}-"
+            f"{_fmt_mm(DEPTH_CEILING_MAX_UM)} mm"
+        )
+    return float(value)
+
+
+def _check_rate(value: int) -> int:
+    if not RATE_CEILING_MIN_HZ <= value <= RATE_CEILING_MAX_HZ:
+        raise ValueError(
+            f"must be within the built-in range {RATE_CEILING_MIN_HZ}-{RATE_CEILING_MAX_HZ} Hz"
+        )
+    return value
+
+
+def _check_days(value: int) -> int:
+    if not MIN_DAYS_CEILING <= value <= MAX_DAYS_SETTING:
+        raise ValueError(
+            f"must be a whole number of days from {MIN_DAYS_CEILING} to {MAX_DAYS_SETTING} "
+            f"(sessions on one zone at least four weeks apart)"
+        )
+    return value
+
+
+def _check_zone_list(value: tuple[str, ...]) -> tuple[str, ...]:
+    for name in value:
+        if name not in ZONE_NAMES:
+            raise ValueError(f"names {name!r}, which is not a known zone")
+    if len(set(value)) != len(value):
+        raise ValueError("names a zone more than once")
+    # Keep the canonical order so that equal sets compare and print the same.
+    return tuple(z for z in ZONE_NAMES if z in value)
+
+
+DepthMm = Annotated[float, AfterValidator(_check_depth)]
+RateHz = Annotated[int, AfterValidator(_check_rate)]
+Days = Annotated[int, AfterValidator(_check_days)]
+ZoneList = Annotated[tuple[str, ...], Field(strict=False), AfterValidator(_check_zone_list)]
+
+_MODEL_CONFIG = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class RoleLimits(BaseModel):
+    """What one role may do: its depth cap, its rate range and the zones it may treat."""
+
+    model_config = _MODEL_CONFIG
+
+    max_depth_mm: DepthMm
+    rate_min_hz: RateHz
+    rate_max_hz: RateHz
+    zones: ZoneList
+
+    @property
+    def max_depth_um(self) -> int:
+        return _um(self.max_depth_mm)
+
+
+class ZoneLimits(BaseModel):
+    """A zone's soft limit (recommended) and hard limit."""
+
+    model_config = _MODEL_CONFIG
+
+    recommended_max_mm: DepthMm
+    hard_max_mm: DepthMm
+
+    @property
+    def recommended_max_um(self) -> int:
+        return _um(self.recommended_max_mm)
+
+    @property
+    def hard_max_um(self) -> int:
+        return _um(self.hard_max_mm)
+
+
+class Roles(BaseModel):
+    model_config = _MODEL_CONFIG
+
+    home: RoleLimits
+    aesthetician: RoleLimits
+    clinician: RoleLimits
+    engineer: RoleLimits
+
+
+class Zones(BaseModel):
+    model_config = _MODEL_CONFIG
+
+    forehead: ZoneLimits
+    periorbital: ZoneLimits
+    nose: ZoneLimits
+    upper_lip: ZoneLimits
+    cheeks: ZoneLimits
+    chin_jawline: ZoneLimits
+    neck: ZoneLimits
+    decolletage: ZoneLimits
+    hands: ZoneLimits
+    scalp: ZoneLimits
+    acne_scars: ZoneLimits
+    stretch_marks: ZoneLimits
+    bench: ZoneLimits
+
+
+def _um(mm: float) -> int:
+    um = mm_to_um_exact(mm)
+    if um is None:  # only reachable for a model built without validation
+        raise ValueError(f"{mm!r} mm is not a whole number of micrometres")
+    return um
+
+
+class _RuleProblems(ValueError):
+    """Cross-key rules a policy broke; each message already names its keys."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class Policy(BaseModel):
+    """A complete, validated treatment policy (immutable)."""
+
+    model_config = _MODEL_CONFIG
+
+    min_days_between_sessions: Days
+    roles: Roles
+    zones: Zones
+
+    def role(self, name: str) -> RoleLimits:
+        if name not in ROLE_NAMES:
+            raise KeyError(name)
+        limits: RoleLimits = getattr(self.roles, name)
+        return limits
+
+    def zone(self, name: str) -> ZoneLimits:
+        if name not in ZONE_NAMES:
+            raise KeyError(name)
+        limits: ZoneLimits = getattr(self.zones, name)
+        return limits
+
+    @model_validator(mode="after")
+    def _cross_rules(self) -> Policy:
+        problems = _cross_rule_problems(self)
+        if problems:
+            raise _RuleProblems(problems)
+        return self
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
+def _cross_rule_problems(p: Policy) -> list[str]:
+    problems: list[str] = []
+    home = p.role("home")
+    if home.max_depth_um >= HOME_DEPTH_LIMIT_UM:
+        problems.append(
+            f"roles.home.max_depth_mm must be below {_fmt_mm(HOME_DEPTH_LIMIT_UM)} mm under any "
+            f"policy (it is {_fmt_mm(home.max_depth_um)} mm)."
+        )
+    for name in ZONE_NAMES:
+        z = p.zone(name)
+        if z.recommended_max_um > z.hard_max_um:
+            problems.append(
+                f"zones.{name}.recommended_max_mm ({_fmt_mm(z.recommended_max_um)} mm) must not "
+                f"be above zones.{name}.hard_max_mm ({_fmt_mm(z.hard_max_um)} mm)."
+            )
+    for name in ROLE_NAMES:
+        r = p.role(name)
+        if r.rate_min_hz > r.rate_max_hz:
+            problems.append(
+                f"roles.{name}.rate_min_hz ({r.rate_min_hz} Hz) must not be above "
+                f"roles.{name}.rate_max_hz ({r.rate_max_hz} Hz)."
+            )
+        if name == ENGINEER_ROLE:
+            if any(z != BENCH_ZONE for z in r.zones):
+                problems.append(
+                    "roles.engineer.zones may name only the bench zone: engineers never treat skin."
+                )
+        elif BENCH_ZONE in r.zones:
+            problems.append(
+                f"roles.{name}.zones must not name the bench zone, which is for engineers only."
+            )
+    for lower, higher in itertools.pairwise(PRIVILEGE_ORDER):
+        lo, hi = p.role(lower), p.role(higher)
+        rule = f"{_a(higher)} never gets less than {_a(lower)}"
+        if hi.max_depth_um < lo.max_depth_um:
+            problems.append(
+                f"roles.{higher}.max_depth_mm ({_fmt_mm(hi.max_depth_um)} mm) must not be below "
+                f"roles.{lower}.max_depth_mm ({_fmt_mm(lo.max_depth_um)} mm): {rule}."
+            )
+        if hi.rate_max_hz < lo.rate_max_hz:
+            problems.append(
+                f"roles.{higher}.rate_max_hz ({hi.rate_max_hz} Hz) must not be below "
+                f"roles.{lower}.rate_max_hz ({lo.rate_max_hz} Hz): {rule}."
+            )
+        if hi.rate_min_hz > lo.rate_min_hz:
+            problems.append(
+                f"roles.{higher}.rate_min_hz ({hi.rate_min_hz} Hz) must not be above "
+                f"roles.{lower}.rate_min_hz ({lo.rate_min_hz} Hz): {rule}."
+            )
+        missing = [z for z in lo.zones if z not in hi.zones]
+        if missing:
+            problems.append(
+                f"roles.{higher}.zones must include every zone of roles.{lower}.zones "
+                f"(missing: {', '.join(missing)}): {rule}."
+            )
+    return problems
+
+
+# --- Turning pydantic's errors into sentences ----------------------------------------------------
+
+_UNITS: Final[dict[str, str]] = {
+    "max_depth_mm": "millimetres",
+    "recommended_max_mm": "millimetres",
+    "hard_max_mm": "millimetres",
+    "rate_min_hz": "hertz",
+    "rate_max_hz": "hertz",
+    "min_days_between_sessions": "days",
+}
+
+
+def _key(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "the policy"
+
+
+def _known_keys(parent: Sequence[int | str]) -> tuple[str, ...]:
+    if len(parent) == 0:
+        return tuple(Policy.model_fields)
+    if tuple(parent) == ("roles",):
+        return ROLE_NAMES
+    if tuple(parent) == ("zones",):
+        return ZONE_NAMES
+    if len(parent) == 2 and parent[0] == "roles":
+        return tuple(RoleLimits.model_fields)
+    if len(parent) == 2 and parent[0] == "zones":
+        return tuple(ZoneLimits.model_fields)
+    return ()
+
+
+def _sentence(err: Mapping[str, Any]) -> list[str]:
+    loc: tuple[int | str, ...] = tuple(err.get("loc", ()))
+    key = _key(loc)
+    kind = str(err.get("type", ""))
+    value = err.get("input")
+    field = next((part for part in reversed(loc) if isinstance(part, str)), "")
+    unit = _UNITS.get(field, "")
+    ctx = err.get("ctx") or {}
+    cause = ctx.get("error")
+    if isinstance(cause, _RuleProblems):
+        return list(cause.problems)
+    if kind == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        hint = f" (known keys here: {', '.join(known)})" if known else ""
+        return [f"{key} is not a known policy key{hint}."]
+    if kind == "missing":
+        return [f"{key} is missing."]
+    if kind == "value_error" and cause is not None:
+        return [f"{key} {cause} (it is {_show(value)})."]
+    if kind == "float_type":
+        return [f"{key} must be a number of {unit or 'millimetres'} (it is {_show(value)})."]
+    if kind == "int_type":
+        return [f"{key} must be a whole number of {unit or 'units'} (it is {_show(value)})."]
+    if kind == "string_type":
+        return [f"{key} must be a zone name in quotes (it is {_show(value)})."]
+    if kind in ("tuple_type", "list_type"):
+        return [f"{key} must be a list of zone names (it is {_show(value)})."]
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return [f"{key} must be a table of keys (it is {_show(value)})."]
+    return [f"{key}: {err.get('msg', 'is not valid')} (it is {_show(value)})."]
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    out: list[str] = []
+    for err in exc.errors(include_url=False):
+        out.extend(_sentence(err))
+    return out
+
+
+# --- Loading -------------------------------------------------------------------------------------
+
+
+def default_policy_text() -> str:
+    """The shipped default policy file, as text."""
+    return resources.files("driver").joinpath("default_policy.toml").read_text(encoding="utf-8")
+
+
+_DEFAULT: Policy | None = None
+
+
+def _default_data() -> dict[str, Any]:
+    return tomllib.loads(default_policy_text())
+
+
+def default_policy() -> Policy:
+    """The shipped default policy: the zones and roles of the domain notes."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        try:
+            _DEFAULT = Policy.model_validate(_default_data())
+        except ValidationError as exc:  # pragma: no cover - the shipped file is tested
+            raise PolicyError(_problems(exc), "(built-in default)") from None
+    return _DEFAULT
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with the keys `over` names replaced; tables merge key by key."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_policy_text(text: str, source: str | None = None) -> Policy:
+    """The default policy with the keys of TOML `text` applied, or PolicyError for all of it."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError([f"the file is not valid TOML: {exc}."], source) from None
+    except (ValueError, RecursionError) as exc:  # e.g. a number too long to read
+        raise PolicyError([f"the file is not valid TOML: {exc}."], source) from None
+    try:
+        return Policy.model_validate(_merge(_default_data(), data))
+    except ValidationError as exc:
+        raise PolicyError(_problems(exc), source) from None
+    except RecursionError:  # pragma: no cover - absurdly nested input
+        raise PolicyError(["the file is nested too deeply to be a policy."], source) from None
+
+
+def load_policy(path: str | os.PathLike[str] | None) -> Policy:
+    """The policy in the TOML file at `path` over the default (None: the default itself)."""
+    if path is None:
+        return default_policy()
+    p = Path(path)
+    try:
+        raw = p.read_bytes() if p.stat().st_size <= MAX_POLICY_BYTES else None
+    except FileNotFoundError:
+        raise PolicyError(["the file does not exist."], str(path)) from None
+    except IsADirectoryError:
+        raise PolicyError(["it is a directory, not a file."], str(path)) from None
+    except OSError as exc:
+        raise PolicyError(
+            [f"the file cannot be read ({exc.strerror or exc})."], str(path)
+        ) from None
+    if raw is None:
+        raise PolicyError(
+            [f"the file is larger than {MAX_POLICY_BYTES // 1024} KiB, too large for a policy."],
+            str(path),
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PolicyError(["the file is not UTF-8 text."], str(path)) from None
+    return load_policy_text(text, str(path))
+
+
+# --- Writing and comparing -----------------------------------------------------------------------
+
+
+def _toml_float(mm: float) -> str:
+    um = _um(mm)
+    text = f"{um / 1000:.3f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def policy_to_toml(policy: Policy) -> str:
+    """The whole policy as a TOML file that `load_policy` reads back to an equal policy."""
+    lines = [
+        "# needlepen treatment policy, complete",
+        "# (written by 'needlepen policy show --format toml'; loadable with --policy).",
+        f"# digest {policy_digest(policy)}",
+        "",
+        f"min_days_between_sessions = {policy.min_days_between_sessions}",
+    ]
+    for name in ROLE_NAMES:
+        r = policy.role(name)
+        zones = ", ".join(json.dumps(z) for z in r.zones)
+        lines += [
+            "",
+            f"[roles.{name}]",
+            f"max_depth_mm = {_toml_float(r.max_depth_mm)}",
+            f"rate_min_hz = {r.rate_min_hz}",
+            f"rate_max_hz = {r.rate_max_hz}",
+            f"zones = [{zones}]",
+        ]
+    for name in ZONE_NAMES:
+        z = policy.zone(name)
+        lines += [
+            "",
+            f"[zones.{name}]",
+            f"recommended_max_mm = {_toml_float(z.recommended_max_mm)}",
+            f"hard_max_mm = {_toml_float(z.hard_max_mm)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _flat(policy: Policy) -> dict[str, Any]:
+    flat: dict[str, Any] = {"min_days_between_sessions": policy.min_days_between_sessions}
+    for name in ROLE_NAMES:
+        for key, value in policy.role(name).model_dump().items():
+            flat[f"roles.{name}.{key}"] = value
+    for name in ZONE_NAMES:
+        for key, value in policy.zone(name).model_dump().items():
+            flat[f"zones.{name}.{key}"] = value
+    return flat
+
+
+def diff_policies(base: Policy, other: Policy) -> list[tuple[str, Any, Any]]:
+    """(key, value in base, value in other) for every key whose value differs."""
+    a, b = _flat(base), _flat(other)
+    return [(k, a[k], b[k]) for k in a if a[k] != b[k]]
+
+
+def policy_digest(policy: Policy) -> str:
+    """SHA-256 of the policy's canonical form, for the audit log (which policy decided)."""
+    canonical = json.dumps(_flat(policy), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def zones_in_order(names: Iterable[str]) -> list[str]:
+    """`names` in the canonical zone order (unknown names dropped)."""
+    wanted = set(names)
+    return [z for z in ZONE_NAMES if z in wanted]
