@@ -1,0 +1,1405 @@
+"""The audit store: operators, clients, sessions, cartridges and a hash-chained event log.
+
+One SQLite file (stdlib `sqlite3`), WAL journal with synchronous=FULL, so every append is on
+disk before `append()` returns: the Pen commits each decision before its command goes on the
+wire, and a crash loses nothing that was sent.
+
+The event log is append-only (SQLite triggers refuse UPDATE and DELETE) and hash-chained: each
+record carries the SHA-256 of the one before it, so `verify()` finds a record that was edited,
+deleted, reordered or re-hashed in the file even after someone dropped the triggers. The other
+tables are kept honest the cheap way: every change to them is also a record in the chain, and
+`verify()` replays those records and checks the tables against them. docs/AUDIT.md describes the
+schema, the chain and the export formats for auditors.
+
+Clients are a pseudonymous reference only (a chart number, never a name): the store keeps the
+reference and nothing else about the person.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import enum
+import hashlib
+import hmac
+import json
+import math
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any, Literal, TextIO
+
+from driver.errors import (
+    OperatorDisabled,
+    OperatorLocked,
+    StoreError,
+    UnknownOperator,
+    WrongPin,
+)
+
+# --- constants an auditor needs (docs/AUDIT.md) ------------------------------------------------
+
+SCHEMA_VERSION = 1
+#: PRAGMA application_id of a needlepen audit store: "NPEN" in ASCII.
+APPLICATION_ID = 0x4E50454E
+#: prev_hash of the first record.
+GENESIS_HASH = hashlib.sha256(b"needlepen audit log v1").hexdigest()
+
+ROLES: tuple[str, ...] = ("home", "aesthetician", "clinician", "engineer")
+PROFESSIONAL_ROLES = frozenset({"aesthetician", "clinician", "engineer"})
+DEVICE_CLASSES = frozenset({"home", "professional"})
+
+MAX_FAILED_PINS = 5
+LOCKOUT_SECONDS = 15 * 60
+
+#: scrypt cost (n = 2**14, r = 8, p = 1: about 16 MiB and 50 ms per check on a laptop core).
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+_SCRYPT_DKLEN = 32
+_SALT_BYTES = 16
+
+#: Kinds the store writes itself; append() refuses them so the tables can be replayed from the
+#: chain without ambiguity.
+STORE_KINDS = frozenset(
+    {
+        "operator_added",
+        "operator_disabled",
+        "login",
+        "login_failed",
+        "session_opened",
+        "session_closed",
+        "treatment_recorded",
+        "cartridge_recorded",
+    }
+)
+
+MAX_DATA_BYTES = 1 << 20
+_MAX_DEPTH = 32
+_MAX_TS = 1e11  # seconds since the epoch: year 5138; anything beyond is a bug, not a time
+_U32 = 0xFFFFFFFF
+_DAY = 86_400.0
+
+_KIND_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,39}")
+_OP_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+_PIN_RE = re.compile(r"[0-9]{4,12}")
+_ZONE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # version 0 -> 1: the first schema
+    (
+        """CREATE TABLE operators (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            pin_salt BLOB,
+            pin_hash BLOB,
+            scrypt_n INTEGER,
+            scrypt_r INTEGER,
+            scrypt_p INTEGER,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            locked_until_us INTEGER,
+            created_us INTEGER NOT NULL
+        )""",
+        """CREATE TABLE clients (
+            ref TEXT PRIMARY KEY,
+            first_seen_us INTEGER NOT NULL
+        )""",
+        """CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            role TEXT NOT NULL,
+            operator_id TEXT REFERENCES operators(id),
+            client_ref TEXT REFERENCES clients(ref),
+            device_serial INTEGER NOT NULL,
+            boot_id INTEGER NOT NULL,
+            device_class TEXT NOT NULL,
+            started_us INTEGER NOT NULL,
+            ended_us INTEGER,
+            end_reason TEXT
+        )""",
+        """CREATE TABLE treatments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id INTEGER NOT NULL REFERENCES sessions(id),
+            client_ref TEXT REFERENCES clients(ref),
+            zone TEXT NOT NULL,
+            ts_us INTEGER NOT NULL,
+            record_id INTEGER NOT NULL
+        )""",
+        "CREATE INDEX treatments_by_client_zone ON treatments(client_ref, zone, ts_us)",
+        """CREATE TABLE cartridges (
+            cartridge_id INTEGER NOT NULL,
+            session_id INTEGER NOT NULL REFERENCES sessions(id),
+            first_seen_us INTEGER NOT NULL,
+            record_id INTEGER NOT NULL,
+            PRIMARY KEY (cartridge_id, session_id)
+        )""",
+        """CREATE TABLE log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts_us INTEGER NOT NULL,
+            session_id INTEGER REFERENCES sessions(id),
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE
+        )""",
+        "CREATE INDEX log_by_session ON log(session_id, id)",
+        # append-only log
+        """CREATE TRIGGER log_no_update BEFORE UPDATE ON log BEGIN
+            SELECT RAISE(ABORT, 'the audit log is append-only: records cannot be changed');
+        END""",
+        """CREATE TRIGGER log_no_delete BEFORE DELETE ON log BEGIN
+            SELECT RAISE(ABORT, 'the audit log is append-only: records cannot be deleted');
+        END""",
+        # operators: never deleted; identity and PIN fixed; a disabled operator stays disabled
+        """CREATE TRIGGER operators_no_delete BEFORE DELETE ON operators BEGIN
+            SELECT RAISE(ABORT, 'operators cannot be deleted, only disabled');
+        END""",
+        """CREATE TRIGGER operators_fixed BEFORE UPDATE ON operators
+        WHEN NEW.id IS NOT OLD.id OR NEW.name IS NOT OLD.name OR NEW.role IS NOT OLD.role
+          OR NEW.pin_salt IS NOT OLD.pin_salt OR NEW.pin_hash IS NOT OLD.pin_hash
+          OR NEW.scrypt_n IS NOT OLD.scrypt_n OR NEW.scrypt_r IS NOT OLD.scrypt_r
+          OR NEW.scrypt_p IS NOT OLD.scrypt_p OR NEW.created_us IS NOT OLD.created_us
+          OR (OLD.disabled = 1 AND NEW.disabled IS NOT 1)
+        BEGIN
+            SELECT RAISE(ABORT, 'an operator''s identity, role and PIN cannot be changed');
+        END""",
+        # sessions: never deleted; only an open session may be ended, once
+        """CREATE TRIGGER sessions_no_delete BEFORE DELETE ON sessions BEGIN
+            SELECT RAISE(ABORT, 'sessions cannot be deleted');
+        END""",
+        """CREATE TRIGGER sessions_fixed BEFORE UPDATE ON sessions
+        WHEN OLD.ended_us IS NOT NULL OR NEW.id IS NOT OLD.id OR NEW.role IS NOT OLD.role
+          OR NEW.operator_id IS NOT OLD.operator_id OR NEW.client_ref IS NOT OLD.client_ref
+          OR NEW.device_serial IS NOT OLD.device_serial OR NEW.boot_id IS NOT OLD.boot_id
+          OR NEW.device_class IS NOT OLD.device_class OR NEW.started_us IS NOT OLD.started_us
+        BEGIN
+            SELECT RAISE(ABORT, 'a session can only be ended, once');
+        END""",
+        # clients, treatments, cartridges: insert only
+        """CREATE TRIGGER clients_no_update BEFORE UPDATE ON clients BEGIN
+            SELECT RAISE(ABORT, 'clients cannot be changed');
+        END""",
+        """CREATE TRIGGER clients_no_delete BEFORE DELETE ON clients BEGIN
+            SELECT RAISE(ABORT, 'clients cannot be deleted');
+        END""",
+        """CREATE TRIGGER treatments_no_update BEFORE UPDATE ON treatments BEGIN
+            SELECT RAISE(ABORT, 'treatments cannot be changed');
+        END""",
+        """CREATE TRIGGER treatments_no_delete BEFORE DELETE ON treatments BEGIN
+            SELECT RAISE(ABORT, 'treatments cannot be deleted');
+        END""",
+        """CREATE TRIGGER cartridges_no_update BEFORE UPDATE ON cartridges BEGIN
+            SELECT RAISE(ABORT, 'cartridges cannot be changed');
+        END""",
+        """CREATE TRIGGER cartridges_no_delete BEFORE DELETE ON cartridges BEGIN
+            SELECT RAISE(ABORT, 'cartridges cannot be deleted');
+        END""",
+    ),
+)
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+_OUR_TABLES = frozenset(
+    {"operators", "clients", "sessions", "treatments", "cartridges", "log", "sqlite_sequence"}
+)
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operator:
+    id: str
+    name: str
+    role: str
+    disabled: bool
+    locked_until: float | None
+    failed_attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Record:
+    id: int
+    ts: float
+    session_id: int | None
+    kind: str
+    data: dict[str, object]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: int
+    role: str
+    operator_id: str | None
+    client_ref: str | None
+    device_serial: int
+    boot_id: int
+    device_class: str
+    started: float
+    ended: float | None
+    end_reason: str | None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    count: int
+    first_broken: int | None
+    problem: str | None
+    head: str | None = None
+
+
+# --- canonical form and hashing (pure; docs/AUDIT.md restates them) --------------------------
+
+
+def _plain(value: object, where: str, depth: int) -> object:
+    """A JSON-ready copy of `value`: enums by name, non-finite floats as strings."""
+    if depth > _MAX_DEPTH:
+        raise StoreError(f"The record's data is nested deeper than {_MAX_DEPTH} levels.")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return float(value)
+    if isinstance(value, Mapping):
+        out: dict[str, object] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise StoreError(
+                    f"The record's data has a key {key!r} at {where} that is not a string."
+                )
+            out[key] = _plain(item, f"{where}.{key}", depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+    raise StoreError(
+        f"The record's data holds a {type(value).__name__} at {where}, which cannot be "
+        "stored as JSON."
+    )
+
+
+def canonical_json(data: Mapping[str, object]) -> str:
+    """The canonical text of a record's data: sorted keys, no spaces, ASCII only, no NaN."""
+    if not isinstance(data, Mapping):
+        raise StoreError("A record's data must be a mapping of names to values.")
+    plain = _plain(data, "data", 0)
+    text = json.dumps(
+        plain, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+    if len(text) > MAX_DATA_BYTES:
+        raise StoreError(
+            f"The record's data is too large ({len(text)} bytes; at most {MAX_DATA_BYTES})."
+        )
+    return text
+
+
+def record_hash(
+    prev_hash: str, record_id: int, ts_us: int, session_id: int | None, kind: str, data: str
+) -> str:
+    """SHA-256 (hex) of a record: prev_hash, id, ts_us, session_id, kind and data, one per line."""
+    sid = "" if session_id is None else str(session_id)
+    content = f"{prev_hash}\n{record_id}\n{ts_us}\n{sid}\n{kind}\n{data}"
+    return hashlib.sha256(content.encode("ascii", "backslashreplace")).hexdigest()
+
+
+def pin_fingerprint(
+    salt: bytes | None, pin_hash: bytes | None, n: Any, r: Any, p: Any
+) -> str | None:
+    """What the log records of a PIN hash: enough to notice a swapped hash, useless to crack."""
+    if salt is None and pin_hash is None:
+        return None
+    material = f"scrypt:{n}:{r}:{p}:".encode() + bytes(salt or b"") + b":" + bytes(pin_hash or b"")
+    return hashlib.sha256(material).hexdigest()
+
+
+def iso_utc(ts_us: int) -> str:
+    """A timestamp as ISO 8601 in UTC with microseconds, e.g. 2025-03-01T09:30:00.000000Z."""
+    moment = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC) + _dt.timedelta(microseconds=ts_us)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _show(text: object) -> str:
+    """A user-given string quoted for a sentence, short and without control characters."""
+    s = str(text)
+    if len(s) > 40:
+        s = s[:40] + "..."
+    return repr(s) if _CONTROL_RE.search(s) or "'" in s else f"'{s}'"
+
+
+def _clock(ts_us: int) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts_us / 1e6))
+
+
+def _ts_us(now: float | None) -> int:
+    if now is None:
+        now = time.time()
+    if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
+        raise StoreError(f"A timestamp must be a finite number of seconds, not {now!r}.")
+    if not 0 <= now <= _MAX_TS:
+        raise StoreError(f"The timestamp {now!r} is not a plausible time.")
+    return round(now * 1_000_000)
+
+
+def _is_u32(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _U32
+
+
+def _check_text(value: object, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise StoreError(f"The {what} must not be empty.")
+    if value != value.strip():
+        raise StoreError(f"The {what} must not start or end with spaces.")
+    if len(value) > limit:
+        raise StoreError(f"The {what} is too long (at most {limit} characters).")
+    if _CONTROL_RE.search(value):
+        raise StoreError(f"The {what} must not contain control characters.")
+    return value
+
+
+def _check_client(client_ref: object) -> str | None:
+    if client_ref is None:
+        return None
+    return _check_text(client_ref, "client reference", 64)
+
+
+def _check_zone(zone: object) -> str:
+    if not isinstance(zone, str) or not _ZONE_RE.fullmatch(zone):
+        raise StoreError(f"{_show(zone)} is not a treatment zone name.")
+    return zone
+
+
+def _device_class(value: object) -> str:
+    name = value.name if isinstance(value, enum.Enum) else value
+    if not isinstance(name, str) or name.lower() not in DEVICE_CLASSES:
+        raise StoreError(f"{_show(value)} is not a device class; it is home or professional.")
+    return name.lower()
+
+
+def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        pin.encode("utf-8", "surrogatepass"),
+        salt=salt,
+        n=n,
+        r=r,
+        p=p,
+        maxmem=256 * 1024 * 1024,
+        dklen=_SCRYPT_DKLEN,
+    )
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+class AuditStore:
+    """The audit store of one SQLite file (or ":memory:"). Thread-safe; close() when done."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        scrypt_n: int = SCRYPT_N,
+    ) -> None:
+        if path is None:
+            from driver.paths import default_db_path
+
+            path = default_db_path()
+        self.path: str = os.fspath(path)
+        if not self.path:
+            raise StoreError("The audit store needs a file name.")
+        self._memory = self.path == ":memory:"
+        if not create and not self._memory and not os.path.exists(self.path):
+            raise StoreError(f"There is no audit store at {self.path}.")
+        if not self._memory and os.path.isdir(self.path):
+            raise StoreError(f"{self.path} is a directory, not an audit store file.")
+        if scrypt_n < 2 or scrypt_n & (scrypt_n - 1):
+            raise StoreError("The scrypt cost must be a power of two.")
+        self._scrypt_n = scrypt_n
+        self._lock = threading.RLock()
+        self._closed = False
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"The audit store {self.path} could not be opened ({exc}).") from exc
+        try:
+            self.journal_mode = self._setup()
+        except StoreError:
+            self._conn.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise StoreError(
+                    f"{self.path} is not a needlepen audit store (not an SQLite database)."
+                ) from exc
+            raise StoreError(f"The audit store {self.path} could not be opened ({exc}).") from exc
+
+    # --- opening, schema, closing ------------------------------------------------------------
+
+    def _setup(self) -> str:
+        conn = self._conn
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._check_identity(*self._header())
+        mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version, app_id = self._header()
+            self._check_identity(version, app_id)
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+            if version < SCHEMA_VERSION:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return mode
+
+    def _header(self) -> tuple[int, int]:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        app_id = int(self._conn.execute("PRAGMA application_id").fetchone()[0])
+        return version, app_id
+
+    def _check_identity(self, version: int, app_id: int) -> None:
+        if version == 0 and app_id == 0:
+            names = {
+                str(r[0])
+                for r in self._conn.execute(
+                    "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+                )
+            }
+            if names:
+                raise StoreError(
+                    f"{self.path} is an SQLite database of another application, not a "
+                    "needlepen audit store."
+                )
+            return
+        if app_id != APPLICATION_ID:
+            raise StoreError(
+                f"{self.path} is an SQLite database of another application, not a needlepen "
+                "audit store."
+            )
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The audit store {self.path} has schema version {version}, newer than this "
+                f"needlepen understands ({SCHEMA_VERSION}); use a newer needlepen."
+            )
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            self._check_open()
+            return self._header()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> AuditStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("The audit store is closed.")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One durable transaction, holding SQLite's write lock (other processes wait)."""
+        with self._lock:
+            self._check_open()
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"The audit store {self.path} is not writable ({exc}).") from exc
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StoreError(f"The audit store could not be written ({exc}).") from exc
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        with suppress(sqlite3.Error):
+            self._conn.execute("ROLLBACK")
+
+    def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            self._check_open()
+            try:
+                return list(self._conn.execute(sql, params))
+            except sqlite3.Error as exc:
+                raise StoreError(f"The audit store could not be read ({exc}).") from exc
+
+    # --- the chain ---------------------------------------------------------------------------
+
+    def _append(
+        self,
+        conn: sqlite3.Connection,
+        kind: str,
+        data_text: str,
+        session_id: int | None,
+        ts_us: int,
+    ) -> Record:
+        """Append one record inside the caller's transaction."""
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'log'").fetchone()
+        seq = int(row[0]) if row is not None else 0
+        last = conn.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+        prev_hash = str(last[1]) if last is not None else GENESIS_HASH
+        # the next id follows the highest ever used, so a cut-off tail leaves a visible gap
+        new_id = max(seq, int(last[0]) if last is not None else 0) + 1
+        digest = record_hash(prev_hash, new_id, ts_us, session_id, kind, data_text)
+        conn.execute(
+            "INSERT INTO log (id, ts_us, session_id, kind, data, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (new_id, ts_us, session_id, kind, data_text, prev_hash, digest),
+        )
+        return Record(
+            new_id, ts_us / 1e6, session_id, kind, json.loads(data_text), prev_hash, digest
+        )
+
+    def append(
+        self,
+        kind: str,
+        data: Mapping[str, object],
+        session_id: int | None = None,
+        now: float | None = None,
+    ) -> Record:
+        """Append one event and commit it durably before returning."""
+        if not isinstance(kind, str) or not _KIND_RE.fullmatch(kind):
+            raise StoreError(
+                f"{_show(kind)} is not a record kind: a short word of letters, digits and _."
+            )
+        if kind in STORE_KINDS:
+            raise StoreError(
+                f"Records of kind '{kind}' are written by the audit store itself; "
+                "use its own method."
+            )
+        text = canonical_json(data)
+        ts_us = _ts_us(now)
+        with self._write() as conn:
+            if session_id is not None:
+                self._session_row(conn, session_id)
+            return self._append(conn, kind, text, session_id, ts_us)
+
+    def _record(self, row: tuple[Any, ...]) -> Record:
+        rid, ts_us, sid, kind, text, prev_hash, digest = row
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError):
+            data = None
+        if not isinstance(data, dict):
+            data = {"_unreadable": str(text)}
+        return Record(int(rid), int(ts_us) / 1e6, sid, str(kind), data, str(prev_hash), str(digest))
+
+    def records(self, session_id: int | None = None) -> list[Record]:
+        """Every record in order, or those of one session."""
+        sql = "SELECT id, ts_us, session_id, kind, data, prev_hash, hash FROM log"
+        if session_id is None:
+            rows = self._read(sql + " ORDER BY id")
+        else:
+            self._require_session(session_id)
+            rows = self._read(sql + " WHERE session_id = ? ORDER BY id", (session_id,))
+        return [self._record(row) for row in rows]
+
+    def head(self) -> str:
+        """The hash of the last record (the genesis value for an empty log)."""
+        rows = self._read("SELECT hash FROM log ORDER BY id DESC LIMIT 1")
+        return str(rows[0][0]) if rows else GENESIS_HASH
+
+    # --- operators ---------------------------------------------------------------------------
+
+    def add_operator(
+        self, op_id: str, name: str, role: str, pin: str | None, now: float | None = None
+    ) -> Operator:
+        """Register an operator; professional roles need a PIN of 4 to 12 digits."""
+        if not isinstance(op_id, str) or not _OP_ID_RE.fullmatch(op_id):
+            raise StoreError(
+                f"{_show(op_id)} is not a valid operator ID: use 1 to 32 letters, digits, '.', "
+                "'_' or '-', starting with a letter or digit."
+            )
+        _check_text(name, "operator's name", 100)
+        if role not in ROLES:
+            raise StoreError(f"{_show(role)} is not a role; choose one of {', '.join(ROLES)}.")
+        salt: bytes | None = None
+        digest: bytes | None = None
+        n: int | None = None
+        r: int | None = None
+        p: int | None = None
+        if role in PROFESSIONAL_ROLES:
+            if pin is None:
+                raise StoreError(f"The {role} role needs a PIN of 4 to 12 digits.")
+            if not isinstance(pin, str) or not _PIN_RE.fullmatch(pin):
+                raise StoreError("A PIN is 4 to 12 digits (0 to 9) and nothing else.")
+            salt = secrets.token_bytes(_SALT_BYTES)
+            n, r, p = self._scrypt_n, SCRYPT_R, SCRYPT_P
+            digest = _scrypt(pin, salt, n, r, p)
+        elif pin is not None:
+            raise StoreError("The home role has no PIN; leave it out.")
+        ts_us = _ts_us(now)
+        data = {
+            "operator": op_id,
+            "name": name,
+            "role": role,
+            "pin": pin_fingerprint(salt, digest, n, r, p),
+        }
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM operators WHERE id = ?", (op_id,)).fetchone():
+                raise StoreError(f"An operator with ID {_show(op_id)} already exists.")
+            conn.execute(
+                "INSERT INTO operators (id, name, role, pin_salt, pin_hash, scrypt_n, scrypt_r, "
+                "scrypt_p, disabled, failed, locked_until_us, created_us) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, NULL, ?)",
+                (op_id, name, role, salt, digest, n, r, p, ts_us),
+            )
+            self._append(conn, "operator_added", canonical_json(data), None, ts_us)
+        return Operator(op_id, name, role, False, None, 0)
+
+    _OP_COLS = (
+        "id, name, role, pin_salt, pin_hash, scrypt_n, scrypt_r, scrypt_p, disabled, failed, "
+        "locked_until_us"
+    )
+
+    @staticmethod
+    def _operator(row: tuple[Any, ...], now_us: int) -> Operator:
+        locked = row[10]
+        if locked is not None and locked > now_us:
+            return Operator(row[0], row[1], row[2], bool(row[8]), locked / 1e6, int(row[9]))
+        failed = 0 if locked is not None else int(row[9])  # an expired lock starts afresh
+        return Operator(row[0], row[1], row[2], bool(row[8]), None, failed)
+
+    def list_operators(self, now: float | None = None) -> list[Operator]:
+        """All operators, with the lock state as of `now` (an expired lock shows as none)."""
+        now_us = _ts_us(now)
+        rows = self._read(f"SELECT {self._OP_COLS} FROM operators ORDER BY id")
+        return [self._operator(row, now_us) for row in rows]
+
+    def get_operator(self, op_id: str, now: float | None = None) -> Operator:
+        now_us = _ts_us(now)
+        rows = self._read(f"SELECT {self._OP_COLS} FROM operators WHERE id = ?", (str(op_id),))
+        if not rows:
+            raise UnknownOperator(f"There is no operator {_show(op_id)}.")
+        return self._operator(rows[0], now_us)
+
+    def disable_operator(self, op_id: str, now: float | None = None) -> None:
+        """Disable an operator for good (they can no longer log in; the record stays)."""
+        ts_us = _ts_us(now)
+        with self._write() as conn:
+            row = conn.execute("SELECT disabled FROM operators WHERE id = ?", (op_id,)).fetchone()
+            if row is None:
+                raise UnknownOperator(f"There is no operator {_show(op_id)}.")
+            if row[0]:
+                return
+            conn.execute("UPDATE operators SET disabled = 1 WHERE id = ?", (op_id,))
+            self._append(
+                conn, "operator_disabled", canonical_json({"operator": op_id}), None, ts_us
+            )
+
+    def authenticate(self, op_id: str, pin: str | None, now: float | None = None) -> Operator:
+        """Check an operator's PIN; 5 wrong PINs in a row lock them for 15 minutes.
+
+        Every attempt, failed or not, is a record in the chain (committed before this returns
+        or raises). The PIN is checked outside the store's locks: scrypt takes tens of ms and
+        the Pen's reader thread must keep appending meanwhile.
+        """
+        now_us = _ts_us(now)
+        key = op_id if isinstance(op_id, str) else None
+        shown = key[:64] if key is not None else repr(op_id)[:64]
+        rows = (
+            self._read(f"SELECT {self._OP_COLS} FROM operators WHERE id = ?", (key,))
+            if key is not None
+            else []
+        )
+        pin_ok = False
+        if not rows:
+            # the same work as a real check, so timing does not tell which IDs exist
+            _scrypt(str(pin), b"\0" * _SALT_BYTES, self._scrypt_n, SCRYPT_R, SCRYPT_P)
+        else:
+            row = rows[0]
+            if row[2] in PROFESSIONAL_ROLES and isinstance(pin, str) and row[4] is not None:
+                candidate = _scrypt(pin, bytes(row[3]), int(row[5]), int(row[6]), int(row[7]))
+                pin_ok = hmac.compare_digest(candidate, bytes(row[4])) and bool(
+                    _PIN_RE.fullmatch(pin)
+                )
+
+        error: Exception | None = None
+        result: Operator | None = None
+        with self._write() as conn:
+            row = (
+                conn.execute(
+                    f"SELECT {self._OP_COLS} FROM operators WHERE id = ?", (key,)
+                ).fetchone()
+                if key is not None
+                else None
+            )
+            if row is None:
+                data: dict[str, object] = {"operator": shown, "reason": "unknown"}
+                self._append(conn, "login_failed", canonical_json(data), None, now_us)
+                error = UnknownOperator(f"There is no operator {_show(shown)}.")
+            else:
+                error, result = self._judge(conn, row, pin, pin_ok, now_us)
+        if error is not None:
+            raise error
+        assert result is not None
+        return result
+
+    def _judge(
+        self,
+        conn: sqlite3.Connection,
+        row: tuple[Any, ...],
+        pin: object,
+        pin_ok: bool,
+        now_us: int,
+    ) -> tuple[Exception | None, Operator | None]:
+        """Decide one login attempt against the operator's current row (in a transaction)."""
+        op_id, role = str(row[0]), str(row[2])
+        failed, locked = int(row[9]), row[10]
+
+        def log(kind: str, reason: str | None) -> None:
+            data: dict[str, object] = {
+                "operator": op_id,
+                "role": role,
+                "failed": failed,
+                "locked_until_us": locked,
+            }
+            if reason is not None:
+                data["reason"] = reason
+            conn.execute(
+                "UPDATE operators SET failed = ?, locked_until_us = ? WHERE id = ?",
+                (failed, locked, op_id),
+            )
+            self._append(conn, kind, canonical_json(data), None, now_us)
+
+        if row[8]:
+            log("login_failed", "disabled")
+            return OperatorDisabled(f"Operator {_show(op_id)} is disabled."), None
+        if locked is not None and locked > now_us:
+            log("login_failed", "locked")
+            return (
+                OperatorLocked(
+                    f"Operator {_show(op_id)} is locked after {MAX_FAILED_PINS} wrong PINs "
+                    f"until {_clock(locked)}; try again then.",
+                    locked / 1e6,
+                ),
+                None,
+            )
+        if locked is not None:  # the lock has expired: a fresh start
+            failed, locked = 0, None
+        if role not in PROFESSIONAL_ROLES:
+            failed, locked = 0, None
+            log("login", None)
+            return None, Operator(op_id, str(row[1]), role, False, None, 0)
+        if pin is None:
+            log("login_failed", "no_pin")
+            return (
+                WrongPin(f"Operator {_show(op_id)} needs a PIN.", MAX_FAILED_PINS - failed),
+                None,
+            )
+        if pin_ok:
+            failed, locked = 0, None
+            log("login", None)
+            return None, Operator(op_id, str(row[1]), role, False, None, 0)
+        failed += 1
+        if failed >= MAX_FAILED_PINS:
+            locked = now_us + LOCKOUT_SECONDS * 1_000_000
+            log("login_failed", "wrong_pin")
+            return (
+                OperatorLocked(
+                    f"Wrong PIN for operator {_show(op_id)}: after {MAX_FAILED_PINS} wrong PINs "
+                    f"in a row it is locked for {LOCKOUT_SECONDS // 60} minutes, until "
+                    f"{_clock(locked)}.",
+                    locked / 1e6,
+                ),
+                None,
+            )
+        log("login_failed", "wrong_pin")
+        left = MAX_FAILED_PINS - failed
+        return (
+            WrongPin(
+                f"Wrong PIN for operator {_show(op_id)}; {left} more wrong "
+                f"PIN{'s' if left != 1 else ''} will lock it for {LOCKOUT_SECONDS // 60} minutes.",
+                left,
+            ),
+            None,
+        )
+
+    # --- sessions, clients, treatments, cartridges -------------------------------------------
+
+    def _session_row(self, conn: sqlite3.Connection, session_id: object) -> tuple[Any, ...]:
+        if not isinstance(session_id, int) or isinstance(session_id, bool):
+            raise StoreError(f"{_show(session_id)} is not a session number.")
+        row = conn.execute(
+            "SELECT id, ended_us FROM sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"There is no session {session_id} in the audit store.")
+        return tuple(row)
+
+    def _require_session(self, session_id: object) -> None:
+        with self._lock:
+            self._check_open()
+            self._session_row(self._conn, session_id)
+
+    def _open_session(self, conn: sqlite3.Connection, session_id: object) -> None:
+        row = self._session_row(conn, session_id)
+        if row[1] is not None:
+            raise StoreError(f"Session {session_id} has ended; start a new one.")
+
+    def _add_client(self, conn: sqlite3.Connection, client_ref: str | None, ts_us: int) -> None:
+        if client_ref is not None:
+            conn.execute(
+                "INSERT OR IGNORE INTO clients (ref, first_seen_us) VALUES (?, ?)",
+                (client_ref, ts_us),
+            )
+
+    def begin_session(
+        self,
+        *,
+        role: str,
+        operator_id: str | None,
+        client_ref: str | None,
+        device_serial: int,
+        boot_id: int,
+        device_class: str,
+        now: float | None = None,
+    ) -> int:
+        """Open a session and return its number."""
+        if role not in ROLES:
+            raise StoreError(f"{_show(role)} is not a role; choose one of {', '.join(ROLES)}.")
+        client = _check_client(client_ref)
+        if not _is_u32(device_serial):
+            raise StoreError(f"{_show(device_serial)} is not a pen serial number (0 to 2^32-1).")
+        if not _is_u32(boot_id):
+            raise StoreError(f"{_show(boot_id)} is not a boot id (0 to 2^32-1).")
+        dclass = _device_class(device_class)
+        if dclass == "home" and role != "home":
+            raise StoreError(f"A home-class pen runs home sessions only, not {role} sessions.")
+        if role in PROFESSIONAL_ROLES and operator_id is None:
+            raise StoreError(f"A {role} session needs an authenticated operator.")
+        ts_us = _ts_us(now)
+        with self._write() as conn:
+            if operator_id is not None:
+                row = conn.execute(
+                    "SELECT role, disabled FROM operators WHERE id = ?", (str(operator_id),)
+                ).fetchone()
+                if row is None:
+                    raise UnknownOperator(f"There is no operator {_show(operator_id)}.")
+                if row[1]:
+                    raise OperatorDisabled(f"Operator {_show(operator_id)} is disabled.")
+                if role != "home" and row[0] != role:
+                    raise StoreError(
+                        f"Operator {_show(operator_id)} is registered as {row[0]} and cannot "
+                        f"open a {role} session."
+                    )
+            self._add_client(conn, client, ts_us)
+            cursor = conn.execute(
+                "INSERT INTO sessions (role, operator_id, client_ref, device_serial, boot_id, "
+                "device_class, started_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (role, operator_id, client, device_serial, boot_id, dclass, ts_us),
+            )
+            session_id = int(cursor.lastrowid or 0)
+            data = {
+                "role": role,
+                "operator": operator_id,
+                "client": client,
+                "device_serial": device_serial,
+                "boot_id": boot_id,
+                "device_class": dclass,
+            }
+            self._append(conn, "session_opened", canonical_json(data), session_id, ts_us)
+        return session_id
+
+    def end_session(self, session_id: int, reason: str, now: float | None = None) -> None:
+        """Close a session (a second call is a no-op: the first reason stands)."""
+        reason = _check_text(reason, "reason for ending the session", 200)
+        ts_us = _ts_us(now)
+        with self._write() as conn:
+            if self._session_row(conn, session_id)[1] is not None:
+                return
+            conn.execute(
+                "UPDATE sessions SET ended_us = ?, end_reason = ? WHERE id = ?",
+                (ts_us, reason, session_id),
+            )
+            self._append(
+                conn, "session_closed", canonical_json({"reason": reason}), session_id, ts_us
+            )
+
+    def sessions(self) -> list[SessionRow]:
+        rows = self._read(
+            "SELECT id, role, operator_id, client_ref, device_serial, boot_id, device_class, "
+            "started_us, ended_us, end_reason FROM sessions ORDER BY id"
+        )
+        return [
+            SessionRow(
+                int(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                int(r[4]),
+                int(r[5]),
+                r[6],
+                r[7] / 1e6,
+                None if r[8] is None else r[8] / 1e6,
+                r[9],
+            )
+            for r in rows
+        ]
+
+    def record_treatment(
+        self, session_id: int, client_ref: str | None, zone: str, now: float | None = None
+    ) -> None:
+        """Note that treatment started in `zone` (a START was acknowledged)."""
+        client = _check_client(client_ref)
+        zone = _check_zone(zone)
+        ts_us = _ts_us(now)
+        with self._write() as conn:
+            self._open_session(conn, session_id)
+            self._add_client(conn, client, ts_us)
+            record = self._append(
+                conn,
+                "treatment_recorded",
+                canonical_json({"client": client, "zone": zone}),
+                session_id,
+                ts_us,
+            )
+            conn.execute(
+                "INSERT INTO treatments (session_id, client_ref, zone, ts_us, record_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (session_id, client, zone, ts_us, record.id),
+            )
+
+    def last_treatment_days_ago(
+        self,
+        client_ref: str | None,
+        zone: str,
+        now: float | None = None,
+        exclude_session: int | None = None,
+    ) -> float | None:
+        """Days since this client's zone was last treated in another session (None if never).
+
+        Any other session counts, not only older ones: two pens on one client is no excuse.
+        A last treatment "in the future" (the clock went back) counts as today.
+        """
+        if client_ref is None:
+            return None
+        now_us = _ts_us(now)
+        sql = "SELECT MAX(ts_us) FROM treatments WHERE client_ref = ? AND zone = ?"
+        params: tuple[object, ...] = (str(client_ref), str(zone))
+        if exclude_session is not None:
+            sql += " AND session_id != ?"
+            params += (exclude_session,)
+        last = self._read(sql, params)[0][0]
+        if last is None:
+            return None
+        return max(0.0, (now_us - int(last)) / 1e6 / _DAY)
+
+    def cartridge_used_before(self, cartridge_id: int, session_id: int) -> bool:
+        """True when this cartridge was recorded in any other session."""
+        if not _is_u32(cartridge_id):
+            raise StoreError(f"{_show(cartridge_id)} is not a cartridge id (0 to 2^32-1).")
+        rows = self._read(
+            "SELECT 1 FROM cartridges WHERE cartridge_id = ? AND session_id != ? LIMIT 1",
+            (cartridge_id, session_id),
+        )
+        return bool(rows)
+
+    def record_cartridge(
+        self, cartridge_id: int, session_id: int, now: float | None = None
+    ) -> None:
+        """Note that this cartridge was used in this session (once per session)."""
+        if not _is_u32(cartridge_id):
+            raise StoreError(f"{_show(cartridge_id)} is not a cartridge id (0 to 2^32-1).")
+        ts_us = _ts_us(now)
+        with self._write() as conn:
+            self._open_session(conn, session_id)
+            seen = conn.execute(
+                "SELECT 1 FROM cartridges WHERE cartridge_id = ? AND session_id = ?",
+                (cartridge_id, session_id),
+            ).fetchone()
+            if seen:
+                return
+            record = self._append(
+                conn,
+                "cartridge_recorded",
+                canonical_json({"cartridge": cartridge_id}),
+                session_id,
+                ts_us,
+            )
+            conn.execute(
+                "INSERT INTO cartridges (cartridge_id, session_id, first_seen_us, record_id) "
+                "VALUES (?, ?, ?, ?)",
+                (cartridge_id, session_id, ts_us, record.id),
+            )
+
+    # --- verification ------------------------------------------------------------------------
+
+    def verify(self, anchor: str | None = None) -> VerifyResult:
+        """Walk the chain from the genesis value and check the tables against it.
+
+        `anchor`: a head hash written down earlier; the log must still contain it (this catches
+        a log that was cut short or rebuilt from some point on by someone with write access).
+        """
+        with self._lock:
+            self._check_open()
+            try:
+                return self._verify(anchor)
+            except sqlite3.Error as exc:
+                return VerifyResult(
+                    False, 0, None, f"The audit store could not be read to the end ({exc})."
+                )
+
+    def _verify(self, anchor: str | None) -> VerifyResult:
+        conn = self._conn
+        replay = _Replay()
+        prev = GENESIS_HASH
+        expected = 1
+        count = 0
+        anchor_seen = anchor is None
+        cursor = conn.execute(
+            "SELECT id, ts_us, session_id, kind, data, prev_hash, hash FROM log ORDER BY id"
+        )
+
+        def broken(rid: int | None, problem: str) -> VerifyResult:
+            return VerifyResult(False, count, rid, problem, prev if count else None)
+
+        for row in cursor:
+            rid, ts_us, sid, kind, text, prev_hash, digest = row
+            if not isinstance(rid, int) or rid < expected:
+                return broken(expected, f"Record {expected} has a malformed id.")
+            if rid > expected:
+                gap = (
+                    f"Record {expected} is missing"
+                    if rid == expected + 1
+                    else f"Records {expected} to {rid - 1} are missing"
+                )
+                return broken(
+                    expected, f"{gap}: the log jumps from record {expected - 1} to {rid}."
+                )
+            if not (
+                isinstance(ts_us, int)
+                and (sid is None or isinstance(sid, int))
+                and isinstance(kind, str)
+                and _KIND_RE.fullmatch(kind)
+                and isinstance(text, str)
+                and isinstance(prev_hash, str)
+                and isinstance(digest, str)
+            ):
+                return broken(rid, f"Record {rid} has a field of the wrong type.")
+            if prev_hash != prev:
+                before = "the genesis value" if rid == 1 else f"record {rid - 1}'s hash"
+                return broken(rid, f"Record {rid} does not chain: its prev_hash is not {before}.")
+            if record_hash(prev_hash, rid, ts_us, sid, kind, text) != digest:
+                return broken(
+                    rid, f"Record {rid} was altered: its content does not match its hash."
+                )
+            try:
+                data = json.loads(text)
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                return broken(rid, f"Record {rid} holds data that is not a JSON object.")
+            problem = replay.apply(rid, ts_us, sid, kind, data)
+            if problem is not None:
+                return broken(rid, problem)
+            if digest == anchor:
+                anchor_seen = True
+            prev = digest
+            expected += 1
+            count += 1
+
+        seq_row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'log'").fetchone()
+        seq = int(seq_row[0]) if seq_row is not None else 0
+        head = prev if count else GENESIS_HASH
+        if seq > count:
+            missing = (
+                f"Record {count + 1} is missing"
+                if seq == count + 1
+                else f"Records {count + 1} to {seq} are missing"
+            )
+            return VerifyResult(
+                False,
+                count,
+                count + 1,
+                f"{missing}: the log was cut short after record {count}.",
+                head,
+            )
+        if not anchor_seen:
+            return VerifyResult(
+                False,
+                count,
+                None,
+                "No record has the anchor hash you gave: the log is not a continuation of the "
+                "one you anchored.",
+                head,
+            )
+        problem = replay.check_tables(conn)
+        if problem is not None:
+            return VerifyResult(False, count, None, problem, head)
+        return VerifyResult(True, count, None, None, head)
+
+    # --- export ------------------------------------------------------------------------------
+
+    def export(
+        self, fmt: Literal["csv", "json"], out: TextIO, session_id: int | None = None
+    ) -> int:
+        """Write the log (or one session's records) as CSV or JSON; returns the record count."""
+        if fmt not in ("csv", "json"):
+            raise StoreError(f"{_show(fmt)} is not an export format; choose csv or json.")
+        sql = "SELECT id, ts_us, session_id, kind, data, prev_hash, hash FROM log"
+        if session_id is None:
+            rows = self._read(sql + " ORDER BY id")
+        else:
+            self._require_session(session_id)
+            rows = self._read(sql + " WHERE session_id = ? ORDER BY id", (session_id,))
+        if fmt == "csv":
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(
+                ["id", "ts", "ts_us", "session_id", "kind", "data", "prev_hash", "hash"]
+            )
+            for rid, ts_us, sid, kind, text, prev_hash, digest in rows:
+                writer.writerow(
+                    [
+                        rid,
+                        iso_utc(int(ts_us)),
+                        ts_us,
+                        "" if sid is None else sid,
+                        kind,
+                        text,
+                        prev_hash,
+                        digest,
+                    ]
+                )
+        else:
+            document = {
+                "format": "needlepen-audit-log",
+                "format_version": 1,
+                "schema_version": SCHEMA_VERSION,
+                "genesis": GENESIS_HASH,
+                "session": session_id,
+                "records": [self.record_dict(self._record(row)) for row in rows],
+            }
+            json.dump(document, out, indent=1, ensure_ascii=False)
+            out.write("\n")
+        return len(rows)
+
+    @staticmethod
+    def record_dict(record: Record) -> dict[str, object]:
+        """A record as a JSON-ready mapping (the shape used by exports and `log show --json`)."""
+        ts_us = round(record.ts * 1_000_000)
+        return {
+            "id": record.id,
+            "ts": iso_utc(ts_us),
+            "ts_us": ts_us,
+            "session_id": record.session_id,
+            "kind": record.kind,
+            "data": record.data,
+            "prev_hash": record.prev_hash,
+            "hash": record.hash,
+        }
+
+
+# --- replaying the chain to check the tables ------------------------------------------------
+
+
+class _Replay:
+    """What the operators, sessions, clients, treatments and cartridges tables should hold,
+    rebuilt from the store's own records in the chain."""
+
+    def __init__(self) -> None:
+        self.operators: dict[str, dict[str, object]] = {}
+        self.sessions: dict[int, dict[str, object]] = {}
+        self.clients: dict[str, int] = {}
+        self.treatments: dict[int, tuple[object, ...]] = {}
+        self.cartridges: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def _client(self, ref: object, ts_us: int) -> None:
+        if isinstance(ref, str) and ref not in self.clients:
+            self.clients[ref] = ts_us
+
+    def apply(
+        self, rid: int, ts_us: int, sid: int | None, kind: str, data: dict[str, Any]
+    ) -> str | None:
+        if kind not in STORE_KINDS:
+            return None
+        bad = f"Record {rid} is not a valid {kind} record"
+        try:
+            if kind == "operator_added":
+                op = str(data["operator"])
+                if op in self.operators:
+                    return f"{bad}: operator '{op}' was already added."
+                self.operators[op] = {
+                    "name": data["name"],
+                    "role": data["role"],
+                    "pin": data["pin"],
+                    "disabled": False,
+                    "failed": 0,
+                    "locked_until_us": None,
+                    "created_us": ts_us,
+                    "record": rid,
+                }
+            elif kind == "operator_disabled":
+                self.operators[str(data["operator"])]["disabled"] = True
+            elif kind in ("login", "login_failed"):
+                op = str(data["operator"])
+                if data.get("reason") != "unknown":
+                    state = self.operators[op]
+                    state["failed"] = data["failed"]
+                    state["locked_until_us"] = data["locked_until_us"]
+            elif kind == "session_opened":
+                if sid is None or sid in self.sessions:
+                    return f"{bad}: it does not open a new session."
+                self.sessions[sid] = {
+                    "role": data["role"],
+                    "operator_id": data["operator"],
+                    "client_ref": data["client"],
+                    "device_serial": data["device_serial"],
+                    "boot_id": data["boot_id"],
+                    "device_class": data["device_class"],
+                    "started_us": ts_us,
+                    "ended_us": None,
+                    "end_reason": None,
+                }
+                self._client(data["client"], ts_us)
+            elif kind == "session_closed":
+                session = self.sessions[sid] if sid is not None else None
+                if session is None or session["ended_us"] is not None:
+                    return f"{bad}: its session is not open."
+                session["ended_us"] = ts_us
+                session["end_reason"] = data["reason"]
+            elif kind == "treatment_recorded":
+                if sid not in self.sessions:
+                    return f"{bad}: its session was never opened."
+                self.treatments[rid] = (sid, data["client"], data["zone"], ts_us)
+                self._client(data["client"], ts_us)
+            elif kind == "cartridge_recorded":
+                if sid not in self.sessions:
+                    return f"{bad}: its session was never opened."
+                self.cartridges[(int(data["cartridge"]), sid)] = (ts_us, rid)
+        except (KeyError, TypeError, ValueError):
+            return f"{bad}: a field is missing or refers to something never recorded."
+        return None
+
+    def check_tables(self, conn: sqlite3.Connection) -> str | None:
+        """The first disagreement between the tables and the chain, as one sentence."""
+        seen: set[str] = set()
+        for row in conn.execute(
+            "SELECT id, name, role, pin_salt, pin_hash, scrypt_n, scrypt_r, scrypt_p, disabled, "
+            "failed, locked_until_us, created_us FROM operators ORDER BY id"
+        ):
+            op = str(row[0])
+            seen.add(op)
+            want = self.operators.get(op)
+            if want is None:
+                return f"The operators table holds operator {_show(op)}, whom no record added."
+            have = {
+                "name": row[1],
+                "role": row[2],
+                "pin": pin_fingerprint(row[3], row[4], row[5], row[6], row[7]),
+                "disabled": bool(row[8]),
+                "failed": row[9],
+                "locked_until_us": row[10],
+                "created_us": row[11],
+            }
+            for field, value in have.items():
+                if want[field] != value:
+                    return (
+                        f"The operators table disagrees with the log about operator {_show(op)} "
+                        f"({field.replace('_us', '')})."
+                    )
+        for op, want in self.operators.items():
+            if op not in seen:
+                return (
+                    f"Operator {_show(op)}, added in record {want['record']}, is missing from "
+                    "the operators table."
+                )
+
+        seen_sessions: set[int] = set()
+        for row in conn.execute(
+            "SELECT id, role, operator_id, client_ref, device_serial, boot_id, device_class, "
+            "started_us, ended_us, end_reason FROM sessions ORDER BY id"
+        ):
+            sid = int(row[0])
+            seen_sessions.add(sid)
+            wanted = self.sessions.get(sid)
+            if wanted is None:
+                return f"The sessions table holds session {sid}, which no record opened."
+            names = (
+                "role",
+                "operator_id",
+                "client_ref",
+                "device_serial",
+                "boot_id",
+                "device_class",
+                "started_us",
+                "ended_us",
+                "end_reason",
+            )
+            for field, value in zip(names, row[1:], strict=True):
+                if wanted[field] != value:
+                    return (
+                        f"The sessions table disagrees with the log about session {sid} "
+                        f"({field.replace('_us', '')})."
+                    )
+        for sid in self.sessions:
+            if sid not in seen_sessions:
+                return f"Session {sid} is in the log but missing from the sessions table."
+
+        clients = {str(r[0]): r[1] for r in conn.execute("SELECT ref, first_seen_us FROM clients")}
+        if clients != self.clients:
+            extra = sorted(set(clients) - set(self.clients))
+            missing = sorted(set(self.clients) - set(clients))
+            if extra:
+                return f"The clients table holds {_show(extra[0])}, whom no record mentions."
+            if missing:
+                return (
+                    f"Client {_show(missing[0])} is in the log but missing from the clients table."
+                )
+            return "The clients table disagrees with the log about when a client was first seen."
+
+        treatments = {
+            int(r[0]): (r[1], r[2], r[3], r[4])
+            for r in conn.execute(
+                "SELECT record_id, session_id, client_ref, zone, ts_us FROM treatments"
+            )
+        }
+        count = conn.execute("SELECT COUNT(*) FROM treatments").fetchone()[0]
+        if treatments != self.treatments or count != len(self.treatments):
+            return "The treatments table disagrees with the treatment records in the log."
+
+        cartridges = {
+            (int(r[0]), int(r[1])): (r[2], r[3])
+            for r in conn.execute(
+                "SELECT cartridge_id, session_id, first_seen_us, record_id FROM cartridges"
+            )
+        }
+        if cartridges != self.cartridges:
+            return "The cartridges table disagrees with the cartridge records in the log."
+        return None
