@@ -1,0 +1,278 @@
+"""The host end of the serial link: one reader thread, seq-matched answers, resends, heartbeat.
+
+In the style of pyserial's `serial.threaded`: the reader thread owns all reads, decodes frames
+with the sans-IO `protocol.Decoder`, hands answers to the waiting caller by seq, and passes
+STATUS and EVENT messages to a callback. The same thread sends the heartbeat, so a host whose
+reader died stops feeding the pen's watchdog; and it declares the link lost when STATUS stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import protocol
+from protocol import Direction, Frame, InvalidFrame, Message, MsgType
+
+from .errors import LinkLost, NoAnswer, SessionClosed
+from .transport import Port
+
+ANSWER_TIMEOUT_S = 0.050
+RESENDS = 3
+HEARTBEAT_PERIOD_S = 0.100
+LINK_TIMEOUT_S = 0.300
+ESTOP_COPIES = 3
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class _Waiter:
+    command: MsgType
+    event: threading.Event = field(default_factory=threading.Event)
+    answer: Message | None = None
+
+
+@dataclass
+class LinkStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    resends: int = 0
+    stray_answers: int = 0
+    invalid_frames: int = 0
+    status_gaps: int = 0  # STATUS frames lost, from the pen's own counter
+
+
+class Link:
+    """Framed, acknowledged commands over an open pyserial port.
+
+    `on_message(msg)` is called from the reader thread for STATUS and EVENT messages;
+    `on_lost(exc)` once, when the link is declared lost (silence, port error or close).
+    """
+
+    def __init__(
+        self,
+        port: Port,
+        on_message: Callable[[Message, int], None],
+        on_lost: Callable[[BaseException], None],
+        *,
+        clock: Clock = time.monotonic,
+        answer_timeout: float = ANSWER_TIMEOUT_S,
+        resends: int = RESENDS,
+        heartbeat_period: float = HEARTBEAT_PERIOD_S,
+        link_timeout: float = LINK_TIMEOUT_S,
+    ) -> None:
+        self.port = port
+        self._on_message = on_message
+        self._on_lost = on_lost
+        self._clock = clock
+        self.answer_timeout = answer_timeout
+        self.resends = resends
+        self.heartbeat_period = heartbeat_period
+        self.link_timeout = link_timeout
+        self.decoder = protocol.Decoder(Direction.HOST)
+        self.stats = LinkStats()
+        self._seq = protocol.SeqCounter(int.from_bytes(_random_bytes(2), "little"))
+        self._seq_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._waiters: dict[int, _Waiter] = {}
+        self._waiters_lock = threading.Lock()
+        self._first_write = True
+        self._heartbeat_on = False
+        self._last_heartbeat = 0.0
+        self._status_deadline: float | None = None
+        self._last_status_seq: int | None = None
+        self._stop = threading.Event()
+        self.lost: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="needlepen-reader", daemon=True)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and self.lost is None
+
+    def close(self) -> None:
+        """Stop the reader thread and close the port (idempotent)."""
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=1.0)
+        with contextlib.suppress(Exception):  # a broken port must not hide the real problem
+            self.port.close()
+        self._fail_waiters(SessionClosed("The session is closed."))
+
+    def enable_heartbeat(self) -> None:
+        self._last_heartbeat = self._clock()
+        self._heartbeat_on = True
+
+    def expect_status(self) -> None:
+        """From now on, a silence of `link_timeout` without STATUS means the link is lost."""
+        self._status_deadline = self._clock() + self.link_timeout + self.answer_timeout
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def next_seq(self) -> int:
+        with self._seq_lock:
+            return self._seq.next()
+
+    def _write(self, data: bytes) -> None:
+        with self._write_lock:
+            if self._first_write:
+                data = b"\x00" + data
+                self._first_write = False
+            self.port.write(data)
+            self.stats.frames_out += 1
+
+    def send(self, msg: Message, seq: int | None = None) -> int:
+        """Send without waiting for an answer (HEARTBEAT)."""
+        if seq is None:
+            seq = self.next_seq()
+        self._write(protocol.encode(msg, seq))
+        return seq
+
+    def request(self, msg: Message, seq: int | None = None) -> Message:
+        """Send `msg` and return its ACK, NACK or INFO; resend up to `resends` times.
+
+        Raises NoAnswer after the last resend, LinkLost/SessionClosed if the link goes first.
+        """
+        self._check_usable()
+        if seq is None:
+            seq = self.next_seq()
+        frame = protocol.encode(msg, seq)
+        waiter = _Waiter(msg.TYPE)
+        with self._waiters_lock:
+            self._waiters[seq] = waiter
+        try:
+            for attempt in range(self.resends + 1):
+                if attempt:
+                    self.stats.resends += 1
+                    self._write(b"\x00" + frame)  # flush any partial frame at the pen first
+                else:
+                    self._write(frame)
+                if waiter.event.wait(self.answer_timeout):
+                    break
+                self._check_usable()
+            else:
+                raise NoAnswer(
+                    f"The pen did not answer {msg.TYPE.name} after {self.resends} resends "
+                    f"({(self.resends + 1) * self.answer_timeout * 1000:.0f} ms)."
+                )
+        finally:
+            with self._waiters_lock:
+                self._waiters.pop(seq, None)
+        if waiter.answer is None:  # woken by a failure
+            self._check_usable()
+            raise SessionClosed("The session is closed.")
+        return waiter.answer
+
+    def send_estop(self) -> int:
+        """ESTOP, written at once from the caller's thread, 3 copies, no waiting for ACKs.
+
+        Each copy starts with 0x00 so it cannot be swallowed by a partial frame. The write lock
+        is taken with a short timeout only: an e-stop is never blocked for long by anything.
+        """
+        seq = self.next_seq()
+        frame = b"\x00" + protocol.encode(protocol.Estop(), seq)
+        got = self._write_lock.acquire(timeout=0.005)
+        try:
+            self.port.write(frame * ESTOP_COPIES)
+            self.stats.frames_out += ESTOP_COPIES
+        finally:
+            if got:
+                self._write_lock.release()
+        return seq
+
+    def _check_usable(self) -> None:
+        if self.lost is not None:
+            if isinstance(self.lost, LinkLost | SessionClosed):
+                raise self.lost
+            raise LinkLost(f"The link to the pen is lost: {self.lost}")
+        if self._stop.is_set():
+            raise SessionClosed("The session is closed.")
+
+    # --- the reader thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                n = self.port.in_waiting
+                data = self.port.read(n if n > 0 else 1)
+                if data:
+                    self._feed(data)
+                now = self._clock()
+                if self._heartbeat_on and now - self._last_heartbeat >= self.heartbeat_period:
+                    self._last_heartbeat = now
+                    self.send(protocol.Heartbeat())
+                if self._status_deadline is not None and now > self._status_deadline:
+                    raise LinkLost(
+                        f"The link to the pen is lost: no telemetry for "
+                        f"{self.link_timeout * 1000:.0f} ms."
+                    )
+        except Exception as exc:
+            if self._stop.is_set():
+                return
+            if not isinstance(exc, LinkLost):
+                exc = LinkLost(f"The link to the pen is lost: {exc}")
+            self._lose(exc)
+
+    def _lose(self, exc: BaseException) -> None:
+        self.lost = exc
+        self._heartbeat_on = False
+        self._fail_waiters(exc)
+        self._on_lost(exc)
+
+    def _fail_waiters(self, exc: BaseException) -> None:
+        with self._waiters_lock:
+            waiters = list(self._waiters.values())
+        for w in waiters:
+            w.event.set()
+
+    def _feed(self, data: bytes) -> None:
+        for item in self.decoder.feed(data):
+            if isinstance(item, InvalidFrame):
+                self.stats.invalid_frames += 1
+                continue
+            self._dispatch(item)
+
+    def _dispatch(self, frame: Frame) -> None:
+        msg = frame.message
+        self.stats.frames_in += 1
+        kind = msg.TYPE
+        if kind is MsgType.STATUS:
+            if self._last_status_seq is not None:
+                self.stats.status_gaps += protocol.seq_gap(self._last_status_seq, frame.seq)
+            self._last_status_seq = frame.seq
+            if self._status_deadline is not None:
+                self._status_deadline = self._clock() + self.link_timeout
+            self._on_message(msg, frame.seq)
+        elif kind is MsgType.EVENT:
+            self._on_message(msg, frame.seq)
+        else:  # ACK, NACK, INFO: an answer to one of our commands
+            with self._waiters_lock:
+                waiter = self._waiters.get(frame.seq)
+            expected = _answer_matches(waiter.command, msg) if waiter else False
+            if waiter is None or not expected or waiter.event.is_set():
+                self.stats.stray_answers += 1
+                return
+            waiter.answer = msg
+            waiter.event.set()
+
+
+def _answer_matches(command: MsgType, msg: Message) -> bool:
+    if isinstance(msg, protocol.Info):
+        return command is MsgType.HELLO
+    if isinstance(msg, protocol.Ack | protocol.Nack):
+        return msg.of_type == command
+    return False
+
+
+def _random_bytes(n: int) -> bytes:
+    import os
+
+    return os.urandom(n)

@@ -1,0 +1,748 @@
+"""The Pen session: a governed, audited treatment session with one pen over any pyserial URL.
+
+    from driver import Pen
+    with Pen.open("sim://", role="home", zone="forehead", db="treat.db") as pen:
+        decision = pen.set_depth(0.5)   # governed; returns the governor's decision
+        pen.set_rate(100)
+        pen.start(); pen.stop()
+        pen.estop()                     # the fastest path; nothing can block it
+
+Every depth and rate goes through the governor; its decision is committed to the audit store
+before the command is written to the port, and nothing the governor did not approve is sent.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import math
+import os
+import queue
+import signal
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import FrameType, TracebackType
+from typing import Any, Literal
+
+import protocol
+from protocol import (
+    DeviceClass,
+    EventCode,
+    Message,
+    NackError,
+    State,
+)
+
+from .errors import (
+    CommandRefused,
+    DriverError,
+    HandshakeError,
+    LinkLost,
+    NotAllowed,
+    PenRebooted,
+    SessionClosed,
+)
+from .governor import Decision, DeviceLimits, Governor, Outcome, Request
+from .link import Link
+from .policy import Policy, load_policy
+from .store import AuditStore
+from .transport import open_port
+
+PROFESSIONAL_ROLES = ("aesthetician", "clinician", "engineer")
+DEFAULT_TELEMETRY_HZ = 20
+
+UpdateKind = Literal[
+    "status", "event", "decision", "estop", "link_lost", "rebooted", "session_ended", "closed"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PenUpdate:
+    """One thing that happened, as told to subscribers (called from the reader thread)."""
+
+    kind: UpdateKind
+    message: str = ""
+    status: protocol.Status | None = None
+    event: protocol.Event | None = None
+    decision: Decision | None = None
+
+
+Subscriber = Callable[[PenUpdate], None]
+
+
+class UpdateStream:
+    """An iterator over updates with bounded memory: when full, the oldest update is dropped
+    (telemetry is a stream of absolute values, so only the newest matters)."""
+
+    def __init__(self, pen: Pen, maxsize: int = 256) -> None:
+        self._queue: queue.Queue[PenUpdate] = queue.Queue(maxsize)
+        self.dropped = 0
+        self._unsubscribe = pen.subscribe(self._put)
+
+    def _put(self, update: PenUpdate) -> None:
+        while True:
+            try:
+                self._queue.put_nowait(update)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
+                    self.dropped += 1
+
+    def get(self, timeout: float | None = None) -> PenUpdate | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def __iter__(self) -> Iterator[PenUpdate]:
+        while True:
+            update = self._queue.get()
+            yield update
+            if update.kind == "closed":
+                return
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+
+_NACK_SENTENCES: dict[NackError, str] = {
+    NackError.UNKNOWN_TYPE: "the pen does not know this command (firmware mismatch?)",
+    NackError.BAD_LENGTH: "the pen got a command of the wrong length (firmware mismatch?)",
+    NackError.BAD_STATE: "the pen cannot do that in its present state",
+    NackError.OUT_OF_RANGE: "the value is outside the pen's own range (its limit is {detail})",
+    NackError.NO_SESSION: "the pen has no session (its watchdog tripped or it rebooted)",
+    NackError.NO_CARTRIDGE: "no cartridge is fitted",
+    NackError.CARTRIDGE_USED: "the cartridge was used before; fit a fresh one",
+    NackError.FAULT_LATCHED: "a fault is latched; remove its cause and reset it",
+    NackError.ESTOP_LATCHED: "the e-stop is latched; release it first",
+    NackError.UNSUPPORTED_VERSION: "the pen speaks protocol version {detail} only",
+    NackError.BATTERY_LOW: "the battery is too low",
+}
+
+
+def nack_error(command: str, nack: protocol.Nack) -> CommandRefused:
+    """The typed exception, with one sentence, for a NACK of `command`."""
+    text = _NACK_SENTENCES.get(nack.error, "error {error}").format(
+        detail=nack.detail, error=int(nack.error)
+    )
+    return CommandRefused(command, nack.error, nack.detail, f"The pen refused {command}: {text}.")
+
+
+class Pen:
+    """One treatment session with one pen. Use `Pen.open(...)`; thread-safe."""
+
+    def __init__(
+        self,
+        link: Link,
+        store: AuditStore,
+        governor: Governor,
+        info: protocol.Info,
+        *,
+        role: str,
+        operator_id: str | None,
+        client_ref: str | None,
+        owns_store: bool,
+        url: str,
+    ) -> None:
+        self._link = link
+        self.store = store
+        self.governor = governor
+        self.info = info
+        self.url = url
+        self.device = DeviceLimits.from_info(info)
+        self.requested_role = role
+        self.role = "home" if info.device_class == DeviceClass.HOME else role
+        self.operator_id = operator_id
+        self.client_ref = client_ref
+        self._owns_store = owns_store
+        self.zone: str | None = None
+        self.status: protocol.Status | None = None
+        self.depth_decision: Decision | None = None
+        self.rate_decision: Decision | None = None
+        self.session_id = -1
+        self.dead: DriverError | None = None
+        self.closed = False
+        self._cmd_lock = threading.RLock()
+        self._subs: list[Subscriber] = []
+        self._subs_lock = threading.Lock()
+        self._last_uptime: int | None = None
+        self._zone_started: float | None = None
+        self.zone_seconds: dict[str, float] = {}
+
+    # --- opening -----------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        url: str = "sim://",
+        *,
+        role: str = "home",
+        zone: str | None = None,
+        operator: str | None = None,
+        pin: str | None = None,
+        client: str | None = None,
+        db: str | os.PathLike[str] | AuditStore | None = None,
+        policy: str | os.PathLike[str] | Policy | None = None,
+        telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
+        override_reason: str | None = None,
+    ) -> Pen:
+        """Open the port, authenticate, shake hands, start a session and telemetry."""
+        if not isinstance(telemetry_hz, int) or not 5 <= telemetry_hz <= 200:
+            raise NotAllowed(
+                "Telemetry must run at 5 to 200 Hz: the link check needs a STATUS "
+                "at least every 300 ms."
+            )
+        pol = policy if isinstance(policy, Policy) else load_policy(policy)
+        governor = Governor(pol)
+        owns_store = not isinstance(db, AuditStore)
+        store = db if isinstance(db, AuditStore) else AuditStore(db)
+        link: Link | None = None
+        try:
+            role = cls._authenticate(store, role, operator, pin)
+            port = open_port(url)
+            pen_box: list[Pen] = []
+            link = Link(
+                port,
+                on_message=lambda m, s: pen_box[0]._on_message(m, s) if pen_box else None,
+                on_lost=lambda e: pen_box[0]._on_lost(e) if pen_box else None,
+            )
+            link.start()
+            info = cls._handshake(link, url)
+            pen = cls(
+                link,
+                store,
+                governor,
+                info,
+                role=role,
+                operator_id=operator,
+                client_ref=client,
+                owns_store=owns_store,
+                url=url,
+            )
+            pen_box.append(pen)
+            pen._begin(telemetry_hz)
+        except BaseException:
+            if link is not None:
+                link.close()
+            if owns_store:
+                store.close()
+            raise
+        _register(pen)
+        if zone is not None:
+            pen.select_zone(zone, override_reason=override_reason)
+        return pen
+
+    @staticmethod
+    def _authenticate(store: AuditStore, role: str, operator: str | None, pin: str | None) -> str:
+        if operator is None:
+            if role in PROFESSIONAL_ROLES:
+                raise NotAllowed(
+                    f"The {role} role needs an operator ID and PIN "
+                    "(add one with 'needlepen operators add')."
+                )
+            return role
+        op = store.authenticate(operator, pin)
+        if role not in ("home", op.role) and role is not None:
+            raise NotAllowed(f"Operator {op.id} is registered as {op.role}, not {role}.")
+        return op.role
+
+    @staticmethod
+    def _handshake(link: Link, url: str) -> protocol.Info:
+        nonce = int.from_bytes(os.urandom(4), "little")
+        try:
+            answer = link.request(protocol.Hello(protocol.PROTOCOL_VERSION, nonce))
+        except DriverError as exc:
+            raise HandshakeError(
+                f"No pen answered on {url}: it did not reply to HELLO (is it switched on, "
+                "and is this the right port?)."
+            ) from exc
+        if isinstance(answer, protocol.Nack):
+            if answer.error == NackError.UNSUPPORTED_VERSION:
+                raise HandshakeError(
+                    f"The pen on {url} speaks protocol version {answer.detail}; "
+                    f"needlepen speaks version {protocol.PROTOCOL_VERSION}."
+                )
+            raise HandshakeError(f"The pen on {url} refused HELLO ({answer.error.name}).")
+        if not isinstance(answer, protocol.Info) or answer.nonce != nonce:
+            raise HandshakeError(
+                f"The device on {url} gave a wrong answer to HELLO; it is not a needlepen pen "
+                "or it is confused."
+            )
+        if answer.proto != protocol.PROTOCOL_VERSION:
+            raise HandshakeError(
+                f"The pen on {url} opened protocol version {answer.proto}; "
+                f"needlepen speaks version {protocol.PROTOCOL_VERSION}."
+            )
+        return answer
+
+    def _begin(self, telemetry_hz: int) -> None:
+        info = self.info
+        self.session_id = self.store.begin_session(
+            role=self.role,
+            operator_id=self.operator_id,
+            client_ref=self.client_ref,
+            device_serial=info.serial,
+            boot_id=info.boot_id,
+            device_class=self.device.device_class,
+        )
+        self._log(
+            "session_start",
+            {
+                "url": self.url,
+                "role": self.role,
+                "requested_role": self.requested_role,
+                "operator": self.operator_id,
+                "client": self.client_ref,
+                "serial": info.serial,
+                "boot_id": info.boot_id,
+                "firmware": f"{info.fw_major}.{info.fw_minor}.{info.fw_patch}",
+                "device_class": self.device.device_class,
+                "depth_range_um": [info.depth_min_um, info.depth_max_um, info.depth_step_um],
+                "rate_range_hz": [info.rate_min_hz, info.rate_max_hz],
+                "watchdog_ms": info.watchdog_ms,
+            },
+        )
+        self._link.enable_heartbeat()
+        self._command(protocol.SetTelemetry(telemetry_hz))
+        self._link.expect_status()
+
+    # --- context manager and closing ---------------------------------------------------------
+
+    def __enter__(self) -> Pen:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self, reason: str = "closed") -> None:
+        """Stop the needle, end the session and release the port (idempotent)."""
+        with self._cmd_lock:
+            if self.closed:
+                return
+            self.closed = True
+        try:
+            if self.dead is None:
+                with contextlib.suppress(DriverError):
+                    self._link.request(protocol.Stop())
+            else:  # the link is gone: one best-effort STOP, the pen's watchdog does the rest
+                with contextlib.suppress(Exception):
+                    self._link.send(protocol.Stop())
+        finally:
+            self._end_zone_timer()
+            self._link.close()
+            with contextlib.suppress(Exception):
+                self._log("session_end", {"reason": reason})
+                self.store.end_session(self.session_id, reason)
+            if self._owns_store:
+                self.store.close()
+            _unregister(self)
+            self._publish(PenUpdate("closed", "The session is closed."))
+
+    # --- subscriptions -----------------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call `callback(update)` for every update (from the reader thread; keep it quick).
+        Returns a function that unsubscribes."""
+        with self._subs_lock:
+            self._subs.append(callback)
+
+        def unsubscribe() -> None:
+            with self._subs_lock, contextlib.suppress(ValueError):
+                self._subs.remove(callback)
+
+        return unsubscribe
+
+    def updates(self, maxsize: int = 256) -> UpdateStream:
+        """An iterator of updates, bounded: the oldest are dropped if the consumer lags."""
+        return UpdateStream(self, maxsize)
+
+    def _publish(self, update: PenUpdate) -> None:
+        with self._subs_lock:
+            subs = list(self._subs)
+        for cb in subs:
+            with contextlib.suppress(Exception):  # a subscriber's bug must not kill the link
+                cb(update)
+
+    # --- state -------------------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        return self.dead is None and not self.closed and self._link.alive
+
+    @property
+    def link_stats(self) -> Any:
+        return self._link.stats
+
+    @property
+    def depth_mm(self) -> float | None:
+        d = self.depth_decision
+        return d.depth_mm if d is not None else None
+
+    @property
+    def rate_hz(self) -> int | None:
+        d = self.rate_decision
+        return d.rate_hz if d is not None else None
+
+    def cap_mm(self, zone: str | None = None) -> float | None:
+        """The deepest depth the governor allows here without an override, for display."""
+        z = zone or self.zone
+        if z is None:
+            return None
+        return self.governor.cap_for(self.role, z, self.device)
+
+    def _require_usable(self) -> None:
+        if self.closed:
+            raise SessionClosed("The session is closed; open a new one.")
+        if self.dead is not None:
+            raise self.dead
+
+    # --- governed commands -------------------------------------------------------------------
+
+    def _days_since_last(self, zone: str) -> float | None:
+        return self.store.last_treatment_days_ago(
+            self.client_ref, zone, exclude_session=self.session_id
+        )
+
+    def _decide(
+        self, zone: str, depth_mm: float, rate_hz: float, override_reason: str | None
+    ) -> Decision:
+        return self.governor.decide(
+            Request(
+                role=self.role,
+                zone=zone,
+                depth_mm=depth_mm,
+                rate_hz=rate_hz,
+                device=self.device,
+                override_reason=override_reason,
+                last_session_days_ago=self._days_since_last(zone),
+            )
+        )
+
+    def _current_depth_mm(self) -> float:
+        if self.depth_decision is not None and self.depth_decision.depth_mm is not None:
+            return self.depth_decision.depth_mm
+        return self.device.depth_min_mm
+
+    def _current_rate(self) -> float:
+        if self.rate_decision is not None and self.rate_decision.rate_hz is not None:
+            return self.rate_decision.rate_hz
+        return self.device.rate_min_hz
+
+    def set_depth(self, depth_mm: float, override_reason: str | None = None) -> Decision:
+        """Ask the governor for `depth_mm` in the current zone; send what it approves.
+
+        Returns the decision. `needs_override` and `rejected` send nothing. A clamped depth is
+        sent clamped. The decision is committed to the audit log before the command is written.
+        """
+        with self._cmd_lock:
+            self._require_usable()
+            if self.zone is None:
+                raise NotAllowed("Choose a treatment zone before setting a depth.")
+            decision = self._decide(self.zone, depth_mm, self._current_rate(), override_reason)
+            self._apply_depth(decision, requested=depth_mm, why="set_depth")
+            return decision
+
+    def _apply_depth(self, decision: Decision, *, requested: object, why: str) -> None:
+        assert self.zone is not None
+        sendable = decision.outcome in (Outcome.ALLOWED, Outcome.CLAMPED)
+        depth_um = decision.depth_um if sendable else None
+        seq = self._link.next_seq() if depth_um is not None else None
+        self._log(
+            "decision",
+            {
+                "what": "depth",
+                "why": why,
+                "zone": self.zone,
+                "requested_mm": _jsonable(requested),
+                **decision.to_json_dict(),
+                "command": None
+                if depth_um is None
+                else {"type": "SET_DEPTH", "seq": seq, "depth_um": depth_um},
+            },
+        )
+        self._publish(PenUpdate("decision", "; ".join(decision.reasons), decision=decision))
+        if depth_um is None or seq is None:
+            return
+        self._command(protocol.SetDepth(depth_um), seq=seq, logged=True)
+        self.depth_decision = decision
+
+    def set_rate(self, rate_hz: float) -> Decision:
+        """Ask the governor for `rate_hz`; send the rate it approves (never higher)."""
+        with self._cmd_lock:
+            self._require_usable()
+            if self.zone is None:
+                raise NotAllowed("Choose a treatment zone before setting a rate.")
+            decision = self._decide(self.zone, self._current_depth_mm(), rate_hz, None)
+            sendable = decision.outcome in (Outcome.ALLOWED, Outcome.CLAMPED)
+            rate = decision.rate_hz if sendable else None
+            seq = self._link.next_seq() if rate is not None else None
+            self._log(
+                "decision",
+                {
+                    "what": "rate",
+                    "zone": self.zone,
+                    "requested_hz": _jsonable(rate_hz),
+                    **decision.to_json_dict(),
+                    "command": None
+                    if rate is None
+                    else {"type": "SET_RATE", "seq": seq, "rate_hz": rate},
+                },
+            )
+            self._publish(PenUpdate("decision", "; ".join(decision.reasons), decision=decision))
+            if rate is not None and seq is not None:
+                self._command(protocol.SetRate(rate), seq=seq, logged=True)
+                self.rate_decision = decision
+            return decision
+
+    def select_zone(self, zone: str, override_reason: str | None = None) -> Decision | None:
+        """Change the treatment zone. The current depth is re-checked against the new zone's
+        limits and clamped down at once if it is too deep there. Raises NotAllowed (and keeps
+        the old zone) when the role may not treat that zone at all."""
+        with self._cmd_lock:
+            self._require_usable()
+            depth = self._current_depth_mm()
+            decision = self._decide(zone, depth, self._current_rate(), override_reason)
+            if decision.outcome is Outcome.NEEDS_OVERRIDE:
+                # Deeper than the new zone allows without a reason: come down to what it
+                # allows (its cap without override), never stay deeper.
+                fallback = self.governor.cap_for(self.role, zone, self.device)
+                if fallback is not None:
+                    decision = self._decide(zone, min(depth, fallback), self._current_rate(), None)
+            if decision.outcome is Outcome.REJECTED or decision.outcome is Outcome.NEEDS_OVERRIDE:
+                self._log(
+                    "zone_refused",
+                    {"zone": zone, "from": self.zone, **decision.to_json_dict()},
+                )
+                raise NotAllowed(
+                    f"Zone {zone} is not available: " + "; ".join(decision.reasons) + "."
+                )
+            old = self.zone
+            self._end_zone_timer()
+            self.zone = zone
+            if self.status is not None and self.status.state == State.RUNNING:
+                self._zone_started = time.monotonic()
+            self._log("zone", {"zone": zone, "from": old})
+            if (
+                self.depth_decision is not None
+                and decision.depth_um is not None
+                and (decision.depth_um != self.depth_decision.depth_um)
+            ):
+                self._apply_depth(decision, requested=depth, why="zone_change")
+            elif self.depth_decision is not None:
+                self.depth_decision = decision
+            return decision
+
+    # --- run control -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the needle at the approved depth and rate (refused when they are not set, or
+        when the fitted cartridge was used in an earlier session)."""
+        with self._cmd_lock:
+            self._require_usable()
+            if self.zone is None:
+                raise NotAllowed("Choose a treatment zone before starting.")
+            if self.depth_decision is None:
+                raise NotAllowed("Set a depth before starting.")
+            if self.rate_decision is None:
+                raise NotAllowed("Set a stamp rate before starting.")
+            status = self.status
+            if (
+                status is not None
+                and status.cartridge_id
+                and self.store.cartridge_used_before(status.cartridge_id, self.session_id)
+            ):
+                self._log(
+                    "start_refused",
+                    {"reason": "cartridge_reused", "cartridge_id": status.cartridge_id},
+                )
+                raise NotAllowed(
+                    f"Cartridge {status.cartridge_id:08x} was used in an earlier session; "
+                    "fit a fresh one."
+                )
+            self._command(protocol.Start())
+            self.store.record_treatment(self.session_id, self.client_ref, self.zone)
+            if status is not None and status.cartridge_id:
+                self.store.record_cartridge(status.cartridge_id, self.session_id)
+            self._zone_started = time.monotonic()
+
+    def stop(self) -> None:
+        with self._cmd_lock:
+            self._require_usable()
+            self._command(protocol.Stop())
+            self._end_zone_timer()
+
+    def reset(self, what: Literal["fault", "estop"]) -> None:
+        """Clear a latched fault ("fault", RESET 1) or release the e-stop ("estop", RESET 2)."""
+        code = {"fault": protocol.ResetWhat.CLEAR_FAULT, "estop": protocol.ResetWhat.RELEASE_ESTOP}
+        if what not in code:
+            raise NotAllowed("Reset what? Say 'fault' or 'estop'.")
+        with self._cmd_lock:
+            self._require_usable()
+            self._command(protocol.Reset(int(code[what])))
+
+    def estop(self) -> None:
+        """Emergency stop: written at once from this thread, 3 copies, then logged.
+
+        Never blocked by another command in progress; works even when the session is dead.
+        """
+        seq: int | None = None
+        error: str | None = None
+        try:
+            seq = self._link.send_estop()
+        except Exception as exc:
+            error = str(exc)
+        self._end_zone_timer()
+        with contextlib.suppress(Exception):
+            self._log("estop", {"seq": seq, "copies": 3, "error": error})
+        self._publish(PenUpdate("estop", "E-stop sent." if error is None else error))
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _command(self, msg: Message, *, seq: int | None = None, logged: bool = False) -> None:
+        name = msg.TYPE.name
+        if seq is None:
+            seq = self._link.next_seq()
+        if not logged:
+            self._log("command", {"type": name, "seq": seq, **_fields(msg)})
+        try:
+            answer = self._link.request(msg, seq)
+        except LinkLost as exc:
+            self._die(exc)
+            raise
+        if isinstance(answer, protocol.Nack):
+            self._log(
+                "nack",
+                {"type": name, "seq": seq, "error": answer.error.name, "detail": answer.detail},
+            )
+            error = nack_error(name, answer)
+            if answer.error == NackError.NO_SESSION:
+                self._die(SessionClosed(str(error) + " Start a new session."))
+            raise error
+        self._log("ack", {"type": name, "seq": seq})
+
+    def _log(self, kind: str, data: dict[str, Any]) -> None:
+        sid = self.session_id if self.session_id >= 0 else None
+        self.store.append(kind, data, session_id=sid)
+
+    def _die(self, exc: DriverError) -> None:
+        if self.dead is None:
+            self.dead = exc
+            self._end_zone_timer()
+
+    def _end_zone_timer(self) -> None:
+        if self._zone_started is not None and self.zone is not None:
+            spent = time.monotonic() - self._zone_started
+            self.zone_seconds[self.zone] = self.zone_seconds.get(self.zone, 0.0) + spent
+        self._zone_started = None
+
+    def _on_message(self, msg: Message, seq: int) -> None:
+        """Reader thread: STATUS and EVENT from the pen."""
+        if isinstance(msg, protocol.Status):
+            previous = self.status
+            self.status = msg
+            if self._last_uptime is not None and msg.uptime_ms < self._last_uptime:
+                self._rebooted("The pen rebooted (its uptime went back); start again.")
+            self._last_uptime = msg.uptime_ms
+            if previous is not None and (
+                previous.state != msg.state or previous.faults != msg.faults
+            ):
+                with contextlib.suppress(Exception):
+                    self._log(
+                        "pen_state",
+                        {
+                            "state": msg.state.name,
+                            "from": previous.state.name,
+                            "faults": int(msg.faults),
+                            "depth_set_um": msg.depth_set_um,
+                        },
+                    )
+                if msg.state != State.RUNNING:
+                    self._end_zone_timer()
+            self._publish(PenUpdate("status", status=msg))
+            return
+        if isinstance(msg, protocol.Event):
+            with contextlib.suppress(Exception):
+                self._log("pen_event", {"code": msg.code.name, "detail": msg.detail, "seq": seq})
+            self._publish(PenUpdate("event", msg.code.name, event=msg))
+            if msg.code == EventCode.BOOT:
+                self._rebooted("The pen rebooted; the session is over, start again.")
+            elif msg.code == EventCode.WATCHDOG_TRIPPED:
+                exc = SessionClosed(
+                    "The pen's watchdog stopped the needle and ended the session; start again."
+                )
+                self._die(exc)
+                self._publish(PenUpdate("session_ended", str(exc)))
+
+    def _rebooted(self, sentence: str) -> None:
+        if isinstance(self.dead, PenRebooted):
+            return
+        exc = PenRebooted(sentence)
+        self._die(exc)
+        with contextlib.suppress(Exception):
+            self._log("reboot", {"message": sentence})
+        self._publish(PenUpdate("rebooted", sentence))
+
+    def _on_lost(self, exc: BaseException) -> None:
+        err = exc if isinstance(exc, DriverError) else LinkLost(str(exc))
+        if self.closed:
+            return
+        self._die(err)
+        with contextlib.suppress(Exception):
+            self._log("link_lost", {"message": str(err)})
+        self._publish(PenUpdate("link_lost", str(err)))
+
+
+def _fields(msg: Message) -> dict[str, Any]:
+    return {name: int(v) for name, v in zip(msg.FIELDS, msg.values(), strict=True)}
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return repr(value)
+
+
+# --- stopping the needle at interpreter exit and on SIGTERM ---------------------------------
+
+_OPEN: weakref.WeakSet[Pen] = weakref.WeakSet()
+_hooks_installed = False
+
+
+def _close_all(reason: str) -> None:
+    for pen in list(_OPEN):
+        with contextlib.suppress(Exception):
+            pen.close(reason)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _close_all("SIGTERM")
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise SystemExit(128 + signum)
+
+
+def _register(pen: Pen) -> None:
+    global _hooks_installed
+    _OPEN.add(pen)
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_close_all, "interpreter exit")
+    if threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(ValueError, OSError):
+            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _unregister(pen: Pen) -> None:
+    _OPEN.discard(pen)
