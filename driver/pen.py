@@ -142,9 +142,6 @@ class Pen:
         governor: Governor,
         info: protocol.Info,
         *,
-        role: str,
-        operator_id: str | None,
-        client_ref: str | None,
         owns_store: bool,
         url: str,
     ) -> None:
@@ -154,10 +151,11 @@ class Pen:
         self.info = info
         self.url = url
         self.device = DeviceLimits.from_info(info)
-        self.requested_role = role
-        self.role = "home" if info.device_class == DeviceClass.HOME else role
-        self.operator_id = operator_id
-        self.client_ref = client_ref
+        self.requested_role = "home"
+        #: the effective role (a home-class pen forces "home"); set by begin()
+        self.role = "home"
+        self.operator_id: str | None = None
+        self.client_ref: str | None = None
         self._owns_store = owns_store
         self.zone: str | None = None
         self.status: protocol.Status | None = None
@@ -190,8 +188,37 @@ class Pen:
         telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
         override_reason: str | None = None,
     ) -> Pen:
-        """Open the port, authenticate, shake hands, start a session and telemetry."""
-        if not isinstance(telemetry_hz, int) or not 5 <= telemetry_hz <= 200:
+        """Connect, authenticate and begin a session in one call (see `connect` and `begin`
+        for the same in two steps, as the TUI does)."""
+        pen = cls.connect(url, db=db, policy=policy, telemetry_hz=telemetry_hz)
+        try:
+            pen.begin(role=role, operator=operator, pin=pin, client=client)
+            if zone is not None:
+                pen.select_zone(zone, override_reason=override_reason)
+        except BaseException:
+            pen.close("open failed")
+            raise
+        return pen
+
+    @classmethod
+    def connect(
+        cls,
+        url: str = "sim://",
+        *,
+        db: str | os.PathLike[str] | AuditStore | None = None,
+        policy: str | os.PathLike[str] | Policy | None = None,
+        telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
+    ) -> Pen:
+        """Open the port, shake hands (HELLO, nonce check) and turn telemetry on.
+
+        The pen is connected but no treatment session has begun: call `begin()` next. Until
+        then only e-stop, stop and reset work.
+        """
+        if (
+            isinstance(telemetry_hz, bool)
+            or not isinstance(telemetry_hz, int)
+            or not (5 <= telemetry_hz <= 200)
+        ):
             raise NotAllowed(
                 "Telemetry must run at 5 to 200 Hz: the link check needs a STATUS "
                 "at least every 300 ms."
@@ -202,7 +229,6 @@ class Pen:
         store = db if isinstance(db, AuditStore) else AuditStore(db)
         link: Link | None = None
         try:
-            role = cls._authenticate(store, role, operator, pin)
             port = open_port(url)
             pen_box: list[Pen] = []
             link = Link(
@@ -212,19 +238,12 @@ class Pen:
             )
             link.start()
             info = cls._handshake(link, url)
-            pen = cls(
-                link,
-                store,
-                governor,
-                info,
-                role=role,
-                operator_id=operator,
-                client_ref=client,
-                owns_store=owns_store,
-                url=url,
-            )
+            pen = cls(link, store, governor, info, owns_store=owns_store, url=url)
             pen_box.append(pen)
-            pen._begin(telemetry_hz)
+            pen._log("connect", pen._device_record())
+            link.enable_heartbeat()
+            pen._command(protocol.SetTelemetry(telemetry_hz))
+            link.expect_status()
         except BaseException:
             if link is not None:
                 link.close()
@@ -232,9 +251,63 @@ class Pen:
                 store.close()
             raise
         _register(pen)
-        if zone is not None:
-            pen.select_zone(zone, override_reason=override_reason)
         return pen
+
+    def begin(
+        self,
+        *,
+        role: str = "home",
+        operator: str | None = None,
+        pin: str | None = None,
+        client: str | None = None,
+    ) -> None:
+        """Authenticate the operator and begin the treatment session (once per Pen).
+
+        Professional roles need an operator and PIN; a home-class pen forces the home role.
+        A wrong PIN raises (WrongPin, OperatorLocked, ...) and changes nothing: try again.
+        """
+        with self._cmd_lock:
+            self._require_connected()
+            if self.session_id >= 0:
+                raise NotAllowed("This session has already begun; open a new one to change it.")
+            if self.info.device_class == DeviceClass.HOME:
+                role = "home"
+            role = self._authenticate(self.store, role, operator, pin)
+            self.requested_role = role
+            self.role = "home" if self.info.device_class == DeviceClass.HOME else role
+            self.operator_id = operator
+            self.client_ref = client
+            info = self.info
+            self.session_id = self.store.begin_session(
+                role=self.role,
+                operator_id=operator,
+                client_ref=client,
+                device_serial=info.serial,
+                boot_id=info.boot_id,
+                device_class=self.device.device_class,
+            )
+            self._log(
+                "session_start",
+                {
+                    "role": self.role,
+                    "operator": operator,
+                    "client": client,
+                    **self._device_record(),
+                },
+            )
+
+    def _device_record(self) -> dict[str, Any]:
+        info = self.info
+        return {
+            "url": self.url,
+            "serial": info.serial,
+            "boot_id": info.boot_id,
+            "firmware": f"{info.fw_major}.{info.fw_minor}.{info.fw_patch}",
+            "device_class": self.device.device_class,
+            "depth_range_um": [info.depth_min_um, info.depth_max_um, info.depth_step_um],
+            "rate_range_hz": [info.rate_min_hz, info.rate_max_hz],
+            "watchdog_ms": info.watchdog_ms,
+        }
 
     @staticmethod
     def _authenticate(store: AuditStore, role: str, operator: str | None, pin: str | None) -> str:
@@ -279,37 +352,6 @@ class Pen:
             )
         return answer
 
-    def _begin(self, telemetry_hz: int) -> None:
-        info = self.info
-        self.session_id = self.store.begin_session(
-            role=self.role,
-            operator_id=self.operator_id,
-            client_ref=self.client_ref,
-            device_serial=info.serial,
-            boot_id=info.boot_id,
-            device_class=self.device.device_class,
-        )
-        self._log(
-            "session_start",
-            {
-                "url": self.url,
-                "role": self.role,
-                "requested_role": self.requested_role,
-                "operator": self.operator_id,
-                "client": self.client_ref,
-                "serial": info.serial,
-                "boot_id": info.boot_id,
-                "firmware": f"{info.fw_major}.{info.fw_minor}.{info.fw_patch}",
-                "device_class": self.device.device_class,
-                "depth_range_um": [info.depth_min_um, info.depth_max_um, info.depth_step_um],
-                "rate_range_hz": [info.rate_min_hz, info.rate_max_hz],
-                "watchdog_ms": info.watchdog_ms,
-            },
-        )
-        self._link.enable_heartbeat()
-        self._command(protocol.SetTelemetry(telemetry_hz))
-        self._link.expect_status()
-
     # --- context manager and closing ---------------------------------------------------------
 
     def __enter__(self) -> Pen:
@@ -341,7 +383,8 @@ class Pen:
             self._link.close()
             with contextlib.suppress(Exception):
                 self._log("session_end", {"reason": reason})
-                self.store.end_session(self.session_id, reason)
+                if self.session_id >= 0:
+                    self.store.end_session(self.session_id, reason)
             if self._owns_store:
                 self.store.close()
             _unregister(self)
@@ -399,11 +442,16 @@ class Pen:
             return None
         return self.governor.cap_for(self.role, z, self.device)
 
-    def _require_usable(self) -> None:
+    def _require_connected(self) -> None:
         if self.closed:
             raise SessionClosed("The session is closed; open a new one.")
         if self.dead is not None:
             raise self.dead
+
+    def _require_usable(self) -> None:
+        self._require_connected()
+        if self.session_id < 0:
+            raise NotAllowed("Log in first: the treatment session has not begun.")
 
     # --- governed commands -------------------------------------------------------------------
 
@@ -575,8 +623,9 @@ class Pen:
             self._zone_started = time.monotonic()
 
     def stop(self) -> None:
+        """Stop the needle (RUNNING to IDLE)."""
         with self._cmd_lock:
-            self._require_usable()
+            self._require_connected()
             self._command(protocol.Stop())
             self._end_zone_timer()
 
@@ -586,7 +635,7 @@ class Pen:
         if what not in code:
             raise NotAllowed("Reset what? Say 'fault' or 'estop'.")
         with self._cmd_lock:
-            self._require_usable()
+            self._require_connected()
             self._command(protocol.Reset(int(code[what])))
 
     def estop(self) -> None:
