@@ -391,6 +391,25 @@ def _device_class(value: object) -> str:
     return name.lower()
 
 
+def check_new_operator(op_id: object, name: object, role: object) -> None:
+    """Refuse a malformed operator ID, name or role (before anyone types a PIN for it)."""
+    if not isinstance(op_id, str) or not _OP_ID_RE.fullmatch(op_id):
+        raise StoreError(
+            f"{_show(op_id)} is not a valid operator ID: use 1 to 32 letters, digits, '.', "
+            "'_' or '-', starting with a letter or digit."
+        )
+    _check_text(name, "operator's name", 100)
+    if role not in ROLES:
+        raise StoreError(f"{_show(role)} is not a role; choose one of {', '.join(ROLES)}.")
+
+
+def check_pin(pin: object) -> str:
+    """Refuse a PIN that is not 4 to 12 digits."""
+    if not isinstance(pin, str) or not _PIN_RE.fullmatch(pin):
+        raise StoreError("A PIN is 4 to 12 digits (0 to 9) and nothing else.")
+    return pin
+
+
 def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(
         pin.encode("utf-8", "surrogatepass"),
@@ -641,14 +660,7 @@ class AuditStore:
         self, op_id: str, name: str, role: str, pin: str | None, now: float | None = None
     ) -> Operator:
         """Register an operator; professional roles need a PIN of 4 to 12 digits."""
-        if not isinstance(op_id, str) or not _OP_ID_RE.fullmatch(op_id):
-            raise StoreError(
-                f"{_show(op_id)} is not a valid operator ID: use 1 to 32 letters, digits, '.', "
-                "'_' or '-', starting with a letter or digit."
-            )
-        _check_text(name, "operator's name", 100)
-        if role not in ROLES:
-            raise StoreError(f"{_show(role)} is not a role; choose one of {', '.join(ROLES)}.")
+        check_new_operator(op_id, name, role)
         salt: bytes | None = None
         digest: bytes | None = None
         n: int | None = None
@@ -657,8 +669,7 @@ class AuditStore:
         if role in PROFESSIONAL_ROLES:
             if pin is None:
                 raise StoreError(f"The {role} role needs a PIN of 4 to 12 digits.")
-            if not isinstance(pin, str) or not _PIN_RE.fullmatch(pin):
-                raise StoreError("A PIN is 4 to 12 digits (0 to 9) and nothing else.")
+            pin = check_pin(pin)
             salt = secrets.token_bytes(_SALT_BYTES)
             n, r, p = self._scrypt_n, SCRYPT_R, SCRYPT_P
             digest = _scrypt(pin, salt, n, r, p)

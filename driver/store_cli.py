@@ -1,0 +1,330 @@
+"""`needlepen operators ...` and `needlepen log ...`: the audit store from the command line.
+
+Every command takes `--db PATH` (default: needlepen.db in the user data directory). Commands
+that only read refuse a path where no store exists rather than create an empty one, so a typo
+in `--db` cannot make an empty log look intact. Bad input is one sentence and a non-zero exit,
+and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import hmac
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from driver.errors import DriverError, UnknownOperator
+from driver.paths import default_db_path
+from driver.store import (
+    PROFESSIONAL_ROLES,
+    ROLES,
+    AuditStore,
+    Operator,
+    check_new_operator,
+    check_pin,
+    iso_utc,
+)
+
+
+class CliInputError(DriverError):
+    """Input on the command line or the terminal was refused (nothing was changed)."""
+
+
+_HASH_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def _db_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--db",
+        metavar="PATH",
+        help="the audit store file (default: needlepen.db in the user data directory)",
+    )
+    return parent
+
+
+def _session_number(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a session number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("session numbers start at 1")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Add `operators` and `log` to the `needlepen` command."""
+    db = _db_parent()
+
+    ops = subparsers.add_parser(
+        "operators",
+        help="add, list and disable operators (PIN login for professional roles)",
+        description="Operators of the pen. Professional roles (aesthetician, clinician, "
+        "engineer) log in with a PIN; 5 wrong PINs in a row lock the operator for 15 minutes.",
+    )
+    ops_sub = ops.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    add = ops_sub.add_parser(
+        "add",
+        parents=[db],
+        help="add an operator",
+        description="Add an operator. For a professional role the PIN (4 to 12 digits) is "
+        "asked twice without echo, or read from one line of standard input with --pin-stdin.",
+    )
+    add.add_argument("--id", required=True, dest="op_id", metavar="ID", help="login ID")
+    add.add_argument("--name", required=True, help="the operator's full name")
+    add.add_argument("--role", required=True, choices=ROLES, help="the operator's role")
+    add.add_argument(
+        "--pin-stdin",
+        action="store_true",
+        help="read the PIN from one line of standard input (for scripts)",
+    )
+    add.set_defaults(handler=cmd_operators_add)
+
+    lst = ops_sub.add_parser("list", parents=[db], help="list operators and their state")
+    lst.set_defaults(handler=cmd_operators_list)
+
+    dis = ops_sub.add_parser(
+        "disable",
+        parents=[db],
+        help="disable an operator for good",
+        description="Disable an operator: they can no longer log in. Their records stay; the "
+        "ID cannot be enabled or reused.",
+    )
+    dis.add_argument("op_id", metavar="ID", help="the operator's login ID")
+    dis.set_defaults(handler=cmd_operators_disable)
+
+    log = subparsers.add_parser(
+        "log",
+        help="show, export and verify the audit log",
+        description="The append-only, hash-chained audit log of every session.",
+    )
+    log_sub = log.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    show = log_sub.add_parser("show", parents=[db], help="print the log")
+    show.add_argument("--session", type=_session_number, metavar="N", help="only session N")
+    show.add_argument("--json", action="store_true", help="print a JSON array of records")
+    show.set_defaults(handler=cmd_log_show)
+
+    export = log_sub.add_parser(
+        "export",
+        parents=[db],
+        help="export the log as CSV or JSON",
+        description="Export the log (or one session) with every record's hashes, for auditors.",
+    )
+    export.add_argument("--format", required=True, choices=("csv", "json"), dest="fmt")
+    export.add_argument("--session", type=_session_number, metavar="N", help="only session N")
+    export.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
+    export.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    export.set_defaults(handler=cmd_log_export)
+
+    verify = log_sub.add_parser(
+        "verify",
+        parents=[db],
+        help="check the hash chain and the tables (exit 1 when broken)",
+        description="Walk the hash chain from its start and check the operators, sessions, "
+        "clients, treatments and cartridges tables against it. Exit 0 when intact, 1 when "
+        "not, naming the first broken record.",
+    )
+    verify.add_argument(
+        "--anchor",
+        metavar="HASH",
+        help="a head hash printed by an earlier verify: the log must still contain it",
+    )
+    verify.set_defaults(handler=cmd_log_verify)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _open(args: argparse.Namespace, *, create: bool) -> AuditStore:
+    path = args.db if args.db else default_db_path(create_dir=create)
+    return AuditStore(path, create=create)
+
+
+def _status(op: Operator) -> str:
+    if op.disabled:
+        return "disabled"
+    if op.locked_until is not None:
+        return "locked until " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(op.locked_until))
+    if op.failed_attempts:
+        n = op.failed_attempts
+        return f"active ({n} wrong PIN{'s' if n != 1 else ''})"
+    return "active"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def _read_pin(args: argparse.Namespace) -> str | None:
+    if args.role not in PROFESSIONAL_ROLES:
+        if args.pin_stdin:
+            raise CliInputError("The home role has no PIN; leave out --pin-stdin.")
+        return None
+    if args.pin_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise CliInputError("No PIN arrived on standard input; nothing was stored.")
+        return check_pin(line.rstrip("\r\n"))
+    if not sys.stdin.isatty():
+        raise CliInputError(
+            "There is no terminal to ask for the PIN on; pipe it in with --pin-stdin."
+        )
+    try:
+        first = getpass.getpass(f"PIN for {args.op_id} (4 to 12 digits): ")
+        check_pin(first)
+        second = getpass.getpass("The same PIN again: ")
+    except EOFError:
+        raise CliInputError("No PIN was entered; nothing was stored.") from None
+    if not hmac.compare_digest(first.encode(), second.encode()):
+        raise CliInputError("The two PINs differ; nothing was stored.")
+    return first
+
+
+# --- handlers ------------------------------------------------------------------------------
+
+
+def cmd_operators_add(args: argparse.Namespace) -> int:
+    check_new_operator(args.op_id, args.name, args.role)
+    with _open(args, create=True) as store:
+        try:
+            store.get_operator(args.op_id)
+        except UnknownOperator:
+            pass
+        else:
+            raise CliInputError(f"An operator with ID '{args.op_id}' already exists.")
+        pin = _read_pin(args)
+        op = store.add_operator(args.op_id, args.name, args.role, pin)
+    login = "logs in with a PIN" if op.role in PROFESSIONAL_ROLES else "needs no PIN"
+    print(f"Added operator {op.id} ({op.name}, {op.role}); {login}.")
+    return 0
+
+
+def cmd_operators_list(args: argparse.Namespace) -> int:
+    with _open(args, create=False) as store:
+        ops = store.list_operators()
+    if not ops:
+        print("No operators yet; add one with 'needlepen operators add'.")
+        return 0
+    rows: list[tuple[str, ...]] = [(op.id, op.name, op.role, _status(op)) for op in ops]
+    print(_table(("ID", "NAME", "ROLE", "STATUS"), rows))
+    return 0
+
+
+def cmd_operators_disable(args: argparse.Namespace) -> int:
+    with _open(args, create=False) as store:
+        before = store.get_operator(args.op_id)
+        store.disable_operator(args.op_id)
+    if before.disabled:
+        print(f"Operator {before.id} was already disabled.")
+    else:
+        print(f"Operator {before.id} is disabled; they can no longer log in.")
+    return 0
+
+
+def cmd_log_show(args: argparse.Namespace) -> int:
+    with _open(args, create=False) as store:
+        records = store.records(args.session)
+    if args.json:
+        json.dump([AuditStore.record_dict(r) for r in records], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    if not records:
+        print(
+            "The audit log is empty."
+            if args.session is None
+            else f"Session {args.session} has no records."
+        )
+        return 0
+    for r in records:
+        ts = iso_utc(round(r.ts * 1_000_000))
+        session = "-" if r.session_id is None else f"s{r.session_id}"
+        data = json.dumps(r.data, sort_keys=True, separators=(", ", ": "))
+        print(f"{r.id:>6}  {ts}  {session:>5}  {r.kind:<18}  {data}")
+    return 0
+
+
+def cmd_log_export(args: argparse.Namespace) -> int:
+    with _open(args, create=False) as store:
+        if args.output is None:
+            count = store.export(args.fmt, sys.stdout, args.session)
+            print(f"Exported {count} records.", file=sys.stderr)
+            return 0
+        target = Path(args.output)
+        if target.exists() and not args.force:
+            raise CliInputError(f"{target} already exists; choose another name or add --force.")
+        if target.is_dir():
+            raise CliInputError(f"{target} is a directory.")
+        directory = target.parent if str(target.parent) else Path(".")
+        if not directory.is_dir():
+            raise CliInputError(f"The directory {directory} does not exist.")
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                count = store.export(args.fmt, out, args.session)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    print(f"Exported {count} records to {target}.", file=sys.stderr)
+    return 0
+
+
+def cmd_log_verify(args: argparse.Namespace) -> int:
+    anchor = args.anchor
+    if anchor is not None:
+        anchor = anchor.strip().lower()
+        if not _HASH_RE.fullmatch(anchor):
+            raise CliInputError("An anchor is a head hash: 64 hexadecimal digits.")
+    with _open(args, create=False) as store:
+        result = store.verify(anchor)
+    if result.ok:
+        print(
+            f"The audit log is intact: {result.count} records, head {result.head}; the "
+            "operators, sessions, clients, treatments and cartridges tables agree with it."
+        )
+        return 0
+    print(f"The audit log is NOT intact: {result.problem}")
+    if result.count:
+        print(f"Records 1 to {result.count} verified before the problem.")
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run these commands without the `needlepen` dispatcher (`python -m driver.store_cli`)."""
+    parser = argparse.ArgumentParser(prog="needlepen")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+        return code
+    except KeyboardInterrupt:
+        print("needlepen: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("NEEDLEPEN_DEBUG"):
+            raise
+        print(f"needlepen: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
