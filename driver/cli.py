@@ -16,7 +16,7 @@ from importlib import metadata
 from typing import Any
 
 #: Modules of the driver package that add subcommands of their own.
-_DRIVER_COMMAND_MODULES: tuple[str, ...] = ()
+_DRIVER_COMMAND_MODULES: tuple[str, ...] = ("driver.policy_cli",)
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -614,7 +614,7 @@ class Governor:
                 depth_mm=None,
                 rate_hz=None,
                 depth_um=None,
-                reasons=(*notes, *(r for r, _ in overrides), *notes_after),
+                reasons=(*notes, *(r for r, _ in overrides)),
                 effective_role=eff,
                 cap_mm=cap_mm,
                 bound_by=overrides[0][1],
