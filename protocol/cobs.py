@@ -1,7 +1,13 @@
 """Consistent Overhead Byte Stuffing (Cheshire and Baker, 1999), as the ICD's framing uses it.
 
-`encode` never emits a 0x00, so 0x00 can delimit frames; `decode` is its exact inverse and
-raises `CobsError` for anything `encode` could not have produced.
+`encode` never emits a 0x00, so 0x00 can delimit frames; `decode` is its inverse and raises
+`CobsError` for bytes that are not a COBS encoding (a 0x00 inside, or a block that runs past
+the end). The encoding is the common minimal one (as in Wikipedia's examples and the `cobs`
+package): a run of 254 non-zero bytes at the very end is a 0xFF block with nothing after it.
+
+A frame body is at most 64 bytes, so frames never hold a 0xFF block; the general case is kept
+for the unit vectors and for anyone reusing this module. The decoder's hot path in
+`protocol.codec` relies on that bound and is tested against `decode`.
 """
 
 from __future__ import annotations
@@ -12,12 +18,16 @@ from .errors import CobsError
 def encode(data: bytes) -> bytes:
     """COBS-encode `data` (without the trailing 0x00 delimiter)."""
     out = bytearray()
-    for chunk in bytes(data).split(b"\x00"):
+    chunks = bytes(data).split(b"\x00")
+    last = len(chunks) - 1
+    for index, chunk in enumerate(chunks):
         # A zero-free run longer than 254 bytes is cut into 0xFF blocks that imply no zero.
         while len(chunk) >= 254:
             out.append(0xFF)
             out += chunk[:254]
             chunk = chunk[254:]
+            if not chunk and index == last:
+                return bytes(out)  # the data ends with a full block: no code byte after it
         out.append(len(chunk) + 1)
         out += chunk
     return bytes(out)
@@ -45,3 +55,8 @@ def decode(data: bytes) -> bytes:
         if code != 0xFF and i < n:
             out.append(0)
     return bytes(out)
+
+
+def max_encoded_length(n: int) -> int:
+    """The longest COBS encoding of `n` bytes: one code byte per 254 data bytes, plus one."""
+    return n + n // 254 + 1

@@ -38,11 +38,14 @@ class Message:
     __slots__ = ()
 
     TYPE: ClassVar[MsgType]
+    #: the end that receives it: Direction.PEN for host-to-pen commands, HOST for the rest.
     DIRECTION: ClassVar[Direction]
     #: struct layout of the payload, one code per field, little-endian.
     LAYOUT: ClassVar[str] = ""
     #: enumerated fields: the value must be a member of the enum to be encodable.
     ENUMS: ClassVar[dict[str, type[enum.IntEnum]]] = {}
+    #: bit-set fields: any value of the wire range is encodable; decoded into the flag type.
+    FLAGS: ClassVar[dict[str, type[enum.IntFlag]]] = {}
     # Filled in by __init_subclass__ / _finish():
     FIELDS: ClassVar[tuple[str, ...]] = ()
     STRUCT: ClassVar[struct.Struct]
@@ -53,14 +56,18 @@ class Message:
         cls.FIELDS = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
         if len(cls.FIELDS) != len(cls.LAYOUT):
             raise TypeError(f"{cls.__name__}: layout does not match its fields")
+        if not set(cls.ENUMS) | set(cls.FLAGS) <= set(cls.FIELDS):
+            raise TypeError(f"{cls.__name__}: ENUMS or FLAGS name a field it does not have")
         cls.STRUCT = struct.Struct("<" + cls.LAYOUT)
         cls.PAYLOAD_LEN = cls.STRUCT.size
 
     def values(self) -> tuple[Any, ...]:
+        """The field values in wire order."""
         return tuple(getattr(self, name) for name in self.FIELDS)
 
     @property
     def name(self) -> str:
+        """The ICD name of the message type, e.g. "SET_DEPTH"."""
         return self.TYPE.name
 
 
@@ -103,6 +110,8 @@ class Heartbeat(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class SetDepth(Message):
+    """depth_um: needle depth set-point in micrometres (the pen refuses what it cannot do)."""
+
     TYPE = MsgType.SET_DEPTH
     DIRECTION = Direction.PEN
     LAYOUT = "H"
@@ -112,6 +121,8 @@ class SetDepth(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class SetRate(Message):
+    """rate_hz: stamp rate set-point in hertz (stamps per second)."""
+
     TYPE = MsgType.SET_RATE
     DIRECTION = Direction.PEN
     LAYOUT = "H"
@@ -121,6 +132,8 @@ class SetRate(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class Start(Message):
+    """Starts the needle (IDLE to RUNNING) if every precondition holds."""
+
     TYPE = MsgType.START
     DIRECTION = Direction.PEN
 
@@ -128,6 +141,8 @@ class Start(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class Stop(Message):
+    """Stops the needle (RUNNING to IDLE); always obeyed and ACKed."""
+
     TYPE = MsgType.STOP
     DIRECTION = Direction.PEN
 
@@ -135,6 +150,8 @@ class Stop(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class Estop(Message):
+    """Stops the motor and retracts the needle at once, from any state; latches ESTOP."""
+
     TYPE = MsgType.ESTOP
     DIRECTION = Direction.PEN
 
@@ -167,6 +184,8 @@ class SetTelemetry(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class Ack(Message):
+    """of_type: the type code of the command this answers (the seq is the command's)."""
+
     TYPE = MsgType.ACK
     DIRECTION = Direction.HOST
     LAYOUT = "B"
@@ -176,7 +195,8 @@ class Ack(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class Nack(Message):
-    """detail carries the limit that was broken where there is one."""
+    """of_type: the refused command's type code; detail carries the limit that was broken
+    where there is one (e.g. the device's max depth in µm for OUT_OF_RANGE), else 0."""
 
     TYPE = MsgType.NACK
     DIRECTION = Direction.HOST
@@ -190,6 +210,11 @@ class Nack(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class Info(Message):
+    """The answer to HELLO: the nonce echoed, who the pen is and the limits it enforces.
+
+    Depths in µm, rates in Hz, watchdog in ms; boot_id changes on every boot.
+    """
+
     TYPE = MsgType.INFO
     DIRECTION = Direction.HOST
     LAYOUT = "BIBBBBIIHHHHHH"
@@ -213,6 +238,9 @@ class Info(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class Status(Message):
+    """Telemetry (up to 200 Hz): depths in µm, rates in Hz, stamps since boot, motor current
+    in mA, temperature in tenths of °C, battery in %, uptime in ms. `faults` is a bit set."""
+
     TYPE = MsgType.STATUS
     DIRECTION = Direction.HOST
     LAYOUT = "BHHHHHIHhBIBI"
@@ -220,6 +248,7 @@ class Status(Message):
         "state": State,
         "cartridge_state": CartridgeState,
     }
+    FLAGS: ClassVar[dict[str, type[enum.IntFlag]]] = {"faults": Fault}
     state: State
     faults: Fault
     depth_set_um: int
@@ -238,6 +267,8 @@ class Status(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class Event(Message):
+    """Something happened on the pen; detail depends on code (fault bit, cartridge id, ...)."""
+
     TYPE = MsgType.EVENT
     DIRECTION = Direction.HOST
     LAYOUT = "BH"
