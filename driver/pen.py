@@ -422,6 +422,11 @@ class Pen:
         return self.dead is None and not self.closed and self._link.alive
 
     @property
+    def port(self) -> Any:
+        """The open pyserial port (for `sim://`, `port.pen` is the live simulated pen)."""
+        return self._link.port
+
+    @property
     def link_stats(self) -> Any:
         return self._link.stats
 
@@ -570,9 +575,7 @@ class Pen:
                     "zone_refused",
                     {"zone": zone, "from": self.zone, **decision.to_json_dict()},
                 )
-                raise NotAllowed(
-                    f"Zone {zone} is not available: " + "; ".join(decision.reasons) + "."
-                )
+                raise NotAllowed(f"Zone {zone} is not available: {_sentences(decision.reasons)}")
             old = self.zone
             self._end_zone_timer()
             self.zone = zone
@@ -748,6 +751,11 @@ class Pen:
         with contextlib.suppress(Exception):
             self._log("link_lost", {"message": str(err)})
         self._publish(PenUpdate("link_lost", str(err)))
+
+
+def _sentences(reasons: tuple[str, ...]) -> str:
+    text = " ".join(r.strip() for r in reasons if r.strip()) or "the governor refused it."
+    return text if text.endswith(".") else text + "."
 
 
 def _fields(msg: Message) -> dict[str, Any]:

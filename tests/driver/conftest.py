@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+import pytest
+
+from driver.store import AuditStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = AuditStore(tmp_path / "audit.db")
+    s.add_operator("c1", "Dr Clin", "clinician", "1234")
+    s.add_operator("a1", "Ann Aesth", "aesthetician", "5678")
+    s.add_operator("e1", "Eve Eng", "engineer", "9999")
+    yield s
+    s.close()
