@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import tty
@@ -42,10 +43,8 @@ class FakePen:
     def close(self) -> None:
         self._stop.set()
         for fd in (self.slave, self.master):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 def info(nonce: int, proto: int = 1) -> Message:
