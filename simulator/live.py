@@ -1,0 +1,209 @@
+"""A `Simulation` running in real time on its own thread, with a serial-port-like host side.
+
+The pen's clock is `time.monotonic()`. A background thread ticks it every couple of
+milliseconds, so its watchdog, telemetry and physics go on even when nobody reads or writes.
+Host writes are handled at once on the writer's thread (so an e-stop is not held back by the
+tick), under the same lock. Everything the pen sends waits in a bounded receive buffer, as in
+a UART driver: when nobody reads and it is full, newer bytes are lost and counted.
+
+Tests and QA reach the live pen through `port.pen` (a `LivePen`):
+
+    with port.pen.lock:                # a consistent look, or several changes at once
+        port.pen.firmware.inject_overheat()
+    port.pen.command("remove")         # the engineers' stdin commands, thread-safe
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from .control import execute
+from .faults import FaultSpec
+from .firmware import Firmware, Listener, PenConfig
+from .link import Link
+from .simulation import Simulation
+
+T = TypeVar("T")
+#: How often the pen thread ticks when nothing else wakes it.
+TICK_S = 0.002
+#: The receive buffer's size (bytes the host has not read yet).
+RX_LIMIT = 64 * 1024
+
+
+class LivePen:
+    """One real-time software pen with the host end of its wire."""
+
+    def __init__(
+        self,
+        config: PenConfig | None = None,
+        seed: int = 0,
+        faults: Iterable[FaultSpec | str] = (),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        tick_s: float = TICK_S,
+        rx_limit: int = RX_LIMIT,
+        listeners: Iterable[Listener] = (),
+    ) -> None:
+        self.lock = threading.RLock()
+        self._data = threading.Condition(self.lock)
+        self._clock = clock
+        self._t0 = clock()
+        self.tick_s = tick_s
+        self.rx_limit = rx_limit
+        self._rx = bytearray()
+        self.overruns = 0
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._read_cancelled = False
+        self.sim = Simulation(config, seed=seed, listeners=listeners)
+        with self.lock:
+            for fault in faults:
+                self.sim.apply(fault)
+            self._collect()
+
+    # ------------------------------------------------------------------------ handles ----
+
+    @property
+    def firmware(self) -> Firmware:
+        return self.sim.firmware
+
+    @property
+    def link(self) -> Link:
+        return self.sim.link
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def now_ms(self) -> float:
+        return (self._clock() - self._t0) * 1000.0
+
+    def call(self, fn: Callable[[Simulation], T]) -> T:
+        """Run `fn(simulation)` under the pen's lock, up to date, and send what it produced."""
+        with self.lock:
+            self._tick_locked()
+            result = fn(self.sim)
+            self._collect()
+            return result
+
+    def command(self, line: str) -> str:
+        """Run one engineer's command (see simulator.control) safely from any thread."""
+        return self.call(lambda sim: execute(sim, line))
+
+    def add_listener(self, listener: Listener) -> None:
+        with self.lock:
+            self.sim.firmware.add_listener(listener)
+
+    # ---------------------------------------------------------------------- lifecycle ----
+
+    def start(self) -> LivePen:
+        if self._thread is None and not self.closed:
+            self._thread = threading.Thread(target=self._run, name="needlepen-sim", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the pen (its thread ends; readers wake up with what is left)."""
+        self._closed.set()
+        with self.lock:
+            self._data.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2.0)
+
+    def __enter__(self) -> LivePen:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        while not self._closed.wait(self.tick_s):
+            with self.lock:
+                self._tick_locked()
+
+    # ---------------------------------------------------------------------- host side ----
+
+    def write(self, data: bytes) -> int:
+        """The host puts bytes on the wire; the pen handles them before this returns."""
+        data = bytes(data)
+        with self.lock:
+            if self.closed:  # a pen that is switched off hears nothing
+                return len(data)
+            self._tick_locked()
+            self.sim.host_write(data)
+            self._collect()
+        return len(data)
+
+    def read(self, size: int, timeout: float | None) -> bytes:
+        """Up to `size` bytes: wait until that many arrived, `timeout` ran out (None: no
+        limit, 0: do not wait), the read was cancelled or the pen was closed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.lock:
+            self._read_cancelled = False
+            while len(self._rx) < size and not self.closed and not self._read_cancelled:
+                if deadline is None:
+                    self._data.wait(0.1)
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._data.wait(left)
+            self._read_cancelled = False
+            return self._take(size)
+
+    def read_available(self, limit: int, timeout: float) -> bytes:
+        """Whatever has arrived (at most `limit` bytes), waiting up to `timeout` for the first."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not self._rx and not self.closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._data.wait(left)
+            return self._take(limit)
+
+    def _take(self, size: int) -> bytes:
+        out = bytes(self._rx[:size])
+        del self._rx[:size]
+        return out
+
+    @property
+    def in_waiting(self) -> int:
+        with self.lock:
+            return len(self._rx)
+
+    def reset_input_buffer(self) -> None:
+        with self.lock:
+            self._tick_locked()
+            self._rx.clear()
+
+    def cancel_read(self) -> None:
+        with self.lock:
+            self._read_cancelled = True
+            self._data.notify_all()
+
+    # ---------------------------------------------------------------------- internals ----
+
+    def _tick_locked(self) -> None:
+        if self.closed:
+            return
+        now = self.now_ms()
+        if now > self.sim.now_ms:
+            self.sim.tick(now)
+        self._collect()
+
+    def _collect(self) -> None:
+        data = self.sim.host_read()
+        if not data:
+            return
+        room = self.rx_limit - len(self._rx)
+        if len(data) > room:
+            self.overruns += len(data) - max(room, 0)
+            data = data[: max(room, 0)]
+        if data:
+            self._rx += data
+            self._data.notify_all()
