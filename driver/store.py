@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from driver.errors import (
@@ -570,6 +571,31 @@ class AuditStore:
         with suppress(sqlite3.Error):
             self._conn.execute("ROLLBACK")
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A consistent read-only view for long reads (verify, export).
+
+        It uses a connection of its own, so a verify of a long log never holds up the Pen's
+        appends: in WAL mode readers and the writer work at once. ":memory:" has only the one
+        connection, which is then used under the lock.
+        """
+        if self._memory:
+            with self._lock:
+                self._check_open()
+                yield self._conn
+            return
+        self._check_open()
+        uri = Path(self.path).absolute().as_uri() + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
+            conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise StoreError(f"The audit store {self.path} could not be read ({exc}).") from exc
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             self._check_open()
@@ -1078,17 +1104,15 @@ class AuditStore:
         `anchor`: a head hash written down earlier; the log must still contain it (this catches
         a log that was cut short or rebuilt from some point on by someone with write access).
         """
-        with self._lock:
-            self._check_open()
+        with self._snapshot() as conn:
             try:
-                return self._verify(anchor)
+                return self._verify(conn, anchor)
             except sqlite3.Error as exc:
                 return VerifyResult(
                     False, 0, None, f"The audit store could not be read to the end ({exc})."
                 )
 
-    def _verify(self, anchor: str | None) -> VerifyResult:
-        conn = self._conn
+    def _verify(self, conn: sqlite3.Connection, anchor: str | None) -> VerifyResult:
         replay = _Replay()
         prev = GENESIS_HASH
         expected = 1
@@ -1184,12 +1208,23 @@ class AuditStore:
         """Write the log (or one session's records) as CSV or JSON; returns the record count."""
         if fmt not in ("csv", "json"):
             raise StoreError(f"{_show(fmt)} is not an export format; choose csv or json.")
+        with self._snapshot() as conn:
+            return self._export(conn, fmt, out, session_id)
+
+    def _export(
+        self, conn: sqlite3.Connection, fmt: str, out: TextIO, session_id: int | None
+    ) -> int:
         sql = "SELECT id, ts_us, session_id, kind, data, prev_hash, hash FROM log"
-        if session_id is None:
-            rows = self._read(sql + " ORDER BY id")
-        else:
-            self._require_session(session_id)
-            rows = self._read(sql + " WHERE session_id = ? ORDER BY id", (session_id,))
+        try:
+            if session_id is None:
+                rows = conn.execute(sql + " ORDER BY id").fetchall()
+            else:
+                self._session_row(conn, session_id)
+                rows = conn.execute(
+                    sql + " WHERE session_id = ? ORDER BY id", (session_id,)
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"The audit store could not be read ({exc}).") from exc
         if fmt == "csv":
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(

@@ -497,3 +497,58 @@ def test_untampered_stores_always_verify(
         assert result.count == len(s.records())
     finally:
         s.close()
+
+
+def test_verify_sees_a_consistent_snapshot_while_another_thread_appends(tmp_path: Path) -> None:
+    """verify() reads on its own connection: the Pen keeps appending, tables and log agree."""
+    import threading
+
+    with AuditStore(tmp_path / "busy.db") as s:
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def writer() -> None:
+            try:
+                i = 0
+                while not stop.is_set():
+                    sid = s.begin_session(
+                        role="home",
+                        operator_id=None,
+                        client_ref=f"C-{i % 5}",
+                        device_serial=1,
+                        boot_id=i,
+                        device_class="home",
+                    )
+                    s.record_treatment(sid, f"C-{i % 5}", "forehead")
+                    s.record_cartridge(i, sid)
+                    s.append("note", {"i": i}, session_id=sid)
+                    s.end_session(sid, "closed")
+                    i += 1
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            counts = []
+            for _ in range(15):
+                result = s.verify()
+                assert result.ok, result.problem
+                counts.append(result.count)
+        finally:
+            stop.set()
+            thread.join()
+        assert errors == []
+        assert s.verify().ok
+
+
+def test_paths_with_uri_characters_work(tmp_path: Path) -> None:
+    folder = tmp_path / "odd dir #1 ?x=%20"
+    folder.mkdir()
+    with AuditStore(folder / "a b.db") as s:
+        s.append("note", {"x": 1})
+        assert s.verify().ok and s.verify().count == 1
+        import io
+
+        buf = io.StringIO()
+        assert s.export("csv", buf) == 1
