@@ -436,6 +436,13 @@ class AuditStore:
         create: bool = True,
         scrypt_n: int = SCRYPT_N,
     ) -> None:
+        """Open (and create or migrate) the store.
+
+        path: the file; None for the default in the user data directory; ":memory:" for tests.
+        create: False refuses a path where no store exists yet (the read-only CLI commands).
+        scrypt_n: the scrypt cost for PINs set from now on (tests lower it to run fast; every
+        hash keeps the parameters it was made with).
+        """
         if path is None:
             from driver.paths import default_db_path
 
