@@ -482,7 +482,7 @@ class Firmware:
                 slipped = self._depth_actual - offset
             self._depth_actual = slipped
             self._depth_jammed = True
-            self._depth_due = self._now + self._p.depth_settle_margin_ms
+            self._depth_due = max(self._depth_due, self._now + self._p.depth_settle_margin_ms)
         self._inject("depth_fault", depth_actual_um=self.depth_actual_um)
 
     def clear_depth_fault(self) -> None:
