@@ -151,6 +151,10 @@ def _open(args: argparse.Namespace, *, create: bool) -> AuditStore:
     return AuditStore(path, create=create)
 
 
+def _records(n: int) -> str:
+    return f"{n} record{'' if n == 1 else 's'}"
+
+
 def _status(op: Operator) -> str:
     if op.disabled:
         return "disabled"
@@ -263,7 +267,7 @@ def cmd_log_export(args: argparse.Namespace) -> int:
     with _open(args, create=False) as store:
         if args.output is None:
             count = store.export(args.fmt, sys.stdout, args.session)
-            print(f"Exported {count} records.", file=sys.stderr)
+            print(f"Exported {_records(count)}.", file=sys.stderr)
             return 0
         target = Path(args.output)
         if target.exists() and not args.force:
@@ -284,7 +288,7 @@ def cmd_log_export(args: argparse.Namespace) -> int:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-    print(f"Exported {count} records to {target}.", file=sys.stderr)
+    print(f"Exported {_records(count)} to {target}.", file=sys.stderr)
     return 0
 
 
@@ -298,12 +302,14 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
         result = store.verify(anchor)
     if result.ok:
         print(
-            f"The audit log is intact: {result.count} records, head {result.head}; the "
+            f"The audit log is intact: {_records(result.count)}, head {result.head}; the "
             "operators, sessions, clients, treatments and cartridges tables agree with it."
         )
         return 0
     print(f"The audit log is NOT intact: {result.problem}")
-    if result.count:
+    if result.count == 1:
+        print("Record 1 verified before the problem.")
+    elif result.count:
         print(f"Records 1 to {result.count} verified before the problem.")
     return 1
 

@@ -526,7 +526,7 @@ def test_module_entry_point_end_to_end(db: str) -> None:
     )
     assert add.returncode == 0, add.stderr
     verify = run_module("log", "verify", "--db", db)
-    assert verify.returncode == 0 and "1 records" in verify.stdout
+    assert verify.returncode == 0 and "intact: 1 record, head" in verify.stdout
     bad = run_module("operators", "disable", "nobody", "--db", db)
     assert bad.returncode == 1 and bad.stderr == "needlepen: There is no operator 'nobody'.\n"
 
