@@ -435,7 +435,11 @@ class Governor:
             )
         dev = _parse_device(request.device)
         if isinstance(dev, str):
-            return Decision.rejected((dev,), effective_role=role, bound_by="device")
+            klass = getattr(request.device, "device_class", None)
+            home = klass == HOME_CLASS if isinstance(klass, str) else klass is DeviceClass.HOME
+            return Decision.rejected(
+                (dev,), effective_role=HOME_CLASS if home else role, bound_by="device"
+            )
         eff = HOME_CLASS if dev.klass == HOME_CLASS else role
         notes: list[str] = []
         if eff != role:

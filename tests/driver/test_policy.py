@@ -113,18 +113,28 @@ def policy_dicts(draw: st.DrawFn) -> dict[str, Any]:
     aest = draw(st.integers(home, 3000))
     clin = draw(st.integers(aest, 3000))
     eng = draw(st.integers(250, 3000))
-    cmin = draw(st.integers(1, 150))
-    cmax = draw(st.integers(cmin, 150))
-    amin = draw(st.integers(cmin, cmax))
-    amax = draw(st.integers(amin, cmax))
-    hmin = draw(st.integers(amin, amax))
-    hmax = draw(st.integers(hmin, amax))
-    emin = draw(st.integers(1, 150))
-    emax = draw(st.integers(emin, 150))
-    czones = draw(st.lists(st.sampled_from(SKIN_ZONES), unique=True))
-    azones = draw(st.lists(st.sampled_from(czones), unique=True)) if czones else []
-    hzones = draw(st.lists(st.sampled_from(azones), unique=True)) if azones else []
-    ezones = draw(st.sampled_from([["bench"], []]))
+
+    def within(lo: int, hi: int, prefer: int) -> int:
+        # Often the parent's bound or a common value, sometimes anything in range (edges too).
+        return draw(st.one_of(st.just(prefer), st.integers(lo, hi)).filter(lambda v: lo <= v <= hi))
+
+    def subset(zones: list[str]) -> list[str]:
+        if not zones or draw(st.sampled_from(["all"] * 7 + ["some"])) == "all":
+            return zones
+        return draw(st.lists(st.sampled_from(zones), unique=True))
+
+    cmin = within(1, 150, 25)
+    cmax = within(cmin, 150, 150)
+    amin = within(cmin, cmax, cmin)
+    amax = within(amin, cmax, cmax)
+    hmin = within(amin, amax, amin)
+    hmax = within(hmin, amax, amax)
+    emin = within(1, 150, 25)
+    emax = within(emin, 150, 150)
+    czones = subset(SKIN_ZONES)
+    azones = subset(czones)
+    hzones = subset(azones)
+    ezones = draw(st.sampled_from([["bench"], ["bench"], ["bench"], []]))
     zones = {}
     for name in ZONE_NAMES:
         hard = draw(st.integers(250, 3000))
