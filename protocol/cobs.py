@@ -58,5 +58,5 @@ def decode(data: bytes) -> bytes:
 
 
 def max_encoded_length(n: int) -> int:
-    """The longest COBS encoding of `n` bytes: one code byte per 254 data bytes, plus one."""
-    return n + n // 254 + 1
+    """The longest COBS encoding of `n` bytes: one code byte per started 254 (at least one)."""
+    return n + max(1, (n + 253) // 254)

@@ -34,7 +34,7 @@ HEADER_LEN = HEADER.size
 CRC_LEN = CRC.size
 MIN_BODY = HEADER_LEN + CRC_LEN
 MAX_BODY = 64
-#: The longest COBS encoding of a MAX_BODY body (one code byte per 254 data bytes, plus one).
+#: The longest COBS encoding of a MAX_BODY body: 65 bytes (one code byte per started 254).
 MAX_ENCODED = cobs.max_encoded_length(MAX_BODY)
 SEQ_MOD = 1 << 16
 DELIMITER = b"\x00"
@@ -290,6 +290,11 @@ class Decoder:
     def dropped(self) -> int:
         """All frames dropped so far, whatever the reason."""
         return sum(self.drops.values())
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of an unfinished frame held for the next feed (never more than MAX_ENCODED)."""
+        return len(self._buf)
 
     def reset(self) -> None:
         """Forget any partial frame (the counters are kept)."""
