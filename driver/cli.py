@@ -9,6 +9,7 @@ traceback (set NEEDLEPEN_DEBUG=1 to see one).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -16,7 +17,11 @@ from importlib import metadata
 from typing import Any
 
 #: Modules of the driver package that add subcommands of their own.
-_DRIVER_COMMAND_MODULES: tuple[str, ...] = ("driver.policy_cli",)
+_DRIVER_COMMAND_MODULES: tuple[str, ...] = (
+    "driver.policy_cli",
+    "driver.store_cli",
+    "driver.pen_cli",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -68,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("needlepen: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `needlepen log export | head`: the reader had enough
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # one sentence for the user; the traceback only on request
         if os.environ.get("NEEDLEPEN_DEBUG"):
             raise

@@ -53,6 +53,8 @@ from .transport import open_port
 
 PROFESSIONAL_ROLES = ("aesthetician", "clinician", "engineer")
 DEFAULT_TELEMETRY_HZ = 20
+#: The client reference of a home session that names none: the user treating themself.
+HOME_CLIENT = "self"
 
 UpdateKind = Literal[
     "status", "event", "decision", "estop", "link_lost", "rebooted", "session_ended", "closed"
@@ -273,6 +275,8 @@ class Pen:
             if self.info.device_class == DeviceClass.HOME:
                 role = "home"
             role = self._authenticate(self.store, role, operator, pin)
+            if client is None and role == "home":
+                client = HOME_CLIENT  # self-treatment: the interval rule still applies
             self.requested_role = role
             self.role = "home" if self.info.device_class == DeviceClass.HOME else role
             self.operator_id = operator
