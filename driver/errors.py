@@ -23,7 +23,7 @@ class NoAnswer(DriverError):
 
 
 class LinkLost(DriverError):
-    """The pen went silent (no STATUS for the link timeout) or the port failed; the session is over."""
+    """The pen went silent (no STATUS for the link timeout) or the port failed: session over."""
 
 
 class PenRebooted(DriverError):

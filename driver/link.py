@@ -51,6 +51,10 @@ class Link:
 
     `on_message(msg)` is called from the reader thread for STATUS and EVENT messages;
     `on_lost(exc)` once, when the link is declared lost (silence, port error or close).
+
+    With `idle` given, the link runs without a thread on a virtual clock (for QA and soak runs):
+    the caller drives it with `poll()`, and whenever the link has to wait it calls
+    `idle(seconds)`, which advances the virtual clock (and with it the simulated pen).
     """
 
     def __init__(
@@ -64,8 +68,10 @@ class Link:
         resends: int = RESENDS,
         heartbeat_period: float = HEARTBEAT_PERIOD_S,
         link_timeout: float = LINK_TIMEOUT_S,
+        idle: Callable[[float], None] | None = None,
     ) -> None:
         self.port = port
+        self._idle = idle
         self._on_message = on_message
         self._on_lost = on_lost
         self._clock = clock
@@ -91,17 +97,27 @@ class Link:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
+    @property
+    def threaded(self) -> bool:
+        return self._idle is None
+
     def start(self) -> None:
-        self._thread.start()
+        if self.threaded:
+            self._thread.start()
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive() and self.lost is None
+        running = self._thread.is_alive() if self.threaded else not self._stop.is_set()
+        return running and self.lost is None
 
     def close(self) -> None:
         """Stop the reader thread and close the port (idempotent)."""
         self._stop.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+        if (
+            self.threaded
+            and self._thread.is_alive()
+            and threading.current_thread() is not self._thread
+        ):
             self._thread.join(timeout=1.0)
         with contextlib.suppress(Exception):  # a broken port must not hide the real problem
             self.port.close()
@@ -155,7 +171,7 @@ class Link:
                     self._write(b"\x00" + frame)  # flush any partial frame at the pen first
                 else:
                     self._write(frame)
-                if waiter.event.wait(self.answer_timeout):
+                if self._wait(waiter.event, self.answer_timeout):
                     break
                 self._check_usable()
             else:
@@ -188,6 +204,19 @@ class Link:
                 self._write_lock.release()
         return seq
 
+    def _wait(self, event: threading.Event, timeout: float) -> bool:
+        if self._idle is None:
+            return event.wait(timeout)
+        deadline = self._clock() + timeout
+        while True:
+            self.poll()
+            if event.is_set():
+                return True
+            left = deadline - self._clock()
+            if left <= 0 or self.lost is not None:
+                return event.is_set()
+            self._idle(min(left, 0.001))
+
     def _check_usable(self) -> None:
         if self.lost is not None:
             if isinstance(self.lost, LinkLost | SessionClosed):
@@ -199,21 +228,28 @@ class Link:
     # --- the reader thread -------------------------------------------------------------------
 
     def _run(self) -> None:
+        while not self._stop.is_set() and self.lost is None:
+            self.poll()
+
+    def poll(self) -> None:
+        """One turn of the reader: read what has arrived, dispatch it, send the heartbeat when
+        due, and declare the link lost after `link_timeout` without STATUS. Never raises."""
+        if self._stop.is_set() or self.lost is not None:
+            return
         try:
-            while not self._stop.is_set():
-                n = self.port.in_waiting
-                data = self.port.read(n if n > 0 else 1)
-                if data:
-                    self._feed(data)
-                now = self._clock()
-                if self._heartbeat_on and now - self._last_heartbeat >= self.heartbeat_period:
-                    self._last_heartbeat = now
-                    self.send(protocol.Heartbeat())
-                if self._status_deadline is not None and now > self._status_deadline:
-                    raise LinkLost(
-                        f"The link to the pen is lost: no telemetry for "
-                        f"{self.link_timeout * 1000:.0f} ms."
-                    )
+            n = self.port.in_waiting
+            data = self.port.read(n if n > 0 else 1)
+            if data:
+                self._feed(data)
+            now = self._clock()
+            if self._heartbeat_on and now - self._last_heartbeat >= self.heartbeat_period:
+                self._last_heartbeat = now
+                self.send(protocol.Heartbeat())
+            if self._status_deadline is not None and now > self._status_deadline:
+                raise LinkLost(
+                    f"The link to the pen is lost: no telemetry for "
+                    f"{self.link_timeout * 1000:.0f} ms."
+                )
         except Exception as exc:
             if self._stop.is_set():
                 return

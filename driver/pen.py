@@ -49,7 +49,7 @@ from .governor import Decision, DeviceLimits, Governor, Outcome, Request
 from .link import Link
 from .policy import Policy, load_policy
 from .store import AuditStore
-from .transport import open_port
+from .transport import Port, open_port
 
 PROFESSIONAL_ROLES = ("aesthetician", "clinician", "engineer")
 DEFAULT_TELEMETRY_HZ = 20
@@ -171,6 +171,7 @@ class Pen:
         self._subs_lock = threading.Lock()
         self._last_uptime: int | None = None
         self._zone_started: float | None = None
+        self._clock: Callable[[], float] = time.monotonic
         self.zone_seconds: dict[str, float] = {}
 
     # --- opening -----------------------------------------------------------------------------
@@ -210,11 +211,18 @@ class Pen:
         db: str | os.PathLike[str] | AuditStore | None = None,
         policy: str | os.PathLike[str] | Policy | None = None,
         telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
+        port: Port | None = None,
+        clock: Callable[[], float] | None = None,
+        idle: Callable[[float], None] | None = None,
     ) -> Pen:
         """Open the port, shake hands (HELLO, nonce check) and turn telemetry on.
 
         The pen is connected but no treatment session has begun: call `begin()` next. Until
         then only e-stop, stop and reset work.
+
+        For QA harnesses: `port` is an already open port (`url` is then only a label), and
+        `clock` with `idle` run the link without a thread on a virtual clock (see `Link`);
+        drive it with `pen.poll()`.
         """
         if (
             isinstance(telemetry_hz, bool)
@@ -231,16 +239,20 @@ class Pen:
         store = db if isinstance(db, AuditStore) else AuditStore(db)
         link: Link | None = None
         try:
-            port = open_port(url)
+            if port is None:
+                port = open_port(url)
             pen_box: list[Pen] = []
             link = Link(
                 port,
                 on_message=lambda m, s: pen_box[0]._on_message(m, s) if pen_box else None,
                 on_lost=lambda e: pen_box[0]._on_lost(e) if pen_box else None,
+                clock=clock or time.monotonic,
+                idle=idle,
             )
             link.start()
             info = cls._handshake(link, url)
             pen = cls(link, store, governor, info, owns_store=owns_store, url=url)
+            pen._clock = clock or time.monotonic
             pen_box.append(pen)
             pen._log("connect", pen._device_record())
             link.enable_heartbeat()
@@ -425,6 +437,10 @@ class Pen:
     def alive(self) -> bool:
         return self.dead is None and not self.closed and self._link.alive
 
+    def poll(self) -> None:
+        """Drive a link that runs without a thread (virtual clock): one reader turn."""
+        self._link.poll()
+
     @property
     def port(self) -> Any:
         """The open pyserial port (for `sim://`, `port.pen` is the live simulated pen)."""
@@ -584,7 +600,7 @@ class Pen:
             self._end_zone_timer()
             self.zone = zone
             if self.status is not None and self.status.state == State.RUNNING:
-                self._zone_started = time.monotonic()
+                self._zone_started = self._clock()
             self._log("zone", {"zone": zone, "from": old})
             if (
                 self.depth_decision is not None
@@ -627,7 +643,7 @@ class Pen:
             self.store.record_treatment(self.session_id, self.client_ref, self.zone)
             if status is not None and status.cartridge_id:
                 self.store.record_cartridge(status.cartridge_id, self.session_id)
-            self._zone_started = time.monotonic()
+            self._zone_started = self._clock()
 
     def stop(self) -> None:
         """Stop the needle (RUNNING to IDLE)."""
@@ -696,7 +712,7 @@ class Pen:
 
     def _end_zone_timer(self) -> None:
         if self._zone_started is not None and self.zone is not None:
-            spent = time.monotonic() - self._zone_started
+            spent = self._clock() - self._zone_started
             self.zone_seconds[self.zone] = self.zone_seconds.get(self.zone, 0.0) + spent
         self._zone_started = None
 
