@@ -23,3 +23,14 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile("ci")
+
+
+def pytest_addoption(parser):  # type: ignore[no-untyped-def]
+    parser.addoption(
+        "--pen-url",
+        default=None,
+        help=(
+            "run tests/conformance against this pen (device path or pyserial URL, e.g. "
+            "/dev/ttyUSB0); default: the built-in simulator"
+        ),
+    )
