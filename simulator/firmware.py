@@ -269,6 +269,8 @@ class Firmware:
         self._boot_ms = self._now
         self.decoder = Decoder(Direction.PEN)
         self._window = DuplicateWindow(16)
+        #: nonce of each HELLO seq in the window: a HELLO with a new nonce is a new handshake
+        self._hello_nonces: dict[int, int] = {}
         self._tx = SeqCounter()
         self._out: list[tuple[float, bytes]] = []
         self._pending_msgs: list[Message] = []
@@ -582,6 +584,7 @@ class Firmware:
         self._boot_ms = self._now
         self.decoder = Decoder(Direction.PEN)
         self._window.clear()
+        self._hello_nonces.clear()
         self._tx = SeqCounter()
         self._out.clear()
         self._pending_msgs.clear()
@@ -667,6 +670,8 @@ class Firmware:
             return
         code = int(msg.TYPE)
         stored = self._window.lookup(frame.seq, code)
+        if isinstance(msg, Hello) and self._hello_nonces.get(frame.seq) != msg.nonce:
+            stored = None  # same seq, other nonce: a restarted host's handshake, not a resend
         if stored is not None:
             self._send(stored)
             self.duplicates[(frame.seq, code)] += 1
@@ -674,6 +679,14 @@ class Firmware:
             return
         handler = _HANDLERS[type(msg)]
         answer = handler(self, msg)
+        if isinstance(msg, Hello):
+            self._hello_nonces[frame.seq] = msg.nonce
+            if len(self._hello_nonces) > self._window.size:
+                self._hello_nonces = {
+                    seq: nonce
+                    for seq, nonce in self._hello_nonces.items()
+                    if self._window.lookup(seq, MsgType.HELLO) is not None or seq == frame.seq
+                }
         self._answer(frame.seq, code, msg, answer)
 
     def _answer(self, seq: int, code: int, msg: Message | None, answer: Message) -> None:
@@ -713,6 +726,7 @@ class Firmware:
         self._flags &= ~Fault.WATCHDOG
         self._reset_setpoints()
         self._window.clear()
+        self._hello_nonces.clear()
         return self.info(msg.nonce)
 
     def _set_depth(self, msg: SetDepth) -> Message:
@@ -876,6 +890,7 @@ class Firmware:
         self._reset_setpoints()
         self._flags |= Fault.WATCHDOG
         self._window.clear()
+        self._hello_nonces.clear()
         self._event(
             EventCode.WATCHDOG_TRIPPED,
             self.config.watchdog_ms,

@@ -188,6 +188,8 @@ class TcpServer:
             return
         self._stop.set()
         with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() on Linux
+        with contextlib.suppress(OSError):
             self._server.close()
         self._drop_client()
         for thread in self._threads:

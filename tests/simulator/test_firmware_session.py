@@ -317,6 +317,26 @@ def test_hello_resend_does_not_open_a_second_session() -> None:
     assert host.fw.depth_set_um == 900
 
 
+def test_hello_with_same_seq_but_new_nonce_is_a_new_handshake() -> None:
+    """A host restarted within the watchdog period numbers from 0 again with a new nonce."""
+    host = VirtualHost()
+    host.ask(Hello(1, 1), seq=0)
+    host.ask(SetDepth(900), seq=1)
+    info = host.ask(Hello(1, 2), seq=0)
+    assert isinstance(info, Info) and info.nonce == 2
+    assert host.fw.session_count == 2
+    assert host.fw.depth_set_um == 250
+    assert host.ask(Hello(1, 2), seq=0) == info  # its own resend is still a duplicate
+    assert host.fw.session_count == 2
+
+
+def test_unsupported_hellos_do_not_pile_up() -> None:
+    host = VirtualHost()
+    for seq in range(100):
+        host.ask(Hello(2, seq), seq=seq)
+    assert len(host.fw._hello_nonces) <= 17
+
+
 def test_new_session_forgets_the_old_sessions_seqs() -> None:
     """A restarted host numbering from 0 again must not get the old host's answers."""
     host = VirtualHost()
