@@ -205,9 +205,19 @@ _FrameDecoder = Callable[[bytearray], Frame | None]
 
 
 def _twin(cls: type) -> type:
+    """A mutable class with the layout of the frozen, slotted `cls` (checked here, at import,
+    so a change to the message classes that breaks the layout fails loudly and at once)."""
     base = cls.__mro__[1]
     slots = tuple(cls.__dict__.get("__slots__", ()))
-    return type(f"_{cls.__name__}Twin", (base,), {"__slots__": slots})
+    twin = type(f"_{cls.__name__}Twin", (base,), {"__slots__": slots})
+    probe = twin()
+    try:
+        probe.__class__ = cls
+    except TypeError as exc:
+        raise TypeError(f"{cls.__name__} is not a slotted class the decoder can build") from exc
+    if "__dict__" in dir(probe) or twin.__basicsize__ != cls.__basicsize__:
+        raise TypeError(f"{cls.__name__} has a layout the decoder cannot build")
+    return twin
 
 
 _FRAME_TWIN = _twin(Frame)

@@ -313,3 +313,24 @@ def test_counters_count_frames(msg: Message, seq: int) -> None:
     d = Decoder(Direction.HOST)
     d.feed(encode(msg, seq) * 3)
     assert d.frames == 3 and d.dropped == 0
+
+
+def test_the_fast_builder_refuses_classes_whose_layout_it_cannot_copy() -> None:
+    from protocol.codec import _twin
+
+    @dataclasses.dataclass(frozen=True)
+    class WithDict:
+        a: int
+
+    @dataclasses.dataclass(frozen=True, slots=True, weakref_slot=True)
+    class WithWeakref:
+        a: int
+
+    for cls in (WithDict, WithWeakref):
+        with pytest.raises(TypeError):
+            _twin(cls)
+    twin = _twin(SetDepth)
+    built = twin()
+    built.depth_um = 5
+    built.__class__ = SetDepth
+    assert built == SetDepth(5)
