@@ -15,7 +15,14 @@ def register(subparsers: Any) -> None:
             "Escape is the e-stop on every screen. Flags pre-fill the steps they answer."
         ),
     )
-    p.add_argument("--port", default="sim://", help="device path or pyserial URL (default sim://)")
+    p.add_argument(
+        "--port",
+        default=None,
+        help=(
+            "device path or pyserial URL; without it the connect screen lists the ports and the "
+            "built-in simulator sim:// (the default when other step flags are given)"
+        ),
+    )
     p.add_argument(
         "--role",
         choices=["home", "aesthetician", "clinician", "engineer"],

@@ -1,0 +1,477 @@
+"""The clinicians' terminal UI: connect, log in, screen the client, treat, summarise.
+
+The app owns the session's plumbing; the screens (tui/screens/) show one step each.
+
+- The Pen's updates land in a `PenModel` (from the driver's reader thread) and a 20 Hz timer
+  redraws the current screen from it, so telemetry never floods the UI.
+- Driver calls that wait on the pen run on one worker thread (`CommandRunner`), in order.
+- Escape is the e-stop on every screen, dialogs and text inputs included: a priority binding
+  of the app that calls `pen.estop()` at once (it never blocks and never waits behind a
+  command). Every screen also shows an E-STOP button.
+- Ctrl+Q, Ctrl+C, an unhandled error and SIGHUP/SIGTERM all stop the needle before the
+  program exits (the last two latch an e-stop first: nobody is watching any more).
+
+The TUI holds no protocol or policy logic: it shows what the driver and its governor decide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+
+from driver.errors import AuthError, DriverError, NotAllowed, StoreError
+from driver.pen import PROFESSIONAL_ROLES, Pen
+from driver.policy import ZONE_NAMES, Policy, load_policy
+from driver.screening import ScreeningResult, required
+from driver.store import AuditStore
+from protocol import DeviceClass
+
+from .commands import CommandRunner, Job, Outcome
+from .model import PenModel
+from .screens.base import StepScreen
+
+REFRESH_HZ = 20
+SAMPLE_EVERY = 2  # ticks: the plots get 10 samples a second
+ROLES = ("home", "aesthetician", "clinician", "engineer")
+#: The client reference of a home session when none is given (self-treatment).
+HOME_CLIENT = "self"
+
+
+@dataclass
+class Flow:
+    """What the steps have answered so far (flags pre-fill it)."""
+
+    port: str | None = None
+    role: str | None = None
+    operator: str | None = None
+    pin: str | None = None
+    client: str | None = None
+    zone: str | None = None
+    screening: ScreeningResult | None = None
+    #: one sentence for the operator screen (a wrong PIN, a lockout, ...)
+    operator_error: str | None = None
+    client_error: str | None = None
+
+
+class CommandDone(Message):
+    """A driver call finished on the worker thread (posted to the app)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+class NeedlepenApp(App[int]):
+    CSS_PATH = "needlepen.tcss"
+    TITLE = "needlepen"
+    ENABLE_COMMAND_PALETTE = False
+    ESCAPE_TO_MINIMIZE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "estop", "E-STOP", priority=True, id="estop"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
+        Binding("ctrl+c", "quit", "Quit", priority=True, show=False, id="quit_c"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        store: AuditStore,
+        policy: Policy | None = None,
+        port: str | None = None,
+        role: str | None = None,
+        operator: str | None = None,
+        client: str | None = None,
+        zone: str | None = None,
+        clock: Callable[[], float] = time.time,
+        handle_signals: bool = False,
+        refresh_hz: float = REFRESH_HZ,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.policy = policy if policy is not None else load_policy(None)
+        self.flow = Flow(port=port, role=role, operator=operator, client=client, zone=zone)
+        self.clock = clock
+        self.model = PenModel(clock)
+        self.pen: Pen | None = None
+        self.runner: CommandRunner | None = None
+        self.handle_signals = handle_signals
+        self.refresh_hz = refresh_hz
+        self.ticks = 0
+        self.last_estop_s: float | None = None
+        self.stopped_for: str | None = None
+        self._signals: list[int] = []
+        self._auto_connect = port is not None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.runner = CommandRunner(self._deliver)
+        self.set_interval(1 / self.refresh_hz, self._tick)
+        if self.handle_signals:
+            self._install_signal_handlers()
+        self.advance()
+
+    def _deliver(self, outcome: Outcome) -> None:
+        """From the worker thread: post the outcome to the UI thread (thread-safe)."""
+        self.post_message(CommandDone(outcome))
+
+    def on_unmount(self) -> None:
+        self.shutdown("the program ended")
+        if self.runner is not None:
+            self.runner.close(timeout=1.0)
+        for signum in self._signals:
+            with contextlib.suppress(Exception):
+                self._loop_remove_signal(signum)
+
+    def _install_signal_handlers(self) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        for sig, why in ((signal.SIGHUP, "the terminal closed"), (signal.SIGTERM, "SIGTERM")):
+            try:
+                loop.add_signal_handler(sig, self.on_signal, why)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue
+            self._signals.append(sig)
+
+    def _loop_remove_signal(self, signum: int) -> None:
+        import asyncio
+
+        asyncio.get_running_loop().remove_signal_handler(signum)
+
+    def on_signal(self, why: str) -> None:
+        """SIGHUP (the terminal closed) or SIGTERM: e-stop, stop, close, exit."""
+        self.emergency_stop(why)
+        self.exit(1)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # An unhandled error ends the app: stop the needle first, whatever state the UI is in.
+        with contextlib.suppress(Exception):
+            self.emergency_stop(f"unhandled error: {type(error).__name__}")
+        super()._handle_exception(error)
+
+    # --- the timer ---------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self.ticks += 1
+        if self.ticks % SAMPLE_EVERY == 0:
+            self.model.sample()
+        snap = self.model.snapshot()
+        for screen in self.screen_stack:
+            if isinstance(screen, StepScreen) and screen.is_mounted:
+                screen.refresh_view(snap)
+
+    # --- running driver calls ------------------------------------------------------------------
+
+    def run_command(
+        self,
+        name: str,
+        fn: Callable[[], Any],
+        *,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        coalesce: str | None = None,
+        urgent: bool = False,
+    ) -> Job:
+        """Run `fn` on the worker thread; its result or DriverError comes back on the UI
+        thread. Any other exception is a bug: it is raised on the UI thread, which stops the
+        needle and ends the program."""
+        assert self.runner is not None
+        return self.runner.submit(
+            name, fn, on_done=on_done, on_error=on_error, coalesce=coalesce, urgent=urgent
+        )
+
+    def on_command_done(self, message: CommandDone) -> None:
+        out = message.outcome
+        job = out.job
+        if out.cancelled:
+            return
+        if out.error is None:
+            if job.on_done is not None:
+                job.on_done(out.result)
+            return
+        if not isinstance(out.error, DriverError):
+            raise out.error
+        if job.on_error is not None:
+            job.on_error(out.error)
+        else:
+            self.show_error(str(out.error))
+
+    def show_error(self, text: str) -> None:
+        self.model.log("error", text)
+        self.notify(text, severity="error", timeout=8)
+
+    def commands_busy(self) -> bool:
+        return self.runner is not None and self.runner.busy
+
+    # --- the flow ----------------------------------------------------------------------------
+
+    @property
+    def effective_role(self) -> str | None:
+        pen = self.pen
+        if pen is not None and pen.info.device_class == DeviceClass.HOME:
+            return "home"
+        return self.flow.role
+
+    def advance(self) -> None:
+        """Show the next step that still needs an answer."""
+        from .screens.client import ClientScreen
+        from .screens.connect import ConnectScreen
+        from .screens.operator import OperatorScreen
+        from .screens.screening import ScreeningScreen
+        from .screens.treatment import TreatmentScreen
+
+        pen = self.pen
+        flow = self.flow
+        if pen is None or pen.closed:
+            auto = flow.port if self._auto_connect else None
+            self._auto_connect = False
+            self._show(ConnectScreen(auto_connect=auto))
+            return
+        if pen.session_id < 0:
+            role = self.effective_role
+            if role is None or (role in PROFESSIONAL_ROLES and (not flow.operator or not flow.pin)):
+                self._show(OperatorScreen())
+                return
+            if required(role) and not flow.client:
+                if role == "home":
+                    flow.client = HOME_CLIENT  # self-treatment: the client is the user
+                else:
+                    self._show(ClientScreen())
+                    return
+            self.begin_session()
+            return
+        if required(pen.role) and (flow.screening is None or not flow.screening.may_treat):
+            self._show(ScreeningScreen())
+            return
+        self._show(TreatmentScreen())
+
+    def _show(self, screen: StepScreen) -> None:
+        # Dialogs of the step being left go with it.
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, StepScreen):
+            self.pop_screen()
+        current = self.screen
+        if not isinstance(current, StepScreen):
+            self.push_screen(screen)  # the first step, on top of Textual's default screen
+            return
+        if type(current) is type(screen):
+            reload = getattr(current, "reload", None)
+            if reload is not None:
+                reload()
+            return
+        self.switch_screen(screen)
+
+    def connect(self, url: str, on_error: Callable[[BaseException], None]) -> None:
+        """Open `url`, shake hands and turn telemetry on (on the worker thread)."""
+        self.flow.port = url
+
+        def done(pen: Pen) -> None:
+            self.adopt(pen)
+            self.advance()
+
+        self.run_command(
+            "connect",
+            lambda: Pen.connect(url, db=self.store, policy=self.policy),
+            on_done=done,
+            on_error=on_error,
+        )
+
+    def adopt(self, pen: Pen) -> None:
+        """Take a freshly connected pen: the model listens to it from now on."""
+        old = self.pen
+        if old is not None and not old.closed:
+            old.close("another pen was connected")
+        self.pen = pen
+        self.model.reset()
+        self.model.attach(lambda: pen.zone)
+        pen.subscribe(self.model.on_update)
+        info = pen.info
+        self.model.log(
+            "info",
+            f"Connected to {pen.url}: {pen.device.device_class} pen, serial {info.serial}, "
+            f"firmware {info.fw_major}.{info.fw_minor}.{info.fw_patch}.",
+        )
+
+    def begin_session(self) -> None:
+        """Authenticate and begin the audited session with what the steps gathered."""
+        pen = self.pen
+        assert pen is not None
+        flow = self.flow
+        role = self.effective_role or "home"
+        professional = role in PROFESSIONAL_ROLES
+        operator = flow.operator if professional else None
+        pin = flow.pin if professional else None
+        client = flow.client if required(role) else None
+
+        def done(_: object) -> None:
+            flow.pin = None  # not kept longer than needed
+            flow.operator_error = None
+            self.model.log(
+                "info",
+                f"Session {pen.session_id} begun: {pen.role}"
+                + (f" {pen.operator_id}" if pen.operator_id else "")
+                + (f", client {pen.client_ref}" if pen.client_ref else "")
+                + ".",
+            )
+            self.advance()
+
+        def failed(exc: BaseException) -> None:
+            flow.pin = None
+            if isinstance(exc, StoreError) and "client" in str(exc):
+                flow.client = None
+                flow.client_error = str(exc)
+            elif isinstance(exc, AuthError | NotAllowed):
+                flow.operator_error = str(exc)
+            else:
+                flow.operator_error = str(exc)
+            self.model.log("error", str(exc))
+            self.advance()
+
+        self.run_command(
+            "login",
+            lambda: pen.begin(role=role, operator=operator, pin=pin, client=client),
+            on_done=done,
+            on_error=failed,
+        )
+
+    def end_session(self, reason: str = "treatment finished") -> None:
+        """Stop the needle, close the session and show the summary."""
+        from .screens.summary import SummaryScreen
+
+        pen = self.pen
+        if pen is None:
+            self.advance()
+            return
+
+        def done(_: object) -> None:
+            self._show(SummaryScreen(pen))
+
+        if self.runner is not None:
+            self.runner.cancel_pending()
+        self.run_command("end session", lambda: pen.close(reason), on_done=done, urgent=True)
+
+    def new_session(self) -> None:
+        """After a summary: the same port and operator, a new login, client and screening."""
+        flow = self.flow
+        self.flow = Flow(port=flow.port, role=flow.role, operator=flow.operator)
+        self._auto_connect = flow.port is not None
+        if self.pen is not None and not self.pen.closed:
+            self.pen.close("new session")
+        self.pen = None
+        self.model.reset()
+        self.advance()
+
+    # --- safety actions ----------------------------------------------------------------------
+
+    def action_estop(self) -> None:
+        """Escape / E-STOP: written to the pen at once, from the UI thread, never queued."""
+        t0 = time.perf_counter()
+        pen = self.pen
+        if pen is None or pen.closed:
+            self.model.log("warn", "E-stop pressed, but no pen is connected: nothing to stop.")
+            self.notify("No pen is connected: nothing to stop.", severity="warning")
+            return
+        pen.estop()
+        self.last_estop_s = time.perf_counter() - t0
+        if self.runner is not None:
+            self.runner.cancel_pending()
+        self.notify(
+            "E-STOP sent: the needle is stopped. Press U on the treatment screen to release.",
+            severity="error",
+            timeout=6,
+        )
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q / Ctrl+C: stop the needle, close the session, then exit."""
+        self.shutdown("the operator quit")
+        self.exit(0)
+
+    def shutdown(self, reason: str) -> None:
+        """Stop the needle and close the session (idempotent; blocks at most a few hundred ms)."""
+        if self.runner is not None:
+            self.runner.cancel_pending()
+        pen = self.pen
+        if pen is not None and not pen.closed:
+            self.stopped_for = reason
+            with contextlib.suppress(Exception):
+                pen.close(reason)
+
+    def emergency_stop(self, reason: str) -> None:
+        """For exits nobody chose: latch an e-stop at once, then stop and close."""
+        pen = self.pen
+        if pen is not None and not pen.closed:
+            with contextlib.suppress(Exception):
+                pen.estop()
+        self.shutdown(reason)
+
+    # --- for the screens ---------------------------------------------------------------------
+
+    def context_line(self) -> str:
+        pen = self.pen
+        if pen is None:
+            return "No pen connected. The built-in simulator is sim://."
+        info = pen.info
+        parts = [
+            pen.url,
+            f"{pen.device.device_class} pen #{info.serial} fw {info.fw_major}.{info.fw_minor}."
+            f"{info.fw_patch}",
+        ]
+        if pen.session_id >= 0:
+            who = pen.role + (f" {pen.operator_id}" if pen.operator_id else "")
+            parts.append(who)
+            if pen.client_ref:
+                parts.append(f"client {pen.client_ref}")
+            parts.append(f"session {pen.session_id}")
+        if pen.closed:
+            parts.append("closed")
+        return " · ".join(parts)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    role = getattr(args, "role", None)
+    if role is not None and role not in ROLES:
+        raise NotAllowed(f"Unknown role {role!r}: the roles are {', '.join(ROLES)}.")
+    zone = getattr(args, "zone", None)
+    if zone is not None and zone not in ZONE_NAMES:
+        raise NotAllowed(f"Unknown zone {zone!r}: the zones are {', '.join(ZONE_NAMES)}.")
+    client = getattr(args, "client", None)
+    if client is not None and not client.strip():
+        raise NotAllowed("The client reference must not be empty.")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`needlepen tui`: run the app; the needle is stopped and the session closed on any exit."""
+    _check_flags(args)
+    policy = load_policy(getattr(args, "policy", None))
+    port = getattr(args, "port", None)
+    prefilled = any(getattr(args, k, None) for k in ("role", "operator", "zone", "client"))
+    if port is None and prefilled:
+        port = "sim://"
+    store = AuditStore(getattr(args, "db", None))
+    app = NeedlepenApp(
+        store=store,
+        policy=policy,
+        port=port,
+        role=getattr(args, "role", None),
+        operator=getattr(args, "operator", None),
+        client=(args.client.strip() if getattr(args, "client", None) else None),
+        zone=getattr(args, "zone", None),
+        handle_signals=True,
+    )
+    try:
+        code = app.run()
+    finally:
+        app.shutdown("the program ended")
+        store.close()
+    if app.stopped_for:
+        print(f"needlepen: the needle was stopped and the session closed ({app.stopped_for}).")
+    return int(code or app.return_code or 0)

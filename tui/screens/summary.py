@@ -1,0 +1,152 @@
+"""Step 5: the summary. Time, stamps and depths per zone, overrides, screening, the aftercare
+instructions for the client, and an export of the session's audit log."""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Footer, Input, Static
+
+from driver.aftercare import instructions
+from driver.errors import DriverError
+from driver.pen import Pen
+
+from .. import format as fmt
+from ..report import SessionSummary, summarise
+from .base import StepScreen
+
+
+def summary_table(s: SessionSummary) -> Table:
+    table = Table(expand=True, box=None, padding=(0, 1), header_style="bold")
+    table.add_column("Zone")
+    table.add_column("Time", justify="right")
+    table.add_column("Stamps", justify="right")
+    table.add_column("Depths used (mm)")
+    table.add_column("Clamps", justify="right")
+    table.add_column("Overrides", justify="right")
+    for z in s.zones.values():
+        table.add_row(
+            z.zone,
+            fmt.duration(z.seconds),
+            f"{z.stamps:,}",
+            ", ".join(f"{d:.2f}" for d in sorted(z.depths_mm)) or "—",
+            str(z.clamps),
+            str(z.overrides),
+        )
+    if not s.zones:
+        table.add_row(Text("no zone was treated", style="dim"), "", "", "", "", "")
+    return table
+
+
+class SummaryScreen(StepScreen):
+    STEP = "Summary"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "export('json')", "Export JSON"),
+        Binding("c", "export('csv')", "Export CSV"),
+        Binding("n", "new_session", "New session"),
+    ]
+
+    def __init__(self, pen: Pen) -> None:
+        super().__init__()
+        self.pen = pen
+        self.summary: SessionSummary | None = None
+        self.exported: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield self.top_bar()
+        with Horizontal(classes="step-body"):
+            with VerticalScroll(id="summary-left", classes="panel"):
+                yield Static("Session", classes="panel-title")
+                yield Static("", id="summary")
+            with Vertical(id="summary-right", classes="panel"):
+                yield Static("Aftercare for the client", classes="panel-title")
+                yield Static("", id="aftercare")
+                yield Static("Export the session's audit log", classes="panel-title")
+                yield Input(id="export-path", placeholder="file name")
+                with Horizontal(classes="row"):
+                    yield Button("Export JSON  J", id="export-json", variant="primary")
+                    yield Button("Export CSV  C", id="export-csv")
+                    yield Button("New session  N", id="new")
+                yield Static("", id="export-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        app = self.napp
+        pen = self.pen
+        sid = pen.session_id
+        self.query_one("#export-path", Input).value = f"needlepen-session-{max(sid, 0)}"
+        if sid < 0:
+            self.query_one("#summary", Static).update("No session was begun.")
+            return
+        snap = app.model.snapshot()
+        s = summarise(sid, app.store.records(sid), pen.zone_seconds, snap.stamps_by_zone)
+        self.summary = s
+        head = Table.grid(padding=(0, 2))
+        head.add_column(style="dim")
+        head.add_column()
+        head.add_row("Session", str(sid))
+        head.add_row("Operator", pen.role + (f" {pen.operator_id}" if pen.operator_id else ""))
+        head.add_row("Client", pen.client_ref or "—")
+        if s.started is not None:
+            head.add_row("Started", f"{fmt.date(s.started)} {fmt.clock(s.started)}")
+        head.add_row("Duration", fmt.duration(s.seconds))
+        head.add_row("E-stops", str(s.estops))
+        head.add_row("Faults", ", ".join(s.faults) or "none")
+        parts: list[object] = [head, Text(""), summary_table(s)]
+        if s.overrides:
+            parts.append(Text("\nOverrides", style="bold"))
+            for o in s.overrides:
+                depth = fmt.mm(o.depth_mm)
+                parts.append(Text(f"  {fmt.clock(o.ts)}  {o.zone} {depth}: {o.reason}"))
+        for line in s.screening:
+            parts.append(Text(line, style="dim"))
+        self.query_one("#summary", Static).update(Group(*parts))  # type: ignore[arg-type]
+        lines = instructions(s.depths_used, app.policy.min_days_between_sessions)
+        self.query_one("#aftercare", Static).update("\n".join(f"• {line}" for line in lines))
+        self.query_one("#export-json", Button).focus()
+
+    def action_export(self, fmt_name: str) -> None:
+        status = self.query_one("#export-status", Static)
+        base = self.query_one("#export-path", Input).value.strip()
+        if not base:
+            status.update("Type a file name first.")
+            return
+        path = base if base.endswith(f".{fmt_name}") else f"{base}.{fmt_name}"
+        if os.path.exists(path):
+            status.update(f"{path} exists already; choose another name.")
+            return
+        try:
+            with open(path, "x", encoding="utf-8", newline="") as out:
+                count = self.napp.store.export(
+                    fmt_name,  # type: ignore[arg-type]
+                    out,
+                    session_id=self.pen.session_id,
+                )
+        except (OSError, DriverError) as exc:
+            status.update(f"Could not export to {path}: {exc}")
+            return
+        self.exported.append(path)
+        status.update(f"Exported {count} records to {os.path.abspath(path)}.")
+        self.napp.model.log("info", f"Exported the session's log to {path}.")
+
+    def action_new_session(self) -> None:
+        self.napp.new_session()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_export("json")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "export-json":
+            self.action_export("json")
+        elif event.button.id == "export-csv":
+            self.action_export("csv")
+        elif event.button.id == "new":
+            self.action_new_session()
