@@ -330,3 +330,10 @@ def test_encode_raw_matches_encode_for_a_valid_message() -> None:
 def test_encode_raw_refuses_header_values_outside_their_range(kwargs: dict[str, int]) -> None:
     with pytest.raises(EncodeError):
         encode_raw(payload=b"", **kwargs)
+
+
+@given(any_message, seqs)
+def test_encode_is_the_cobs_module_applied_to_the_body(msg: Message, seq: int) -> None:
+    from protocol import cobs
+
+    assert encode(msg, seq) == cobs.encode(encode_body(msg, seq)) + b"\x00"
