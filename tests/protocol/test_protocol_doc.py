@@ -185,3 +185,20 @@ def test_the_examples_cover_all_fourteen_types_and_the_seq_edges() -> None:
     assert {e.message.TYPE for e in ex.EXAMPLES} == set(MESSAGE_TYPES)
     assert {0, 65535} <= {e.seq for e in ex.EXAMPLES}
     assert any(e.message.TYPE == 0x83 and e.message.temp_dc < 0 for e in ex.EXAMPLES)  # type: ignore[attr-defined]
+
+
+def test_hand_written_frames_outside_the_block_are_right_too() -> None:
+    text = document()
+    start, stop = text.index(ex.BEGIN), text.index(ex.END)
+    outside = (text[:start] + text[stop:]).splitlines()
+    found = 0
+    for i, line in enumerate(outside):
+        m = re.match(r"^\s*frame\s+((?:[0-9a-f]{2} )*00)\s*$", line)
+        if m is None:
+            continue
+        frame = bytes.fromhex(m[1])
+        _, _, _, body = decode_independently(frame)
+        body_line = re.match(r"^\s*body\s+((?:[0-9a-f]{2} ?)+)", outside[i - 1])
+        assert body_line is not None and bytes.fromhex(body_line[1]) == body
+        found += 1
+    assert found >= 1  # the worked COBS example
