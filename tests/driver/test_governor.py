@@ -206,6 +206,11 @@ def test_a_pen_with_a_higher_minimum_rejects_what_it_cannot_set_without_going_de
     pen = DeviceLimits("professional", 0.3, 3.0, 0.05, 25, 150)
     assert decide("clinician", "cheeks", 0.27, device=pen).outcome is Outcome.REJECTED
     assert decide("clinician", "cheeks", 0.3, device=pen).depth_um == 300
+    # Minimum off the step: 0.27 rounds down to 0.25, below the pen's 0.26, so nothing fits.
+    odd = DeviceLimits("professional", 0.26, 3.0, 0.05, 25, 150)
+    d = decide("clinician", "cheeks", 0.27, device=odd)
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "depth_min"
+    assert decide("clinician", "cheeks", 0.3, device=odd).depth_um == 300
 
 
 @pytest.mark.parametrize("depth", [math.nan, math.inf, "0.5", None, True, [0.5], b"1"])
@@ -351,6 +356,25 @@ def test_rate_is_clamped_to_the_role_and_the_pen_and_never_raised() -> None:
     d = decide("clinician", "cheeks", 0.5, 140, device=slow_pen)
     assert d.outcome is Outcome.CLAMPED and d.rate_hz == 100 and d.bound_by == "device_rate"
     assert d.depth_um == 500  # the depth itself was fine
+
+
+@pytest.mark.parametrize(
+    ("role", "device", "asked", "sent"),
+    [
+        ("home", PRO, 120, 120),
+        ("home", PRO, 121, 120),
+        ("clinician", PRO, 150, 150),
+        ("clinician", PRO, 151, 150),
+        ("clinician", PRO, 150.999, 150),
+        ("clinician", DeviceLimits("professional", 0.25, 3.0, 0.05, 25, 90), 91, 90),
+    ],
+)
+def test_a_rate_one_above_the_maximum_is_clamped(
+    role: str, device: DeviceLimits, asked: float, sent: int
+) -> None:
+    d = decide(role, "cheeks", 0.5, asked, device=device)
+    assert d.rate_hz == sent
+    assert d.outcome is (Outcome.CLAMPED if int(asked) > sent else Outcome.ALLOWED)
 
 
 def test_a_rate_below_the_range_is_rejected_not_raised() -> None:

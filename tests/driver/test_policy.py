@@ -233,7 +233,9 @@ def invalid_policies(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
         name = draw(st.sampled_from(ZONE_NAMES))
         hard = draw(st.integers(250, 2999))
         zones[name] = {
-            "recommended_max_mm": _mm(draw(st.integers(hard + 1, 3000))),
+            "recommended_max_mm": _mm(
+                hard + draw(st.one_of(st.just(1), st.integers(1, 3000 - hard)))
+            ),
             "hard_max_mm": _mm(hard),
         }
         return data, f"zones.{name}.recommended_max_mm"
@@ -321,8 +323,13 @@ def invalid_policies(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
         )
         for name in ROLE_NAMES:
             roles[name]["rate_min_hz"], roles[name]["rate_max_hz"] = 25, 150
-        roles[higher]["rate_max_hz"] = draw(st.integers(25, 149))
-        return data, f"roles.{higher}.rate_max_hz"
+        if draw(st.booleans()):
+            roles[higher]["rate_max_hz"] = draw(st.integers(25, 149))
+            return data, f"roles.{higher}.rate_max_hz"
+        roles[lower]["rate_min_hz"] = draw(st.integers(1, 24))
+        if lower == "aesthetician":
+            roles["home"]["rate_min_hz"] = roles["aesthetician"]["rate_min_hz"]
+        return data, f"roles.{higher}.rate_min_hz"
     # zone_privilege
     lower, higher = draw(st.sampled_from([("home", "aesthetician"), ("aesthetician", "clinician")]))
     zone = draw(st.sampled_from(SKIN_ZONES))
@@ -465,6 +472,8 @@ REFUSALS = [
         "never gets less",
     ),
     ("[roles.clinician]\nzones = ['neck']\n", "roles.clinician.zones", "missing"),
+    ("[roles.home]\nrate_min_hz = 20\n", "roles.aesthetician.rate_min_hz", "never gets less"),
+    ("[zones.neck]\nrecommended_max_mm = 1.501\n", "zones.neck.recommended_max_mm", "not be above"),
     ("[roles.surgeon]\nmax_depth_mm = 1.0\n", "roles.surgeon", "not a known policy key"),
     ("[zones.lips]\nhard_max_mm = 1.0\n", "zones.lips", "not a known policy key"),
     ("[roles.home]\nmax_depth = 0.4\n", "roles.home.max_depth", "not a known policy key"),
