@@ -159,6 +159,12 @@ class PortHost:
         assert isinstance(frame.message, Status)
         return frame.message
 
+    def fresh_status(self, timeout: float = 1.0) -> Status:
+        """The next STATUS sent after everything received so far."""
+        self.pump()
+        self.inbox.clear()
+        return self.status(timeout=timeout)
+
     def keep_alive(self, seconds: float) -> None:
         """Send HEARTBEATs every 100 ms for `seconds`, reading all the while."""
         end = time.monotonic() + seconds
