@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Final
 
@@ -120,7 +120,7 @@ class Request:
     zone: str
     depth_mm: float
     rate_hz: float
-    device: DeviceLimits = field(default_factory=DeviceLimits)
+    device: DeviceLimits  # required: a forgotten pen must not default to a professional one
     override_reason: str | None = None
     last_session_days_ago: float | None = None
 

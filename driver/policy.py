@@ -18,7 +18,7 @@ import json
 import math
 import os
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
@@ -564,9 +564,3 @@ def policy_digest(policy: Policy) -> str:
     """SHA-256 of the policy's canonical form, for the audit log (which policy decided)."""
     canonical = json.dumps(_flat(policy), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def zones_in_order(names: Iterable[str]) -> list[str]:
-    """`names` in the canonical zone order (unknown names dropped)."""
-    wanted = set(names)
-    return [z for z in ZONE_NAMES if z in wanted]
