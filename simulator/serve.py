@@ -232,6 +232,7 @@ class TcpServer:
                     conn.close()
                 continue
             self.clients_served += 1
+            self.pen.reset_input_buffer()  # what the pen said to nobody is not for this client
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.settimeout(0.2)
             self._note(f"client connected from {peer[0]}:{peer[1]}")
