@@ -1,0 +1,507 @@
+"""A minimal ICD v1 host for the conformance suite: the `protocol` package and pyserial only.
+
+It uses nothing of the driver or the simulator, so it checks a real pen exactly as it checks
+the software one. One background thread reads the port, stamps every frame with its arrival
+time and, while `keepalive` is on, sends HEARTBEAT whenever 100 ms passed without a valid
+frame (as the driver does). The test thread sends commands and waits for what it expects.
+
+The client also keeps the books a conformance run needs: how many answers each seq is owed
+(every command except HEARTBEAT is answered exactly once, resends included), whether the pen
+ever sent a frame that does not decode, and whether its own STATUS/EVENT counter skipped.
+`violations()` lists what went wrong, one sentence each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import protocol
+from protocol import (
+    Ack,
+    Decoder,
+    Direction,
+    Event,
+    EventCode,
+    Frame,
+    Heartbeat,
+    Hello,
+    Info,
+    InvalidFrame,
+    Message,
+    MsgType,
+    Nack,
+    NackError,
+    SeqCounter,
+    SetTelemetry,
+    State,
+    Status,
+)
+from protocol.codec import encode_raw
+
+#: How long the suite waits for any answer. Generous on purpose: a bound on a behaviour (the
+#: pen answers at all), not a performance figure. The driver itself resends after 50 ms.
+ANSWER_TIMEOUT_S = 1.0
+#: The host's heartbeat period (ICD: the host feeds the watchdog; the driver uses 100 ms).
+HEARTBEAT_PERIOD_S = 0.100
+#: How long one read of the port may block, so heartbeats stay on time.
+READ_TIMEOUT_S = 0.005
+BAUDRATE = 115200
+#: The type of the probe: an intact frame of a type nobody defines (see `PenClient.probe`).
+PROBE_TYPE = 0x7F
+
+T = TypeVar("T", bound=Message)
+Predicate = Callable[["Received"], bool]
+
+
+class ConformanceError(AssertionError):
+    """The pen did not do what the ICD promises (or did not answer): one sentence."""
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One frame from the pen, in arrival order, with its arrival time (time.monotonic())."""
+
+    index: int
+    t: float
+    frame: Frame | InvalidFrame
+
+    @property
+    def message(self) -> Message | None:
+        return self.frame.message if isinstance(self.frame, Frame) else None
+
+    @property
+    def seq(self) -> int:
+        return self.frame.seq
+
+    @property
+    def is_answer(self) -> bool:
+        return isinstance(self.message, Ack | Nack | Info)
+
+    @property
+    def status(self) -> Status | None:
+        msg = self.message
+        return msg if isinstance(msg, Status) else None
+
+    @property
+    def event(self) -> Event | None:
+        msg = self.message
+        return msg if isinstance(msg, Event) else None
+
+
+def describe(msg: Message) -> str:
+    """`SET_DEPTH(depth_um=500)`: a message as a failure sentence names it."""
+    fields = ", ".join(f"{n}={int(v)}" for n, v in zip(msg.FIELDS, msg.values(), strict=True))
+    return f"{msg.TYPE.name}({fields})" if fields else msg.TYPE.name
+
+
+def describe_answer(msg: Message | None) -> str:
+    if isinstance(msg, Nack):
+        return f"NACK {msg.error.name} (detail {msg.detail})"
+    if isinstance(msg, Ack):
+        return f"ACK of {protocol.message_type_name(msg.of_type)}"
+    if isinstance(msg, Info):
+        return "INFO"
+    return "nothing" if msg is None else msg.TYPE.name
+
+
+def is_status(r: Received) -> bool:
+    return isinstance(r.frame, Frame) and type(r.frame.message) is Status
+
+
+def is_event(code: EventCode) -> Predicate:
+    def match(r: Received) -> bool:
+        ev = r.event
+        return ev is not None and ev.code == code
+
+    return match
+
+
+def status_where(test: Callable[[Status], bool]) -> Predicate:
+    def match(r: Received) -> bool:
+        st = r.status
+        return st is not None and test(st)
+
+    return match
+
+
+class PenClient:
+    """The host end of one open port. Start it with `start()`; `close()` releases the port."""
+
+    def __init__(self, port: Any, label: str) -> None:
+        self.port = port
+        self.label = label
+        self.decoder = Decoder(Direction.HOST)
+        self.info: Info | None = None
+        self.telemetry_hz = 0
+        self._seq = SeqCounter(int.from_bytes(os.urandom(2), "little"))
+        self._cond = threading.Condition()
+        self._inbox: list[Received] = []
+        self._write_lock = threading.Lock()
+        self._keepalive = False
+        self._last_valid_tx = time.monotonic()
+        self._owed: Counter[int] = Counter()
+        self._answered: Counter[int] = Counter()
+        self._stray: list[str] = []
+        self._pen_errors: list[str] = []
+        self._last_unsolicited: int | None = None
+        #: index of the latest answer to a request (STATUS after it shows the pen after it)
+        self.last_answer_index = -1
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="conformance-reader", daemon=True)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> PenClient:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self.keepalive = False
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        with contextlib.suppress(Exception):  # a failing close must not hide a test's result
+            self.port.close()
+
+    # --- the reader thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                waiting = self.port.in_waiting
+                data = self.port.read(waiting if waiting > 0 else 1)
+            except Exception as exc:
+                with self._cond:
+                    self._error = exc
+                    self._cond.notify_all()
+                return
+            now = time.monotonic()
+            if data:
+                self._feed(bytes(data), now)
+            if self._keepalive and now - self._last_valid_tx >= HEARTBEAT_PERIOD_S:
+                with self._write_lock:
+                    if self._keepalive:
+                        self._write_locked(protocol.encode(Heartbeat(), self._seq.next()), True)
+
+    def _feed(self, data: bytes, now: float) -> None:
+        with self._cond:
+            items = self.decoder.feed(data)
+            if not items:
+                return
+            for item in items:
+                self._account(item)
+                self._inbox.append(Received(len(self._inbox), now, item))
+            self._cond.notify_all()
+
+    def _account(self, item: Frame | InvalidFrame) -> None:
+        if isinstance(item, InvalidFrame):
+            self._pen_errors.append(
+                f"The pen sent an intact frame the ICD does not define (type "
+                f"0x{item.type_code:02x}, {item.payload_len} payload bytes, seq {item.seq})."
+            )
+            return
+        msg = item.message
+        if isinstance(msg, Ack | Nack | Info):
+            self._answered[item.seq] += 1
+            if self._answered[item.seq] > self._owed[item.seq]:
+                self._stray.append(
+                    f"The pen sent {describe_answer(msg)} with seq {item.seq}, which no "
+                    "command of ours was waiting for (an answer too many)."
+                )
+            return
+        # STATUS and EVENT carry the pen's own counter: consecutive unless frames were lost.
+        # A reboot starts it again; the BOOT event marks that.
+        last = self._last_unsolicited
+        rebooted = isinstance(msg, Event) and msg.code == EventCode.BOOT
+        if last is not None and not rebooted and protocol.seq_gap(last, item.seq):
+            self._pen_errors.append(
+                f"The pen's STATUS/EVENT counter jumped from {last} to {item.seq} on a clean "
+                f"line ({protocol.seq_gap(last, item.seq)} frames missing)."
+            )
+        self._last_unsolicited = item.seq
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def next_seq(self) -> int:
+        with self._write_lock:
+            return self._seq.next()
+
+    def set_next_seq(self, seq: int) -> None:
+        """Make the next command use `seq` (the counter wraps from 65535 to 0 on its own)."""
+        with self._write_lock:
+            self._seq = SeqCounter(seq)
+
+    def _write_locked(self, data: bytes, valid: bool) -> None:
+        self.port.write(data)
+        if valid:
+            self._last_valid_tx = time.monotonic()
+
+    def send(self, msg: Message, seq: int | None = None, *, flush: bool = False) -> int:
+        """Write `msg` (with a leading 0x00 if `flush`); an answer is owed unless HEARTBEAT."""
+        with self._write_lock:
+            if seq is None:
+                seq = self._seq.next()
+            if not isinstance(msg, Heartbeat):
+                self._owe(seq)
+            frame = protocol.encode(msg, seq)
+            self._write_locked(b"\x00" + frame if flush else frame, True)
+        return seq
+
+    def send_raw(self, data: bytes, *, owed: Iterable[int] = (), valid: bool = False) -> None:
+        """Write bytes as they are. `owed`: the seqs of the answers the pen owes for them (one
+        per intact frame in `data`). `valid`: they hold a valid frame (which feeds the
+        watchdog, so no heartbeat is due).
+        """
+        with self._write_lock:
+            for seq in owed:
+                self._owe(seq)
+            self._write_locked(bytes(data), valid)
+
+    def _owe(self, seq: int) -> None:
+        with self._cond:
+            self._owed[seq] += 1
+
+    @property
+    def keepalive(self) -> bool:
+        return self._keepalive
+
+    @keepalive.setter
+    def keepalive(self, on: bool) -> None:
+        with self._write_lock:
+            if on and not self._keepalive:
+                self._last_valid_tx = time.monotonic() - HEARTBEAT_PERIOD_S  # one at once
+            self._keepalive = on
+
+    def go_quiet(self) -> float:
+        """Stop the heartbeat; return when the last valid frame was written (monotonic)."""
+        with self._write_lock:
+            self._keepalive = False
+            return self._last_valid_tx
+
+    # --- receiving -------------------------------------------------------------------------
+
+    def mark(self) -> int:
+        """The index the next frame from the pen will get (a place to wait from)."""
+        with self._cond:
+            return len(self._inbox)
+
+    def received(self, since: int = 0, until: int | None = None) -> list[Received]:
+        with self._cond:
+            return self._inbox[since:until]
+
+    def messages(self, kind: type[T], since: int = 0, until: int | None = None) -> list[T]:
+        """The messages of one type received in [since, until)."""
+        out: list[T] = []
+        for r in self.received(since, until):
+            msg = r.message
+            if isinstance(msg, kind):
+                out.append(msg)
+        return out
+
+    def wait_for(
+        self, pred: Predicate, *, since: int, timeout: float = ANSWER_TIMEOUT_S, what: str
+    ) -> Received:
+        """The first frame from index `since` on that satisfies `pred`; fails after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            i = since
+            while True:
+                while i < len(self._inbox):
+                    r = self._inbox[i]
+                    i += 1
+                    if pred(r):
+                        return r
+                if self._error is not None:
+                    raise ConformanceError(
+                        f"The port to the pen failed while waiting for {what}: {self._error}"
+                    )
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ConformanceError(f"The pen sent no {what} within {timeout:g} s.")
+                self._cond.wait(left)
+
+    def pause(self, seconds: float) -> None:
+        """Let time pass (the reader goes on reading and, if on, heartbeating)."""
+        self._stop.wait(seconds)
+
+    def answer_to(self, seq: int, *, since: int, timeout: float = ANSWER_TIMEOUT_S) -> Received:
+        r = self.wait_for(
+            lambda r: r.is_answer and r.seq == seq,
+            since=since,
+            timeout=timeout,
+            what=f"answer with seq {seq}",
+        )
+        with self._cond:
+            self.last_answer_index = max(self.last_answer_index, r.index)
+        return r
+
+    def request(
+        self,
+        msg: Message,
+        seq: int | None = None,
+        *,
+        flush: bool = False,
+        timeout: float = ANSWER_TIMEOUT_S,
+    ) -> Message:
+        """Send `msg`, return its answer (ACK, NACK or INFO with the same seq), checking that
+        the answer fits the command (of_type, INFO only for HELLO)."""
+        mark = self.mark()
+        seq = self.send(msg, seq, flush=flush)
+        try:
+            answer = self.answer_to(seq, since=mark, timeout=timeout).message
+        except ConformanceError:
+            raise ConformanceError(
+                f"The pen did not answer {describe(msg)} (seq {seq}) within {timeout:g} s; "
+                "every command except HEARTBEAT is answered."
+            ) from None
+        if isinstance(answer, Ack | Nack) and answer.of_type != msg.TYPE:
+            raise ConformanceError(
+                f"The pen answered {describe(msg)} (seq {seq}) with {describe_answer(answer)}: "
+                f"of_type should be 0x{int(msg.TYPE):02x}."
+            )
+        if isinstance(answer, Info) and msg.TYPE != MsgType.HELLO:
+            raise ConformanceError(
+                f"The pen answered {describe(msg)} (seq {seq}) with INFO, which only HELLO gets."
+            )
+        assert answer is not None
+        if isinstance(answer, Ack) and isinstance(msg, SetTelemetry):
+            self.telemetry_hz = msg.rate_hz
+        return answer
+
+    def ack(self, msg: Message, *, why: str = "") -> Ack:
+        """`request` that must be ACKed."""
+        answer = self.request(msg)
+        if not isinstance(answer, Ack):
+            raise ConformanceError(
+                f"The pen answered {describe(msg)} with {describe_answer(answer)}, not ACK"
+                + (f" ({why})." if why else ".")
+            )
+        return answer
+
+    def nack(self, msg: Message, error: NackError, *, why: str = "") -> Nack:
+        """`request` that must be refused with NACK `error`."""
+        answer = self.request(msg)
+        if not isinstance(answer, Nack) or answer.error != error:
+            raise ConformanceError(
+                f"The pen answered {describe(msg)} with {describe_answer(answer)}, not "
+                f"NACK {error.name}" + (f" ({why})." if why else ".")
+            )
+        return answer
+
+    def probe(self) -> Received:
+        """Send an intact frame of an unknown type and wait for its NACK UNKNOWN_TYPE.
+
+        The ICD says the pen does nothing else with it, so it changes nothing, and since the
+        pen handles frames in order, its answer marks "everything sent before was handled":
+        an answer to an earlier frame would have come first, and the next STATUS shows the
+        pen after all of it.
+        """
+        seq = self.next_seq()
+        mark = self.mark()
+        self.send_raw(encode_raw(PROBE_TYPE, seq, b""), owed=[seq])
+        r = self.answer_to(seq, since=mark)
+        msg = r.message
+        if not (isinstance(msg, Nack) and msg.error == NackError.UNKNOWN_TYPE):
+            raise ConformanceError(
+                f"The pen answered an intact frame of the unknown type 0x{PROBE_TYPE:02x} with "
+                f"{describe_answer(msg)}, not NACK UNKNOWN_TYPE."
+            )
+        return r
+
+    def answers(self, since: int, until: int | None = None) -> list[Received]:
+        """The ACK, NACK and INFO frames received in [since, until)."""
+        return [r for r in self.received(since, until) if r.is_answer]
+
+    def status(self, since: int | None = None, timeout: float = ANSWER_TIMEOUT_S) -> Status:
+        """The first STATUS after `since` (default: after the last answer, so it shows the
+        pen after our last command). Telemetry must be on."""
+        start = self.last_answer_index + 1 if since is None else since
+        r = self.wait_for(is_status, since=start, timeout=timeout, what="STATUS (telemetry)")
+        st = r.status
+        assert st is not None
+        return st
+
+    def wait_status(
+        self,
+        test: Callable[[Status], bool],
+        *,
+        since: int | None = None,
+        timeout: float = ANSWER_TIMEOUT_S,
+        what: str,
+    ) -> Received:
+        start = self.last_answer_index + 1 if since is None else since
+        return self.wait_for(status_where(test), since=start, timeout=timeout, what=what)
+
+    # --- session helpers -------------------------------------------------------------------
+
+    def hello(self, proto: int = protocol.PROTOCOL_VERSION, nonce: int | None = None) -> Info:
+        """Open a session (HELLO); checks the INFO echoes our nonce and speaks our version."""
+        if nonce is None:
+            nonce = int.from_bytes(os.urandom(4), "little")
+        answer = self.request(Hello(proto, nonce))
+        if not isinstance(answer, Info):
+            raise ConformanceError(
+                f"The pen answered HELLO(proto={proto}) with {describe_answer(answer)}, not INFO."
+            )
+        if answer.nonce != nonce:
+            raise ConformanceError(
+                f"The pen's INFO echoed nonce {answer.nonce}, not the {nonce} of our HELLO."
+            )
+        if answer.proto != proto:
+            raise ConformanceError(f"The pen's INFO says proto {answer.proto}, not {proto}.")
+        self.info = answer
+        return answer
+
+    def ensure_session(self) -> None:
+        """A session is open afterwards: probe with a harmless command, HELLO if needed."""
+        answer = self.request(SetTelemetry(self.telemetry_hz))
+        if isinstance(answer, Nack) and answer.error == NackError.NO_SESSION:
+            self.telemetry_hz = 0
+            self.hello()
+        elif self.info is None:
+            self.hello()
+
+    def telemetry(self, hz: int) -> None:
+        self.ack(SetTelemetry(hz))
+
+    def state(self) -> State:
+        return self.status().state
+
+    # --- the books -------------------------------------------------------------------------
+
+    def violations(self) -> list[str]:
+        """What broke the ICD since the last `reset_books()`, as sentences. Call it once the
+        answer to the last command has arrived (the pen answers in order)."""
+        with self._cond:
+            problems = list(self._pen_errors) + list(self._stray)
+            missing = sorted(s for s, n in self._owed.items() if self._answered[s] < n)
+            if missing:
+                shown = ", ".join(str(s) for s in missing[:8])
+                problems.append(
+                    f"The pen never answered the commands with seq {shown}"
+                    + (" and more" if len(missing) > 8 else "")
+                    + " (every command except HEARTBEAT is answered exactly once)."
+                )
+            drops = +self.decoder.drops
+            if drops:
+                reasons = ", ".join(f"{n} {r.value}" for r, n in sorted(drops.items(), key=str))
+                problems.append(f"The pen sent frames that do not decode ({reasons}).")
+        return problems
+
+    def reset_books(self) -> None:
+        """Forget the frames and the accounts so far (between tests)."""
+        with self._cond:
+            self._inbox.clear()
+            self._owed.clear()
+            self._answered.clear()
+            self._stray.clear()
+            self._pen_errors.clear()
+            self.decoder.drops.clear()
+            self.last_answer_index = -1

@@ -1,0 +1,349 @@
+"""The pens the suite can check, and the physical steps some checks need.
+
+A target is one open connection for the whole run: the in-process simulator (`sim://`), the
+simulator as a separate process on a kernel pty (`needlepen sim --pty`), or whatever URL
+`--pen-url` names (a real pen). Physical steps (pull the cartridge, power-cycle the pen, ...)
+are done by the simulator's control hook when the pen is the simulator, by an operator when
+one was asked for (`--pen-operator`), and otherwise the check is skipped with the sentence
+"needs an operator on a real pen: ..." so that it is reported, never silently passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+import serial
+
+from protocol import CartridgeState, EventCode, Fault, Reset, Start, State, Status, Stop
+
+from .client import (
+    BAUDRATE,
+    READ_TIMEOUT_S,
+    ConformanceError,
+    PenClient,
+    Predicate,
+    Received,
+    is_event,
+    status_where,
+)
+
+#: The two simulator targets of a run without --pen-url.
+SIM_TARGET = "sim"
+PTY_TARGET = "pty"
+#: How long an operator has for one physical step.
+OPERATOR_TIMEOUT_S = 120.0
+#: How long the simulator's hook may take to confirm a command.
+HOOK_TIMEOUT_S = 5.0
+OPERATOR_REASON = "needs an operator on a real pen"
+
+Hook = Callable[[str], str]
+Prompt = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A physical step: the simulator's control commands for it, what an operator does, and
+    how telemetry shows it was done (None: an operator cannot do it without a fault bench)."""
+
+    commands: tuple[str, ...]
+    instruction: str
+    done: Predicate | None
+
+
+def _cartridge(*states: CartridgeState) -> Predicate:
+    return status_where(lambda st: st.cartridge_state in states)
+
+
+ACTIONS: dict[str, Action] = {
+    "remove_cartridge": Action(
+        ("remove",), "pull the cartridge out of the pen", _cartridge(CartridgeState.NONE)
+    ),
+    "insert_fresh_cartridge": Action(
+        ("insert",), "fit a fresh, never used cartridge", _cartridge(CartridgeState.FRESH)
+    ),
+    "replace_cartridge": Action(
+        ("remove", "insert"),
+        "replace the cartridge with a fresh, never used one",
+        _cartridge(CartridgeState.FRESH),
+    ),
+    "put_cartridge_back": Action(
+        ("reinsert",),
+        "put the cartridge you just pulled out back in",
+        _cartridge(CartridgeState.FRESH, CartridgeState.IN_USE, CartridgeState.SPENT),
+    ),
+    "reboot": Action(
+        ("reboot",),
+        "switch the pen off and on again, keeping its serial port connected",
+        is_event(EventCode.BOOT),
+    ),
+    "overheat": Action(("overheat",), "heat the pen past its over-temperature limit", None),
+    "cool": Action(("cool",), "cool the pen down to room temperature", None),
+    "jam_depth": Action(("jam",), "jam the depth actuator off its set-point", None),
+    "free_depth": Action(("unjam",), "free the depth actuator", None),
+    "stall_motor": Action(("stall",), "jam the motor", None),
+    "battery_low": Action(("battery 5",), "run the battery down to 5 %", None),
+    "battery_full": Action(("battery 100",), "charge the battery full", None),
+}
+
+
+class Hands:
+    """Does physical steps on the pen under test, or says clearly that it cannot."""
+
+    def __init__(self, pen: PenClient, hook: Hook | None, prompt: Prompt | None) -> None:
+        self.pen = pen
+        self.hook = hook
+        self.prompt = prompt
+
+    @property
+    def simulator(self) -> bool:
+        return self.hook is not None
+
+    def do(self, name: str) -> None:
+        action = ACTIONS[name]
+        if self.hook is not None:
+            for command in action.commands:
+                self.hook(command)
+            return
+        if self.prompt is None or action.done is None:
+            bench = "" if action.done is not None else " with a fault bench"
+            hint = " (run with --pen-operator to be asked)" if action.done is not None else ""
+            pytest.skip(f"{OPERATOR_REASON}{bench}: {action.instruction}{hint}")
+        mark = self.pen.mark()
+        self.prompt(f"Please {action.instruction}.")
+        self.pen.wait_for(
+            action.done,
+            since=mark,
+            timeout=OPERATOR_TIMEOUT_S,
+            what=f"sign that the operator did this: {action.instruction}",
+        )
+
+    def fresh_cartridge(self) -> None:
+        """A cartridge START will take: fresh, or already in use in this session."""
+        st = self.pen.status()
+        if st.cartridge_state in (CartridgeState.FRESH, CartridgeState.IN_USE):
+            return
+        if st.cartridge_state == CartridgeState.NONE:
+            self.do("insert_fresh_cartridge")
+        else:
+            self.do("replace_cartridge")
+
+
+# --- opening targets ------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """One pen for the whole run: its client, its hook (simulator only) and how to close."""
+
+    label: str
+    pen: PenClient
+    hook: Hook | None
+    closer: Callable[[], None]
+
+    def close(self) -> None:
+        self.pen.close()
+        self.closer()
+
+
+def open_url(url: str) -> serial.SerialBase:
+    """Open a device path or any pyserial URL, `sim://` included."""
+    if "simulator" not in serial.protocol_handler_packages:
+        serial.protocol_handler_packages.append("simulator")
+    port: serial.SerialBase = serial.serial_for_url(
+        url, baudrate=BAUDRATE, timeout=READ_TIMEOUT_S, write_timeout=1.0
+    )
+    return port
+
+
+def _nothing() -> None:
+    pass
+
+
+def open_target(which: str) -> Target:
+    """SIM_TARGET, PTY_TARGET, or a URL given with --pen-url."""
+    if which == SIM_TARGET:
+        port = open_url("sim://conformance?seed=7")
+        return _with_client("sim:// (in-process simulator)", port, _sim_hook(port), _nothing)
+    if which == PTY_TARGET:
+        return _pty_target()
+    port = open_url(which)
+    hook = _sim_hook(port) if which.startswith("sim://") else None
+    return _with_client(which, port, hook, _nothing)
+
+
+def _with_client(
+    label: str, port: serial.SerialBase, hook: Hook | None, closer: Callable[[], None]
+) -> Target:
+    port.reset_input_buffer()
+    pen = PenClient(port, label).start()
+    return Target(label, pen, hook, closer)
+
+
+def _sim_hook(port: object) -> Hook | None:
+    live = getattr(port, "pen", None)
+    command = getattr(live, "command", None)
+    if command is None:
+        return None
+
+    def hook(line: str) -> str:
+        return str(command(line))
+
+    return hook
+
+
+class SimProcess:
+    """`needlepen sim --pty` in a subprocess: its pty path, and its stdin as the control hook
+    (each command's answer comes back on stderr as a line starting with "sim: ")."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "driver.cli", "sim", "--pty", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self.path = self.proc.stdout.readline().strip()
+        self._answers: queue.Queue[str] = queue.Queue()
+        self._tail: list[str] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._drain, daemon=True, name="sim-stderr").start()
+        threading.Thread(target=self._discard_stdout, daemon=True, name="sim-stdout").start()
+        if not self.path.startswith("/"):
+            self.close()
+            raise RuntimeError(
+                "needlepen sim --pty did not print its pty path: " + " | ".join(self._tail[-5:])
+            )
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            line = line.rstrip("\n")
+            with self._lock:
+                self._tail = [*self._tail[-20:], line]
+            if line.startswith("sim: "):
+                self._answers.put(line[5:])
+
+    def _discard_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for _ in self.proc.stdout:
+            pass
+
+    def command(self, line: str) -> str:
+        """Run one control command and return its answer (waits for it)."""
+        assert self.proc.stdin is not None
+        while not self._answers.empty():  # answers to nothing of ours (start-up notes)
+            self._answers.get_nowait()
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        try:
+            return self._answers.get(timeout=HOOK_TIMEOUT_S)
+        except queue.Empty:
+            raise RuntimeError(
+                f"needlepen sim did not confirm the command {line!r} within {HOOK_TIMEOUT_S} s."
+            ) from None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+def _pty_target() -> Target:
+    sim = SimProcess("--device-class", "home", "--seed", "11")
+    try:
+        port = open_url(sim.path)
+    except BaseException:
+        sim.close()
+        raise
+    return _with_client(f"{sim.path} (needlepen sim --pty, home pen)", port, sim.command, sim.close)
+
+
+# --- steps many checks share ----------------------------------------------------------------
+
+
+def run_needle(pen: PenClient, hands: Hands) -> Status:
+    """START from IDLE with a cartridge START accepts; returns the first RUNNING STATUS."""
+    hands.fresh_cartridge()
+    pen.ack(Start(), why="START from IDLE with a fresh cartridge, the e-stop released")
+    return _require_status(pen.wait_status(lambda s: s.state == State.RUNNING, what="RUNNING"))
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    """A watchdog trip we caused: when we went quiet, where, and the EVENT it raised."""
+
+    quiet_at: float  # time.monotonic() of our last valid frame
+    mark: int  # inbox index when we went quiet
+    event: Received
+
+    @property
+    def seconds(self) -> float:
+        """From our last valid frame to the arrival of EVENT WATCHDOG_TRIPPED."""
+        return self.event.t - self.quiet_at
+
+
+def trip_watchdog(pen: PenClient) -> Trip:
+    """Send nothing until the pen's watchdog trips (EVENT WATCHDOG_TRIPPED arrives)."""
+    mark = pen.mark()
+    quiet_at = pen.go_quiet()
+    info = pen.info
+    assert info is not None
+    event = pen.wait_for(
+        is_event(EventCode.WATCHDOG_TRIPPED),
+        since=mark,
+        timeout=info.watchdog_ms / 1000.0 + 2.0,
+        what=f"EVENT WATCHDOG_TRIPPED after {info.watchdog_ms} ms of silence (and 2 s more)",
+    )
+    pen.last_answer_index = event.index  # STATUS from here on shows the pen after the trip
+    return Trip(quiet_at, mark, event)
+
+
+def _require_status(r: object) -> Status:
+    st = getattr(r, "status", None)
+    assert isinstance(st, Status)
+    return st
+
+
+def leave_safe(pen: PenClient, hands: Hands) -> None:
+    """After each check: a session open, the needle stopped, the e-stop released, no fault
+    latched (the simulator's hook undoes injected conditions). Fails if it cannot."""
+    pen.keepalive = True
+    pen.ensure_session()
+    pen.request(Reset(2))  # any answer: a pen may refuse when nothing is latched
+    pen.ack(Stop(), why="STOP is always ACKed")
+    if pen.telemetry_hz == 0:
+        pen.telemetry(200)
+    st = pen.status()
+    if hands.simulator and (st.state == State.FAULT or st.cartridge_state == CartridgeState.NONE):
+        for name in ("cool", "free_depth", "battery_full"):
+            hands.do(name)
+        if st.cartridge_state == CartridgeState.NONE:
+            hands.do("insert_fresh_cartridge")
+        pen.pause(0.3)  # let a depth actuator that was jammed settle on its set-point
+    if st.state == State.FAULT or st.faults & Fault.BATTERY_LOW:
+        pen.request(Reset(1))
+    st = pen.status()
+    if st.state != State.IDLE:
+        raise ConformanceError(
+            f"The pen could not be left stopped and released after the check: it reports "
+            f"{st.state.name} (faults {int(st.faults):#06x}) after HELLO, RESET 2, STOP and "
+            "RESET 1."
+        )
