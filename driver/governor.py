@@ -676,4 +676,7 @@ def _show_mm(mm: Decimal) -> str:
 
 def _days(d: Decimal) -> str:
     value = float(d)
-    return f"{value:g} day" if value == 1 else f"{value:g} days"
+    if value < 1:
+        return "less than a day"
+    whole = int(value)  # "3 days" for 3.7: the whole days that have passed
+    return "1 day" if whole == 1 else f"{whole} days"
