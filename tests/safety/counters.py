@@ -1,0 +1,53 @@
+"""What the safety suites ran, printed at the end of the pytest run (see conftest.py)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Counts:
+    examples: int = 0
+    steps: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    invariants: Counter[str] = field(default_factory=Counter)
+    refusals: Counter[str] = field(default_factory=Counter)
+    #: known bugs (pinned in test_known_bugs.py) the machine met and excused
+    known_bugs: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def faults_injected(self) -> int:
+        return sum(self.faults.values())
+
+    @property
+    def invariants_checked(self) -> int:
+        return sum(self.invariants.values())
+
+    def summary(self) -> list[str]:
+        lines = [
+            f"safety machine: {self.examples} examples, {self.steps} steps, "
+            f"{self.faults_injected} faults injected, {self.invariants_checked} invariant checks",
+        ]
+        if self.faults:
+            lines.append(
+                "  faults: " + ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items()))
+            )
+        if self.invariants:
+            lines.append(
+                "  invariants: " + ", ".join(f"{k} {v}" for k, v in sorted(self.invariants.items()))
+            )
+        if self.refusals:
+            lines.append(
+                "  errors the driver raised (one sentence each): "
+                + ", ".join(f"{k} {v}" for k, v in sorted(self.refusals.items()))
+            )
+        if self.known_bugs:
+            lines.append(
+                "  known bugs met and excused (see test_known_bugs.py): "
+                + ", ".join(f"{k} {v}" for k, v in sorted(self.known_bugs.items()))
+            )
+        return lines
+
+
+COUNTS = Counts()

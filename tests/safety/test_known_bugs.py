@@ -1,0 +1,80 @@
+"""Bugs the safety suite found in code QA does not own, pinned as strict xfails until fixed.
+
+Each test states the correct behaviour. `strict=True`: the day the bug is fixed the test passes,
+the xfail turns into a failure, and whoever fixed it removes the marker.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from driver.errors import DriverError
+from protocol import Hello, MsgType, SetDepth, SetRate, Start, State, encode
+from simulator.firmware import Firmware, LogRecord, PenConfig
+from tests.safety.harness import Rig
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "simulator/firmware.py: the watchdog deadline is computed as last_rx + watchdog_ms "
+        "(_next_deadline) but checked as now - last_rx >= watchdog_ms (_process_due); when "
+        "float rounding makes the difference fall one ulp short, the trip waits for the next "
+        "tick, up to physics.max_step_ms (100 ms) late"
+    ),
+)
+def test_watchdog_trips_on_time_whatever_the_float_clock_reads() -> None:
+    last_rx = 760.0000000000001  # a time a virtual clock stepping in 5 ms reaches
+    assert (last_rx + 300) - last_rx < 300  # the rounding that hides the deadline
+    fw = Firmware(PenConfig.professional(), seed=1, now_ms=last_rx)
+    trips: list[LogRecord] = []
+    fw.add_listener(lambda r: trips.append(r) if r.event == "WATCHDOG_TRIPPED" else None)
+    for seq, msg in enumerate((Hello(1, 7), SetDepth(500), SetRate(100), Start())):
+        fw.feed(encode(msg, seq))
+    assert fw.state == State.RUNNING
+    assert [a.type_code for a in fw.applied][-1] == MsgType.START
+    fw.tick(last_rx + 299.0)
+    assert fw.needle_running  # within the watchdog: still running, as it should
+    fw.tick(last_rx + 400.0)  # one call, as a real-time loop or a coarse caller makes it
+    assert len(trips) == 1
+    assert trips[0].t_ms <= last_rx + 300.0 + 1e-6, (
+        f"the watchdog tripped {trips[0].t_ms - last_rx:.1f} ms after the last frame"
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "driver/pen.py select_zone: self.zone is switched before the clamping SET_DEPTH is "
+        "sent; when that command fails (NoAnswer after its resends, the session staying "
+        "alive), the driver reports the new zone while the pen keeps running at the old "
+        "zone's deeper depth (and a later set_rate decides the clamp but sends only the rate)"
+    ),
+)
+def test_a_failed_zone_change_clamp_never_leaves_the_needle_too_deep() -> None:
+    rig = Rig(device="professional", seed=3, watchdog_ms=1000)
+    try:
+        pen = rig.connect("home").pen
+        assert pen is not None
+        pen.select_zone("cheeks")
+        pen.set_depth(0.5)
+        pen.set_rate(100)
+        pen.start()
+        rig.run(0.2)
+        rig.sim.apply("drop:host=1")  # 200 ms of loss: exactly the clamp and its resends
+        with pytest.raises(DriverError):
+            pen.select_zone("periorbital")
+        rig.sim.link.clear()
+        rig.run(0.5)
+        pen.set_rate(90)  # the operator carries on: does anything correct the depth?
+        running_too_deep = (
+            rig.fw.needle_running
+            and pen.zone == "periorbital"
+            and rig.fw.depth_set_um > round((pen.cap_mm() or 0) * 1000)
+        )
+        assert not running_too_deep, (
+            f"the needle runs at {rig.fw.depth_set_um} µm while the driver reports zone "
+            f"{pen.zone} (cap {pen.cap_mm()} mm)"
+        )
+    finally:
+        rig.close()

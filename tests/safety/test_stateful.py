@@ -1,0 +1,500 @@
+"""The safety property suite: a hypothesis state machine over the real driver `Pen` and the
+simulated pen on a virtual clock, with faults, and the safety case's invariants after every step.
+
+Rules: set depth and rate to anything (NaN, infinities, negatives, huge, each cap and one step
+past it), change zone, change role (a new session with another operator), start, stop, e-stop,
+reset, let time pass, inject faults (dropped, corrupted and duplicated frames; link cuts;
+motor stall; overheat; depth actuator fault; cartridge removal and reinsertion; flat battery;
+pen reboot), hang the host or kill it (time passes for the pen only).
+
+Invariants, after every step (the pen's firmware is the truth):
+- cap: the pen's depth set-point never exceeds the governor's cap for the current zone and role
+  of the session that set it (the override cap only where an override reason was given);
+- home: a home role or a home-class pen never reaches 1.0 mm;
+- running: the needle runs only in RUNNING (a session, no latched e-stop or fault);
+- watchdog: the needle stops within watchdog_ms of the last valid frame from the host;
+- once: every command the driver reports done (an "ack" record) was executed by the pen, and
+  no command was executed twice (per (seq, type) within a driver session);
+- governed: the pen never has to refuse a governed depth or rate for its own range;
+- rate: the pen's rate set-point never exceeds the role's rate cap;
+- audit: the hash chain verifies, and every SET_DEPTH the pen executed has its "decision"
+  record (same seq and depth) committed before the pen executed it.
+
+Profiles: `ci` (the default, in `make test`) runs short programs; `thorough` (`make qa`) runs
+more and longer ones. The counts of what ran are printed at the end of the pytest run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+)
+
+from driver.errors import DriverError
+from driver.governor import Decision
+from driver.pen import Pen
+from driver.policy import ZONE_NAMES
+from protocol import MsgType, State
+from tests.safety.counters import COUNTS
+from tests.safety.harness import (
+    Rig,
+    accepted,
+    ack_records,
+    cap_um,
+    one_sentence,
+    refused_out_of_range,
+)
+
+NAN = math.nan
+INF = math.inf
+HOME_LIMIT_UM = 1000
+
+ROLES = ["home", "aesthetician", "clinician", "engineer", "clinician-wrong-pin", "home-by-c1"]
+ZONES = [*ZONE_NAMES, "nowhere", "", 42, None]
+REASONS: list[Any] = [None, "", "   ", "deep acne scarring, discussed and consented", 42]
+PEN_FAULTS = [
+    "stall",
+    "overheat",
+    "depth-fault",
+    "remove-cartridge",
+    "insert-cartridge",
+    "reinsert-cartridge",
+    "reboot",
+    "battery=5",
+    "battery=0",
+]
+
+odd_numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([NAN, INF, -INF, -0.0, 0, -1, 1e308, -1e308, 5e-324, 2**64, True]),
+)
+
+
+CI_EXAMPLES = 200
+CI_STEPS = 30
+THOROUGH_STEPS = 50
+
+
+def _thorough() -> bool:
+    """True under the `thorough` profile (`make qa`)."""
+    return settings.default.max_examples >= 1000
+
+
+class SafetyMachine(RuleBasedStateMachine):
+    """The driver + the simulated pen, with an operator, faults and a clock that QA controls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rig: Rig | None = None
+        self.host_link_dirty = False  # host -> pen frames may be lost or damaged
+        self.cut_until = -INF
+        self._depth_checked = 0
+        COUNTS.examples += 1
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    @initialize(
+        device=st.sampled_from(["professional", "professional", "home"]),
+        seed=st.integers(0, 2**32 - 1),
+        watchdog_ms=st.sampled_from([300, 300, 150, 1000]),
+        seq_start=st.sampled_from([None, 0, 0xFFF0, 0xFFFF]),
+        role=st.sampled_from(ROLES),
+    )
+    def boot(
+        self, device: str, seed: int, watchdog_ms: int, seq_start: int | None, role: str
+    ) -> None:
+        self.rig = Rig(device=device, seed=seed, watchdog_ms=watchdog_ms, seq_start=seq_start)
+        self._begin(role)
+
+    def teardown(self) -> None:
+        if self.rig is not None:
+            COUNTS.known_bugs["watchdog_late_by_float_rounding"] += self.rig.late_trips_excused
+            self.rig.close()
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    @property
+    def r(self) -> Rig:
+        assert self.rig is not None
+        return self.rig
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        """Call a driver method; a DriverError is an answer (one sentence), anything else a bug."""
+        COUNTS.steps += 1
+        try:
+            return fn(*args)
+        except DriverError as exc:
+            one_sentence(exc)
+            COUNTS.refusals[type(exc).__name__] += 1
+            return exc
+
+    def _begin(self, role: str) -> None:
+        kwargs: dict[str, Any] = {}
+        if role == "clinician-wrong-pin":
+            role, kwargs = "clinician", {"operator": "c1", "pin": "0000"}
+        elif role == "home-by-c1":
+            role, kwargs = "home", {"operator": "c1", "pin": "1234"}
+        self._call(lambda: self.r.connect(role, **kwargs))
+
+    def _pen(self) -> Pen | None:
+        return self.r.pen
+
+    def _fault(self, name: str) -> None:
+        COUNTS.faults[name] += 1
+
+    # --- rules: the operator -----------------------------------------------------------------
+
+    @rule(role=st.sampled_from(ROLES))
+    def new_session(self, role: str) -> None:
+        self._begin(role)
+
+    @rule(data=st.data())
+    def set_depth(self, data: st.DataObject) -> None:
+        pen = self._pen()
+        if pen is None:
+            return
+        dev = pen.device
+        step = dev.depth_step_mm
+        edges: list[float] = [
+            0.0,
+            0.999,
+            0.9999999999,
+            1.0,
+            1.0000000001,
+            dev.depth_min_mm,
+            dev.depth_min_mm - step,
+            dev.depth_max_mm,
+            dev.depth_max_mm + step,
+            3.0,
+            3.05,
+        ]
+        if pen.zone is not None:
+            for override in (False, True):
+                cap = pen.governor.cap_for(pen.role, pen.zone, dev, override=override)
+                if cap is not None:
+                    edges += [cap, cap + step, round(cap + step, 3), cap - step, cap + 0.001]
+        depth = data.draw(st.one_of(st.sampled_from(edges), odd_numbers, st.floats(0, 3.5)))
+        reason = data.draw(st.sampled_from(REASONS))
+        session = self.r.current
+        assert session is not None
+        zone = pen.zone
+        if isinstance(reason, str) and reason.strip() and zone is not None:
+            session.override_zones.add(zone)
+        fw = self.r.fw
+        before = (fw.depth_set_um, pen.depth_decision)
+        applied_before = self.r.applied_count()
+        got = self._call(pen.set_depth, depth, reason)
+        if not isinstance(got, Decision):
+            return
+        if not got.sendable:
+            # bad input never changes state: nothing was sent, nothing moved
+            assert (fw.depth_set_um, pen.depth_decision) == before
+            sent = self.r.applied_since(applied_before)
+            assert not [a for a in sent if a.type_code == MsgType.SET_DEPTH]
+            return
+        assert got.depth_um is not None
+        assert fw.depth_set_um == got.depth_um, "an acknowledged depth is the pen's set-point"
+        if got.override_reason is None and zone is not None:
+            session.override_zones.discard(zone)
+
+    @rule(data=st.data())
+    def set_rate(self, data: st.DataObject) -> None:
+        pen = self._pen()
+        if pen is None:
+            return
+        dev = pen.device
+        edges = [0, 1, dev.rate_min_hz - 1, dev.rate_min_hz, dev.rate_max_hz, dev.rate_max_hz + 1]
+        edges += [100, 100.5, 150, 151, 10**9]
+        rate = data.draw(st.one_of(st.sampled_from(edges), odd_numbers))
+        fw = self.r.fw
+        before = (fw.rate_set_hz, pen.rate_decision)
+        got = self._call(pen.set_rate, rate)
+        if isinstance(got, Decision):
+            if got.sendable:
+                assert fw.rate_set_hz == got.rate_hz
+            else:
+                assert (fw.rate_set_hz, pen.rate_decision) == before
+
+    @rule(zone=st.sampled_from(ZONES), reason=st.sampled_from(REASONS))
+    def select_zone(self, zone: Any, reason: Any) -> None:
+        pen = self._pen()
+        if pen is None:
+            return
+        session = self.r.current
+        assert session is not None
+        if isinstance(reason, str) and reason.strip() and isinstance(zone, str):
+            session.override_zones.add(zone)
+        old_zone = pen.zone
+        depth_before = self.r.fw.depth_set_um
+        got = self._call(pen.select_zone, zone, reason)
+        if isinstance(got, Decision):
+            if got.override_reason is None:
+                session.override_zones.discard(zone)
+        elif pen.zone != old_zone and pen.zone is not None:
+            # The known select_zone bug (test_known_bugs.py): the zone changed although the
+            # clamp failed. Excuse exactly the depth the pen held, in exactly that zone.
+            session.unclamped = (pen.zone, depth_before)
+            cap = cap_um(pen.cap_mm())
+            if self.r.fw.depth_set_um == depth_before and cap is not None and depth_before > cap:
+                COUNTS.known_bugs["zone_change_left_depth_unclamped"] += 1
+
+    @rule()
+    def start(self) -> None:
+        pen = self._pen()
+        if pen is not None:
+            self._call(pen.start)
+
+    @rule()
+    def stop(self) -> None:
+        pen = self._pen()
+        if pen is None:
+            return
+        got = self._call(pen.stop)
+        if got is None:
+            assert not self.r.fw.needle_running, "STOP was acknowledged, yet the needle runs"
+
+    @rule()
+    def estop(self) -> None:
+        session = self.r.current
+        if session is None or session.pen is None or session.pen.closed or session.abandoned:
+            return
+        pen = session.pen
+        COUNTS.steps += 1
+        pen.estop()  # never raises, whatever the state of the session
+        self.r.sync()
+        clean = not self.host_link_dirty and self.r.clock.now() >= self.cut_until
+        if clean:
+            fw = self.r.fw
+            assert not fw.needle_running, "the needle runs after an e-stop on a clean link"
+            assert fw.state == State.ESTOP
+
+    @rule(what=st.sampled_from(["fault", "estop", "fault", "estop", "both", "nonsense"]))
+    def reset(self, what: str) -> None:
+        pen = self._pen()
+        if pen is None:
+            return
+        for w in ("fault", "estop") if what == "both" else (what,):
+            self._call(pen.reset, w)
+
+    # --- rules: time and the host ------------------------------------------------------------
+
+    @rule(ms=st.sampled_from([1, 5, 20, 49, 50, 51, 99, 100, 101, 250, 299, 300, 301, 1000, 3000]))
+    def advance(self, ms: int) -> None:
+        COUNTS.steps += 1
+        self.r.run(ms / 1000)
+
+    @rule(ms=st.sampled_from([50, 150, 250, 299, 301, 350, 500, 1200]), dies=st.booleans())
+    def hang_or_kill_host(self, ms: int, dies: bool) -> None:
+        """The host stops: no reads, no heartbeat. A hung host comes back; a dead one never
+        does (its Pen is abandoned, as a killed process leaves it)."""
+        self._fault("host_killed" if dies else "host_hung")
+        COUNTS.steps += 1
+        self.r.run(ms / 1000, poll=False)
+        session = self.r.current
+        if dies and session is not None:
+            session.abandoned = True
+            self.r.run(self.r.config.watchdog_ms / 1000 + 0.01, poll=False)
+            assert not self.r.fw.needle_running, "the needle outlived a dead host"
+
+    # --- rules: faults -----------------------------------------------------------------------
+
+    @rule(
+        kind=st.sampled_from(["drop", "corrupt", "dup"]),
+        sender=st.sampled_from(["", ":host", ":pen"]),
+        p=st.sampled_from([0.0, 0.05, 0.2, 0.5, 1.0]),
+    )
+    def link_fault(self, kind: str, sender: str, p: float) -> None:
+        if p > 0:
+            self._fault(kind)
+        COUNTS.steps += 1
+        self.r.sim.apply(f"{kind}{sender}={p}")
+        if kind in ("drop", "corrupt") and sender != ":pen" and p > 0:
+            self.host_link_dirty = True
+
+    @rule()
+    def clean_link(self) -> None:
+        COUNTS.steps += 1
+        self.r.sim.link.clear()
+        self.host_link_dirty = False
+
+    @rule(ms=st.sampled_from([10, 100, 250, 350, 600, 2000]), wait=st.booleans())
+    def cut_link(self, ms: int, wait: bool) -> None:
+        self._fault("cut")
+        COUNTS.steps += 1
+        r = self.r
+        r.sync()
+        r.sim.apply(f"cut@0ms:{ms}ms", from_now=True)
+        self.cut_until = r.clock.now() + ms / 1000
+        pen = self._pen()
+        was_alive = pen is not None and pen.alive
+        if wait:
+            r.run(ms / 1000 + 0.05)
+            if was_alive and ms >= 400 and pen is not None:
+                assert not pen.alive, "the driver did not notice a link cut of 400 ms or more"
+
+    @rule(fault=st.sampled_from(PEN_FAULTS))
+    def pen_fault(self, fault: str) -> None:
+        self._fault(fault.split("=")[0])
+        COUNTS.steps += 1
+        r = self.r
+        r.sync()
+        r.sim.apply(f"{fault}@0ms", from_now=True)
+
+    @rule()
+    def repair_pen(self) -> None:
+        """Cool the pen, free the actuator, fit a fresh cartridge, charge the battery."""
+        COUNTS.steps += 1
+        r = self.r
+        r.sync()
+        fw = r.fw
+        fw.set_temperature(250)
+        fw.clear_depth_fault()
+        if fw.cartridge_id == 0:
+            fw.insert_cartridge(fresh=True)
+        fw.set_battery(100)
+
+    # --- invariants --------------------------------------------------------------------------
+
+    @invariant()
+    def watchdog(self) -> None:
+        if self.rig is None:
+            return
+        COUNTS.invariants["watchdog"] += 1
+        self.r.check_watchdog()
+
+    @invariant()
+    def needle_runs_only_in_running(self) -> None:
+        if self.rig is None:
+            return
+        COUNTS.invariants["running"] += 1
+        fw = self.r.fw
+        if fw.needle_running:
+            assert fw.state == State.RUNNING
+            assert fw.session_open and not fw.estop_latched and not fw.latched_faults
+        if fw.state != State.RUNNING:
+            assert fw.rate_actual_hz == 0 or fw.needle_running is False
+
+    @invariant()
+    def depth_within_cap(self) -> None:
+        if self.rig is None:
+            return
+        COUNTS.invariants["cap"] += 1
+        COUNTS.invariants["home"] += 1
+        r = self.r
+        fw = r.fw
+        depth = fw.depth_set_um
+        if r.config.device_class.name == "HOME":
+            assert depth < HOME_LIMIT_UM and fw.depth_actual_um < HOME_LIMIT_UM
+        if depth == r.config.depth_min_um:
+            return  # the reset value: every boot, HELLO and watchdog trip comes back to it
+        owner = r.owner
+        assert owner is not None, f"the pen holds {depth} µm that no live session set"
+        assert owner.pen is not None and owner.role is not None, (
+            f"the pen holds {depth} µm set by a session that never began"
+        )
+        pen = owner.pen
+        if owner.role == "home":
+            assert depth < HOME_LIMIT_UM, f"a home session reached {depth} µm"
+        zone = pen.zone
+        assert zone is not None, f"the pen holds {depth} µm but no zone was chosen"
+        override = zone in owner.override_zones
+        cap = cap_um(pen.governor.cap_for(pen.role, zone, pen.device, override=override))
+        assert cap is not None, f"the pen holds {depth} µm on {zone}, where {pen.role} has no cap"
+        if owner.unclamped == (zone, depth):
+            return  # the known select_zone bug, counted where it happened
+        assert depth <= cap, (
+            f"the pen's set-point {depth} µm is above the {pen.role} cap for {zone} "
+            f"({cap} µm, override={override})"
+        )
+
+    @invariant()
+    def rate_within_cap(self) -> None:
+        if self.rig is None:
+            return
+        COUNTS.invariants["rate"] += 1
+        r = self.r
+        fw = r.fw
+        owner = r.owner
+        if fw.rate_set_hz == r.config.rate_min_hz:
+            return
+        assert owner is not None and owner.pen is not None and owner.role is not None
+        span = owner.pen.governor.rate_range_for(owner.role, owner.pen.device)
+        assert span is not None and fw.rate_set_hz <= span[1]
+
+    @invariant()
+    def commands_once_and_audited(self) -> None:
+        if self.rig is None:
+            return
+        r = self.r
+        session = r.current
+        COUNTS.invariants["audit_chain"] += 1
+        result = r.store.verify()
+        assert result.ok, f"the audit chain does not verify: {result.problem}"
+        if session is None:
+            return
+        COUNTS.invariants["once"] += 1
+        COUNTS.invariants["governed"] += 1
+        items = r.applied_since(session.applied_before)
+        done = accepted(items)
+        twice = {k: n for k, n in done.items() if n > 1}
+        assert not twice, f"commands executed more than once: {twice}"
+        records = r.store.records()
+        for key in ack_records(records, session.records_before):
+            assert done[key] >= 1, f"the driver reports {key} done, but the pen never executed it"
+        bad = refused_out_of_range(items)
+        assert not bad, f"the pen refused governed values: {bad}"
+        # every SET_DEPTH the pen executed had its decision committed first
+        COUNTS.invariants["decision_first"] += 1
+        ids = {rec.hash: rec.id for rec in records}
+        for applied in r.depth_applied[self._depth_checked :]:
+            owner = r.sessions[applied.session] if applied.session >= 0 else None
+            assert owner is not None and owner.pen is not None, "a depth set outside any session"
+            sid = owner.pen.session_id
+            limit = ids[applied.head]
+            found = [
+                rec
+                for rec in records
+                if rec.kind == "decision"
+                and rec.session_id == sid
+                and rec.id <= limit
+                and rec.data.get("command")
+                == {"type": "SET_DEPTH", "seq": applied.seq, "depth_um": applied.depth_um}
+            ]
+            assert found, (
+                f"SET_DEPTH {applied.depth_um} µm (seq {applied.seq}) was executed with no "
+                "decision committed before it"
+            )
+        self._depth_checked = len(r.depth_applied)
+
+
+def _env_int(name: str) -> int | None:
+    text = os.environ.get(name, "").strip()
+    return int(text) if text else None
+
+
+#: ci: short programs, enough to meet every rule and fault each run; thorough: the profile's
+#: example count with longer programs. NEEDLEPEN_SAFETY_EXAMPLES / _STEPS override both.
+EXAMPLES = _env_int("NEEDLEPEN_SAFETY_EXAMPLES") or (
+    settings.default.max_examples if _thorough() else CI_EXAMPLES
+)
+STEPS = _env_int("NEEDLEPEN_SAFETY_STEPS") or (THOROUGH_STEPS if _thorough() else CI_STEPS)
+LONG_RUN = _thorough() or EXAMPLES > CI_EXAMPLES or STEPS > CI_STEPS
+
+# A long run is bounded by its example count, not by the suite's per-test timeout.
+pytestmark = pytest.mark.timeout(0 if LONG_RUN else 120)
+
+SafetyMachine.TestCase.settings = settings(
+    settings.default, max_examples=EXAMPLES, stateful_step_count=STEPS
+)
+TestSafetyMachine = SafetyMachine.TestCase
