@@ -10,7 +10,7 @@ import pytest
 import serial
 
 from protocol import Ack, EventCode, MsgType, SetTelemetry, Start, State, Stop, encode
-from tests.simulator.helpers import PortHost, is_answer
+from tests.simulator.helpers import PortHost
 from tests.simulator.sim_process import SimProcess, needlepen_command
 
 
@@ -101,31 +101,33 @@ def test_pty_or_tcp_is_required() -> None:
 
 
 def _fault_run() -> tuple[int, list[int]]:
-    """40 STOP commands (always ACKed) through a link that drops 30 % of the host's frames."""
+    """40 STOP commands (always executed) through a link that drops 30 % of the host's frames;
+    which of them reached the pen is read from its log, so thread timing cannot matter."""
     with SimProcess("--pty", "--log-json", "--seed", "7", "--fault", "drop:host=0.3") as proc:
         port = serial.Serial(proc.port_line, 115200, timeout=0.02)
         host = PortHost(port)
-        answered = []
         try:
             for seq in range(40):
                 host.send(Stop(), seq=seq)
+            for marker in range(1000, 1100):  # then knock until one gets through
+                host.send(Stop(), seq=marker)
                 try:
-                    host.wait_for(lambda f, s=seq: is_answer(f) and f.seq == s, timeout=0.05)
-                    answered.append(seq)
+                    proc.wait_record("STOP", timeout=0.3, seq=marker)
+                    break
                 except AssertionError:
-                    pass
+                    continue
         finally:
             port.close()
-        boot = proc.wait_record("BOOT")
-        return boot["boot_id"], answered
+        applied = sorted(r["seq"] for r in proc.records() if r["event"] == "STOP" and r["seq"] < 40)
+        return proc.wait_record("BOOT")["boot_id"], applied
 
 
 def test_a_fault_run_repeats_exactly_with_the_same_seed() -> None:
     first = _fault_run()
     second = _fault_run()
     assert first == second
-    _, answered = first
-    assert 15 < len(answered) < 40  # some dropped, most not
+    _, applied = first
+    assert 15 < len(applied) < 40  # some dropped, most not
 
 
 def test_runtime_link_faults_from_stdin() -> None:
@@ -136,7 +138,7 @@ def test_runtime_link_faults_from_stdin() -> None:
             host.hello()
             host.request(SetTelemetry(50))
             host.status()
-            proc.command("cut 500ms")
+            proc.command("cut 1500ms")
             proc.wait_record("INJECT", what="cut")
             port.reset_input_buffer()
             time.sleep(0.2)
@@ -144,7 +146,7 @@ def test_runtime_link_faults_from_stdin() -> None:
             # the host's heartbeats are lost too: the watchdog ends the session
             proc.wait_record("WATCHDOG_TRIPPED", timeout=3)
             host.decoder.reset()
-            status = host.status(timeout=2)
+            status = host.status(timeout=4)
             assert status.state == State.NO_SESSION
             proc.command("fault drop:pen=1")
             proc.wait_record("INJECT", what="drop")
