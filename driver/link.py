@@ -127,6 +127,10 @@ class Link:
         self._last_heartbeat = self._clock()
         self._heartbeat_on = True
 
+    def stop_heartbeat(self) -> None:
+        """Stop feeding the pen's watchdog (the pen will stop the needle by itself)."""
+        self._heartbeat_on = False
+
     def expect_status(self) -> None:
         """From now on, a silence of `link_timeout` without STATUS means the link is lost."""
         self._status_deadline = self._clock() + self.link_timeout + self.answer_timeout

@@ -170,6 +170,7 @@ class Pen:
         self._subs: list[Subscriber] = []
         self._subs_lock = threading.Lock()
         self._last_uptime: int | None = None
+        self._unconfirmed_um: int | None = None
         self._zone_started: float | None = None
         self._clock: Callable[[], float] = time.monotonic
         self.zone_seconds: dict[str, float] = {}
@@ -500,10 +501,23 @@ class Pen:
             )
         )
 
+    def _current_depth_um(self) -> int:
+        """The deepest set-point the pen may hold now: the last approved depth, any depth
+        sent without an answer, and what the pen itself last reported."""
+        candidates = [round(self.device.depth_min_mm * 1000)]
+        d = self.depth_decision
+        if d is not None and d.depth_um is not None:
+            candidates.append(d.depth_um)
+        if self._unconfirmed_um is not None:
+            candidates.append(self._unconfirmed_um)
+        if self.status is not None:
+            candidates.append(self.status.depth_set_um)
+        return max(candidates)
+
     def _current_depth_mm(self) -> float:
         if self.depth_decision is not None and self.depth_decision.depth_mm is not None:
-            return self.depth_decision.depth_mm
-        return self.device.depth_min_mm
+            return max(self.depth_decision.depth_mm, self._current_depth_um() / 1000)
+        return self._current_depth_um() / 1000
 
     def _current_rate(self) -> float:
         if self.rate_decision is not None and self.rate_decision.rate_hz is not None:
@@ -524,8 +538,10 @@ class Pen:
             self._apply_depth(decision, requested=depth_mm, why="set_depth")
             return decision
 
-    def _apply_depth(self, decision: Decision, *, requested: object, why: str) -> None:
-        assert self.zone is not None
+    def _apply_depth(
+        self, decision: Decision, *, requested: object, why: str, zone: str | None = None
+    ) -> None:
+        zone = zone or self.zone
         sendable = decision.outcome in (Outcome.ALLOWED, Outcome.CLAMPED)
         depth_um = decision.depth_um if sendable else None
         seq = self._link.next_seq() if depth_um is not None else None
@@ -534,7 +550,7 @@ class Pen:
             {
                 "what": "depth",
                 "why": why,
-                "zone": self.zone,
+                "zone": zone,
                 "requested_mm": _jsonable(requested),
                 **decision.to_json_dict(),
                 "command": None
@@ -542,10 +558,19 @@ class Pen:
                 else {"type": "SET_DEPTH", "seq": seq, "depth_um": depth_um},
             },
         )
-        self._publish(PenUpdate("decision", "; ".join(decision.reasons), decision=decision))
+        self._publish(PenUpdate("decision", " ".join(decision.reasons), decision=decision))
         if depth_um is None or seq is None:
             return
-        self._command(protocol.SetDepth(depth_um), seq=seq, logged=True)
+        previous = self._unconfirmed_um
+        # Until the ACK arrives the pen may or may not have this set-point: remember the
+        # deepest such depth, so later checks (a zone change) assume the worst.
+        self._unconfirmed_um = max(depth_um, previous or 0)
+        try:
+            self._command(protocol.SetDepth(depth_um), seq=seq, logged=True)
+        except CommandRefused:
+            self._unconfirmed_um = previous  # a NACK: the pen changed nothing
+            raise
+        self._unconfirmed_um = None
         self.depth_decision = decision
 
     def set_rate(self, rate_hz: float) -> Decision:
@@ -578,11 +603,17 @@ class Pen:
 
     def select_zone(self, zone: str, override_reason: str | None = None) -> Decision | None:
         """Change the treatment zone. The current depth is re-checked against the new zone's
-        limits and clamped down at once if it is too deep there. Raises NotAllowed (and keeps
-        the old zone) when the role may not treat that zone at all."""
+        limits and clamped down at once if it is too deep there; the zone changes only once
+        the pen has acknowledged the lower depth. Raises NotAllowed (and keeps the old zone)
+        when the role may not treat that zone at all.
+
+        If the lower depth cannot be confirmed, the needle is stopped; if even that fails, the
+        host stops feeding the pen's watchdog, so the pen stops by itself.
+        """
         with self._cmd_lock:
             self._require_usable()
-            depth = self._current_depth_mm()
+            current_um = self._current_depth_um()
+            depth = current_um / 1000
             decision = self._decide(zone, depth, self._current_rate(), override_reason)
             if decision.outcome is Outcome.NEEDS_OVERRIDE:
                 # Deeper than the new zone allows without a reason: come down to what it
@@ -596,21 +627,42 @@ class Pen:
                     {"zone": zone, "from": self.zone, **decision.to_json_dict()},
                 )
                 raise NotAllowed(f"Zone {zone} is not available: {_sentences(decision.reasons)}")
+            if decision.depth_um is not None and decision.depth_um < current_um:
+                try:
+                    self._apply_depth(decision, requested=depth, why="zone_change", zone=zone)
+                except DriverError as exc:
+                    raise self._clamp_failed(zone, exc) from exc
+            elif self.depth_decision is not None:
+                self.depth_decision = decision
             old = self.zone
             self._end_zone_timer()
             self.zone = zone
             if self.status is not None and self.status.state == State.RUNNING:
                 self._zone_started = self._clock()
             self._log("zone", {"zone": zone, "from": old})
-            if (
-                self.depth_decision is not None
-                and decision.depth_um is not None
-                and (decision.depth_um != self.depth_decision.depth_um)
-            ):
-                self._apply_depth(decision, requested=depth, why="zone_change")
-            elif self.depth_decision is not None:
-                self.depth_decision = decision
             return decision
+
+    def _clamp_failed(self, zone: str, exc: DriverError) -> DriverError:
+        """The pen may still be deeper than `zone` allows: stop the needle, or failing that,
+        let the pen's watchdog stop it."""
+        try:
+            self._command(protocol.Stop())
+            stopped = "the needle was stopped"
+        except DriverError:
+            self._link.stop_heartbeat()
+            self._die(
+                LinkLost(
+                    "The pen does not answer: the host stopped its heartbeat so the pen's "
+                    "watchdog stops the needle; start again."
+                )
+            )
+            stopped = "the pen does not answer, so its watchdog will stop the needle"
+        with contextlib.suppress(Exception):
+            self._log("zone_change_failed", {"zone": zone, "error": str(exc), "then": stopped})
+        return NotAllowed(
+            f"The zone stays {self.zone or 'unset'}: the depth could not be lowered for {zone} "
+            f"({exc}); {stopped}."
+        )
 
     # --- run control -------------------------------------------------------------------------
 
