@@ -98,7 +98,6 @@ class SafetyMachine(RuleBasedStateMachine):
         super().__init__()
         self.rig: Rig | None = None
         self.host_link_dirty = False  # host -> pen frames may be lost or damaged
-        self.cut_until = -INF
         self._depth_checked = 0
         COUNTS.examples += 1
 
@@ -273,7 +272,7 @@ class SafetyMachine(RuleBasedStateMachine):
         COUNTS.steps += 1
         pen.estop()  # never raises, whatever the state of the session
         self.r.sync()
-        clean = not self.host_link_dirty and self.r.clock.now() >= self.cut_until
+        clean = not self.host_link_dirty and not self.r.sim.link.is_cut(self.r.sim.now_ms)
         if clean:
             fw = self.r.fw
             assert not fw.needle_running, "the needle runs after an e-stop on a clean link"
@@ -335,7 +334,6 @@ class SafetyMachine(RuleBasedStateMachine):
         r = self.r
         r.sync()
         r.sim.apply(f"cut@0ms:{ms}ms", from_now=True)
-        self.cut_until = r.clock.now() + ms / 1000
         pen = self._pen()
         was_alive = pen is not None and pen.alive
         if wait:
