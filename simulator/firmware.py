@@ -900,14 +900,19 @@ class Firmware:
 
     # --- time ----------------------------------------------------------------------------
 
+    def _watchdog_deadline(self) -> float:
+        """When the watchdog trips. Deadlines are computed and checked by the same sum, so
+        float rounding can never make a check fall one ulp short of its own deadline."""
+        return self._last_rx_ms + self.config.watchdog_ms
+
     def _next_deadline(self) -> float:
         deadline = math.inf
         if self.session_open:
-            deadline = min(deadline, self._last_rx_ms + self.config.watchdog_ms)
+            deadline = min(deadline, self._watchdog_deadline())
         if self.telemetry_hz:
             deadline = min(deadline, self._next_status)
         if self._running and self._stall_since is not None:
-            deadline = min(deadline, self._stall_since + self._p.stall_detect_ms)
+            deadline = min(deadline, self._stall_since + self._p.stall_detect_ms)  # as checked
         if not self._latched & Fault.DEPTH_ERROR and self._depth_off():
             deadline = min(deadline, self._depth_due)
         return deadline
@@ -939,7 +944,7 @@ class Firmware:
         if (
             self._running
             and self._stall_since is not None
-            and now - self._stall_since >= p.stall_detect_ms
+            and now >= self._stall_since + p.stall_detect_ms
         ):
             self._raise_fault(Fault.MOTOR_STALL)
         if not self._latched & Fault.DEPTH_ERROR and self._depth_off() and now >= self._depth_due:
@@ -969,7 +974,7 @@ class Firmware:
     def _process_due(self) -> None:
         """Everything that falls due at the current pen time, then the frames it produced."""
         self._check_conditions()
-        if self.session_open and self._now - self._last_rx_ms >= self.config.watchdog_ms:
+        if self.session_open and self._now >= self._watchdog_deadline():
             self._trip_watchdog()
         if self.telemetry_hz and self._now >= self._next_status:
             self._pending_msgs.append(self.status())

@@ -26,6 +26,7 @@ from protocol import (
     Stop,
 )
 from simulator.firmware import Firmware, PenConfig, StopCause
+from simulator.physics import PhysicsParams
 
 from .helpers import VirtualHost
 
@@ -52,6 +53,40 @@ def test_watchdog_trips_after_300_ms_of_silence() -> None:
     assert not fw.needle_running and fw.rate_actual_hz == 0
     assert fw.depth_set_um == fw.config.depth_min_um
     assert fw.faults & Fault.WATCHDOG
+
+
+@given(
+    last_rx=st.one_of(
+        st.just(760.0000000000001),  # (x + 300) - x < 300 in floats: found by the safety suite
+        st.floats(min_value=0, max_value=1e9, allow_nan=False),
+    ),
+    watchdog_ms=st.sampled_from([1, 50, 300, 65535]),
+)
+def test_watchdog_trips_on_time_whatever_the_float_clock_reads(
+    last_rx: float, watchdog_ms: int
+) -> None:
+    fw = Firmware(PenConfig.professional(watchdog_ms=watchdog_ms), seed=1, now_ms=last_rx)
+    trips: list[float] = []
+    fw.add_listener(lambda r: trips.append(r.t_ms) if r.event == "WATCHDOG_TRIPPED" else None)
+    host = VirtualHost(fw)
+    host.hello()
+    host.ask(Start())
+    fw.tick(last_rx + watchdog_ms + 100.0)  # one coarse tick past the deadline
+    assert trips == [last_rx + watchdog_ms]
+    assert not fw.needle_running
+
+
+def test_stall_detected_on_time_whatever_the_float_clock_reads() -> None:
+    start = 760.0000000000001
+    fw = Firmware(seed=1, now_ms=start)
+    host = VirtualHost(fw)
+    host.hello()
+    fw.inject_stall()
+    host.ask(Start())
+    raised: list[float] = []
+    fw.add_listener(lambda r: raised.append(r.t_ms) if r.event == "FAULT_RAISED" else None)
+    fw.tick(start + 200.0)
+    assert raised == [start + PhysicsParams().stall_detect_ms]
 
 
 def test_heartbeats_keep_the_session_alive() -> None:
