@@ -110,6 +110,7 @@ class Hands:
         if self.hook is not None:
             for command in action.commands:
                 self.hook(command)
+            self.pen.probe()  # from here on, STATUS shows the pen after the action
             return
         if self.prompt is None or action.done is None:
             bench = "" if action.done is not None else " with a fault bench"

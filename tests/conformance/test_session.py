@@ -14,7 +14,6 @@ from protocol import (
     Heartbeat,
     Hello,
     Message,
-    Nack,
     NackError,
     Reset,
     SetDepth,
@@ -139,15 +138,3 @@ def test_hello_during_a_session_stops_the_needle_and_starts_a_new_session(
     assert st.state == State.IDLE, f"after HELLO while RUNNING the pen is {st.state.name}"
     pen.wait_status(lambda s: s.rate_actual_hz == 0, what="STATUS with the motor stopped")
     pen.ack(SetDepth(pen.info.depth_min_um if pen.info else 0), why="the new session works")
-
-
-def test_commands_are_refused_with_no_session_after_the_watchdog_until_hello(pen: PenClient):
-    pen.hello()
-    trip_watchdog(pen)
-    pen.keepalive = True
-    pen.pause(0.2)
-    pen.nack(SetRate(pen.info.rate_min_hz if pen.info else 1), NackError.NO_SESSION)
-    info = pen.hello()
-    pen.ack(SetRate(info.rate_min_hz))
-    answer = pen.request(Reset(1))
-    assert not (isinstance(answer, Nack) and answer.error == NackError.NO_SESSION)
