@@ -56,8 +56,7 @@ class JsonLines:
         raise AssertionError(f"not seen within {timeout} s; last: {self.seen[-5:]}")
 
 
-def test_sigkill_of_the_host_stops_the_needle_within_the_watchdog(tmp_path):
-    db = tmp_path / "audit.db"
+def start_sim_and_host(db):
     sim = subprocess.Popen(
         [sys.executable, "-m", "driver.cli", "sim", "--pty", "--log-json", "--seed", "7"],
         stdin=subprocess.DEVNULL,
@@ -65,18 +64,47 @@ def test_sigkill_of_the_host_stops_the_needle_within_the_watchdog(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    host = None
+    assert sim.stdout is not None
+    port = sim.stdout.readline().strip()
+    assert port.startswith("/dev/"), port
+    log = JsonLines(sim)
+    host = subprocess.Popen(
+        [sys.executable, "-c", HOST, port, str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return sim, host, log
+
+
+def stop_all(*procs):
+    for p in procs:
+        if p is not None and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_sigterm_of_the_host_stops_the_needle_first(tmp_path):
+    sim, host, log = start_sim_and_host(tmp_path / "audit.db")
     try:
-        assert sim.stdout is not None
-        port = sim.stdout.readline().strip()
-        assert port.startswith("/dev/"), port
-        log = JsonLines(sim)
-        host = subprocess.Popen(
-            [sys.executable, "-c", HOST, port, str(db)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        log.until(lambda r: r["event"] == "STARTED", timeout=20)
+        assert host.stdout is not None and host.stdout.readline().strip() == "RUNNING"
+        host.send_signal(signal.SIGTERM)
+        assert host.wait(timeout=10) == 128 + signal.SIGTERM
+        stopped = log.until(lambda r: r["event"] == "STOPPED", timeout=5)
+        assert stopped["cause"] == "COMMAND"  # the host stopped it, not the watchdog
+        assert not [r for r in log.seen if r["event"] == "WATCHDOG_TRIPPED"]
+    finally:
+        stop_all(host, sim)
+
+
+def test_sigkill_of_the_host_stops_the_needle_within_the_watchdog(tmp_path):
+    db = tmp_path / "audit.db"
+    sim, host, log = start_sim_and_host(db)
+    try:
         log.until(lambda r: r["event"] == "STARTED", timeout=20)
         assert host.stdout is not None
         assert host.stdout.readline().strip() == "RUNNING"
@@ -91,13 +119,7 @@ def test_sigkill_of_the_host_stops_the_needle_within_the_watchdog(tmp_path):
         stopped = [r for r in log.seen if r["event"] == "STOPPED"]
         assert stopped, "no STOPPED event after the watchdog"
     finally:
-        for p in (host, sim):
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_all(host, sim)
     store = AuditStore(db)
     try:
         result = store.verify()
