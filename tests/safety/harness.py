@@ -112,9 +112,7 @@ class Rig:
         #: the session whose HELLO set the pen's set-points last (None: reset by a boot or trip)
         self.owner: Session | None = None
         self.depth_applied: list[DepthApplied] = []
-        #: (pen time, silence in ms, excused by the known float-rounding bug)
-        self.watchdog_trips: list[tuple[float, int, bool]] = []
-        self.late_trips_excused = 0
+        self.watchdog_trips: list[tuple[float, int]] = []  # (pen time, silence in ms)
         self.last_rx_ms = self.fw.now_ms
         self.applied_total = 0
         self._decoder = self.fw.decoder
@@ -178,8 +176,7 @@ class Rig:
             if record.event == "WATCHDOG_TRIPPED":
                 silence = fields.get("silence_ms")
                 assert isinstance(silence, int)
-                excused = rounds_late(self.last_rx_ms, self.config.watchdog_ms)
-                self.watchdog_trips.append((record.t_ms, silence, excused))
+                self.watchdog_trips.append((record.t_ms, silence))
 
     # --- driving ---------------------------------------------------------------------------
 
@@ -267,34 +264,17 @@ class Rig:
         return items[-new:]
 
     def check_watchdog(self) -> None:
-        """The needle never runs longer than watchdog_ms after the last valid frame.
-
-        One exception, a known simulator bug (see test_known_bugs.py): when the pen's float
-        clock makes `last_rx + watchdog - last_rx` come out below `watchdog`, the firmware
-        misses its own deadline and trips at its next tick instead (at most one physics step
-        late). Only that exact case is excused, and it is counted.
-        """
+        """The needle never runs longer than watchdog_ms after the last valid frame, and
+        every watchdog trip came exactly watchdog_ms after it (to the pen's 1 ms rounding)."""
         wd = self.config.watchdog_ms
-        slack = self.config.physics.max_step_ms
         if self.fw.needle_running:
             quiet = self.fw.now_ms - self.last_rx_ms
-            excused = rounds_late(self.last_rx_ms, wd) and quiet <= wd + slack
-            assert quiet <= wd + 1e-6 or excused, (
+            assert quiet <= wd + 1e-6, (
                 f"the needle still runs {quiet:.1f} ms after the last valid frame "
                 f"(watchdog {wd} ms)"
             )
-        for t_ms, silence, excused in self.watchdog_trips:
-            if silence > wd + 1 and excused and silence <= wd + slack:
-                continue
+        for t_ms, silence in self.watchdog_trips:
             assert silence <= wd + 1, f"the watchdog tripped after {silence} ms at {t_ms} ms"
-        self.late_trips_excused = sum(
-            1 for _, silence, excused in self.watchdog_trips if excused and silence > wd + 1
-        )
-
-
-def rounds_late(last_rx_ms: float, watchdog_ms: int) -> bool:
-    """True when float rounding hides the watchdog deadline from the firmware's own check."""
-    return (last_rx_ms + watchdog_ms) - last_rx_ms < watchdog_ms
 
 
 def one_sentence(exc: BaseException) -> str:
