@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import math
 import os
 import queue
+import re
 import signal
 import threading
 import time
@@ -41,6 +43,7 @@ from .errors import (
     DriverError,
     HandshakeError,
     LinkLost,
+    NoAnswer,
     NotAllowed,
     PenRebooted,
     SessionClosed,
@@ -438,6 +441,27 @@ class Pen:
     def alive(self) -> bool:
         return self.dead is None and not self.closed and self._link.alive
 
+    def wait_for_state(self, *states: State | str, timeout: float = 1.0) -> protocol.Status:
+        """Wait until the pen reports one of `states` in its telemetry; return that STATUS.
+
+        Raises NoAnswer-like `DriverError` after `timeout` seconds, or the session's own error
+        if it ends first."""
+        wanted = {s if isinstance(s, State) else State[str(s).upper()] for s in states}
+        deadline = self._clock() + timeout
+        while True:
+            status = self.status
+            if status is not None and status.state in wanted:
+                return status
+            self._require_connected()
+            if self._clock() >= deadline:
+                now = status.state.name if status is not None else "unknown"
+                names = " or ".join(sorted(s.name for s in wanted))
+                raise NoAnswer(f"The pen did not reach {names} within {timeout:g} s (it is {now}).")
+            if self._link.threaded:
+                time.sleep(0.002)
+            else:
+                self._link._wait(threading.Event(), 0.002)
+
     def poll(self) -> None:
         """Drive a link that runs without a thread (virtual clock): one reader turn."""
         self._link.poll()
@@ -535,6 +559,7 @@ class Pen:
             if self.zone is None:
                 raise NotAllowed("Choose a treatment zone before setting a depth.")
             decision = self._decide(self.zone, depth_mm, self._current_rate(), override_reason)
+            decision = _without(decision, _RATE_FINE)
             self._apply_depth(decision, requested=depth_mm, why="set_depth")
             return decision
 
@@ -580,6 +605,7 @@ class Pen:
             if self.zone is None:
                 raise NotAllowed("Choose a treatment zone before setting a rate.")
             decision = self._decide(self.zone, self._current_depth_mm(), rate_hz, None)
+            decision = _without(decision, _DEPTH_FINE)
             sendable = decision.outcome in (Outcome.ALLOWED, Outcome.CLAMPED)
             rate = decision.rate_hz if sendable else None
             seq = self._link.next_seq() if rate is not None else None
@@ -823,6 +849,17 @@ class Pen:
         with contextlib.suppress(Exception):
             self._log("link_lost", {"message": str(err)})
         self._publish(PenUpdate("link_lost", str(err)))
+
+
+#: The governor decides depth and rate together; a depth change need not say the unchanged
+#: rate is fine, nor a rate change the unchanged depth.
+_RATE_FINE = re.compile(r"^A rate of \S+ Hz is within the allowed ")
+_DEPTH_FINE = re.compile(r"^\S+ mm on \S+ is within the limits ")
+
+
+def _without(decision: Decision, noise: re.Pattern[str]) -> Decision:
+    kept = tuple(r for r in decision.reasons if not noise.match(r))
+    return dataclasses.replace(decision, reasons=kept) if kept else decision
 
 
 def _sentences(reasons: tuple[str, ...]) -> str:
