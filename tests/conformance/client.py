@@ -459,6 +459,15 @@ class PenClient:
         self.info = answer
         return answer
 
+    def session(self) -> Info:
+        """The INFO of the session already open (the fixture opens one). No new HELLO: on a
+        real pen a new session makes the cartridge used in this one SPENT, and every check
+        that runs the needle would need another fresh cartridge."""
+        if self.info is None:
+            self.ensure_session()
+        assert self.info is not None
+        return self.info
+
     def ensure_session(self) -> None:
         """A session is open afterwards: probe with a harmless command, HELLO if needed."""
         answer = self.request(SetTelemetry(self.telemetry_hz))

@@ -40,8 +40,36 @@ def pytest_addoption(parser: Any) -> None:
     )
 
 
+ENDS_SESSION = (
+    "ends_session: the check ends the pen's session (HELLO, watchdog or reboot); such checks "
+    "run last, so that a real pen needs fewer fresh cartridges"
+)
+TARGET_ORDER = {SIM_TARGET: 0, PTY_TARGET: 1}
+
+
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", MANUAL)
+    config.addinivalue_line("markers", ENDS_SESSION)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """Per pen, the checks that keep the session first and those that end it last.
+
+    A new session makes the cartridge used in the last one SPENT, so on a real pen every
+    check that runs the needle after a session ended needs a fresh cartridge. Other tests in
+    the run keep their places; the order is otherwise the files' own.
+    """
+    slots = [i for i, item in enumerate(items) if "target" in getattr(item, "fixturenames", ())]
+
+    def key(item: Any) -> tuple[int, bool]:
+        callspec = getattr(item, "callspec", None)
+        which = callspec.params.get("target") if callspec is not None else None
+        return TARGET_ORDER.get(which, 0), item.get_closest_marker("ends_session") is not None
+
+    ordered = sorted((items[i] for i in slots), key=key)
+    for i, item in zip(slots, ordered, strict=True):
+        items[i] = item
 
 
 def pytest_generate_tests(metafunc: Any) -> None:

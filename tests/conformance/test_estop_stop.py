@@ -12,13 +12,18 @@ from protocol import Ack, Estop, Nack, NackError, Reset, SetDepth, Start, State,
 from .client import PenClient
 from .hands import Hands, run_needle, trip_watchdog
 
-STATES = ["no_session", "idle", "running", "estop"]
+STATES = [
+    pytest.param("no_session", marks=pytest.mark.ends_session),
+    "idle",
+    "running",
+    "estop",
+]
 #: How long the motor may take to come to rest after an e-stop, as telemetry reports it.
 SPIN_DOWN_S = 0.2
 
 
 def reach(pen: PenClient, hands: Hands, where: str) -> None:
-    pen.hello()
+    pen.session()
     if where == "no_session":
         trip_watchdog(pen)
         pen.keepalive = True
@@ -36,7 +41,7 @@ def reach(pen: PenClient, hands: Hands, where: str) -> None:
 
 
 def test_estop_from_running_stops_the_needle_before_the_ack(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     run_needle(pen, hands)
     pen.ack(Estop(), why="ESTOP is always ACKed")
     first = pen.status()  # the first STATUS the pen sent after its ACK
@@ -65,9 +70,9 @@ def test_stop_is_obeyed_and_acked_in_every_state(pen: PenClient, hands: Hands, w
     assert pen.status().state == after, "STOP from RUNNING returns to IDLE; it releases nothing"
 
 
+@pytest.mark.ends_session
 def test_the_estop_latch_survives_hello_and_only_reset_2_releases_it(pen: PenClient, hands: Hands):
-    info = pen.hello()
-    run_needle(pen, hands)
+    info = pen.session()
     pen.ack(Estop())
     pen.hello()
     assert pen.status().state == State.ESTOP, "the latch must outlive a new session"
@@ -80,9 +85,9 @@ def test_the_estop_latch_survives_hello_and_only_reset_2_releases_it(pen: PenCli
     assert pen.status().state == State.IDLE
 
 
+@pytest.mark.ends_session
 def test_the_estop_latch_survives_a_watchdog_trip(pen: PenClient, hands: Hands):
-    pen.hello()
-    run_needle(pen, hands)
+    pen.session()
     pen.ack(Estop())
     trip_watchdog(pen)
     st = pen.status()
@@ -96,7 +101,7 @@ def test_the_estop_latch_survives_a_watchdog_trip(pen: PenClient, hands: Hands):
 
 
 def test_stop_from_running_returns_to_idle(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     run_needle(pen, hands)
     pen.ack(Stop())
     assert pen.status().state == State.IDLE
@@ -105,7 +110,7 @@ def test_stop_from_running_returns_to_idle(pen: PenClient, hands: Hands):
 
 @pytest.mark.parametrize("what", [0, 3, 0xFF])
 def test_reset_with_an_undefined_what_is_refused_and_changes_nothing(pen: PenClient, what: int):
-    pen.hello()
+    pen.session()
     pen.ack(Estop())
     answer = pen.request(Reset(what))
     assert isinstance(answer, Nack), f"RESET {what} was answered {answer}"

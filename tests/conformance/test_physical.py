@@ -43,10 +43,11 @@ def fault_latched(pen: PenClient, fault: Fault, since: int) -> None:
     )
 
 
+@pytest.mark.ends_session
 def test_after_boot_there_is_no_session_telemetry_is_off_and_boot_id_is_new(
     pen: PenClient, hands: Hands
 ):
-    old = pen.hello()
+    old = pen.session()
     pen.ack(SetDepth(old.depth_max_um))
     mark = pen.mark()
     hands.do("reboot")
@@ -66,8 +67,9 @@ def test_after_boot_there_is_no_session_telemetry_is_off_and_boot_id_is_new(
     assert st.rate_actual_hz == 0 and st.motor_ma == 0, "the motor runs after boot"
 
 
+@pytest.mark.ends_session
 def test_telemetry_stops_when_the_pen_reboots(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     pen.ack(SetTelemetry(200))
     pen.status()
     mark = pen.mark()
@@ -82,7 +84,7 @@ def test_telemetry_stops_when_the_pen_reboots(pen: PenClient, hands: Hands):
 def test_pulling_the_cartridge_while_running_latches_a_fault_and_stops_the_needle(
     pen: PenClient, hands: Hands
 ):
-    pen.hello()
+    pen.session()
     run_needle(pen, hands)
     mark = pen.mark()
     hands.do("remove_cartridge")
@@ -100,7 +102,7 @@ def test_pulling_the_cartridge_while_running_latches_a_fault_and_stops_the_needl
 
 
 def test_estop_is_acked_in_fault_and_telemetry_flows_there(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     run_needle(pen, hands)
     mark = pen.mark()
     hands.do("remove_cartridge")
@@ -115,8 +117,9 @@ def test_estop_is_acked_in_fault_and_telemetry_flows_there(pen: PenClient, hands
     assert pen.status().state == State.IDLE
 
 
+@pytest.mark.ends_session
 def test_a_latched_fault_survives_a_watchdog_trip_and_a_new_session(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     run_needle(pen, hands)
     mark = pen.mark()
     hands.do("remove_cartridge")
@@ -132,7 +135,7 @@ def test_a_latched_fault_survives_a_watchdog_trip_and_a_new_session(pen: PenClie
 
 
 def test_start_without_a_cartridge_is_refused(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     hands.fresh_cartridge()
     hands.do("remove_cartridge")
     pen.nack(Start(), NackError.NO_CARTRIDGE)
@@ -141,7 +144,7 @@ def test_start_without_a_cartridge_is_refused(pen: PenClient, hands: Hands):
 
 
 def test_a_used_cartridge_put_back_is_spent_and_refused(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     used = run_needle(pen, hands).cartridge_id
     pen.ack(Stop())
     hands.do("remove_cartridge")
@@ -154,7 +157,7 @@ def test_a_used_cartridge_put_back_is_spent_and_refused(pen: PenClient, hands: H
 
 
 def test_start_on_a_low_battery_is_refused(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     hands.fresh_cartridge()
     hands.do("battery_low")
     pen.nack(Start(), NackError.BATTERY_LOW)
@@ -165,7 +168,7 @@ def test_start_on_a_low_battery_is_refused(pen: PenClient, hands: Hands):
 def test_overheating_latches_a_fault_until_the_pen_has_cooled_and_is_reset(
     pen: PenClient, hands: Hands
 ):
-    pen.hello()
+    pen.session()
     run_needle(pen, hands)
     mark = pen.mark()
     hands.do("overheat")
@@ -180,7 +183,7 @@ def test_overheating_latches_a_fault_until_the_pen_has_cooled_and_is_reset(
 def test_a_jammed_depth_actuator_raises_depth_error_and_stops_the_needle(
     pen: PenClient, hands: Hands
 ):
-    pen.hello()
+    pen.session()
     run_needle(pen, hands)
     mark = pen.mark()
     hands.do("jam_depth")
@@ -197,7 +200,7 @@ def test_a_jammed_depth_actuator_raises_depth_error_and_stops_the_needle(
 
 
 def test_a_stalled_motor_latches_motor_stall(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     run_needle(pen, hands)
     mark = pen.mark()
     hands.do("stall_motor")

@@ -79,14 +79,14 @@ def test_set_rate_is_applied_inside_the_range_and_refused_outside_it(
 
 
 def test_the_pen_does_not_clamp_a_depth_past_its_maximum(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     pen.ack(SetDepth(info.depth_min_um))
     pen.nack(SetDepth(info.depth_max_um + info.depth_step_um), NackError.OUT_OF_RANGE)
     assert pen.status().depth_set_um == info.depth_min_um, "the pen clamped instead of refusing"
 
 
 def test_depth_changes_while_running_slew_to_the_set_point(pen: PenClient, hands: Hands):
-    info = pen.hello()
+    info = pen.session()
     pen.ack(SetDepth(info.depth_min_um))
     pen.wait_status(
         lambda s: abs(s.depth_actual_um - info.depth_min_um) <= DEPTH_TOLERANCE_UM,

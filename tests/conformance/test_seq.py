@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
+import pytest
+
 from protocol import (
     Ack,
     Estop,
@@ -37,7 +39,7 @@ def resend(pen: PenClient, msg: Message, seq: int) -> Message:
 
 
 def test_answers_carry_the_commands_seq_across_the_wrap(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     pen.set_next_seq(0xFFFD)
     seen = []
     for i in range(6):
@@ -50,7 +52,7 @@ def test_answers_carry_the_commands_seq_across_the_wrap(pen: PenClient):
 
 
 def test_commands_sent_without_waiting_are_each_answered_exactly_once(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     commands: list[Message] = [
         SetDepth(info.depth_max_um),
         SetRate(info.rate_max_hz),
@@ -74,7 +76,7 @@ def test_commands_sent_without_waiting_are_each_answered_exactly_once(pen: PenCl
 
 
 def test_a_resent_set_depth_is_answered_again_but_not_executed_again(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     first = info.depth_min_um + info.depth_step_um
     mark = pen.mark()
     seq = pen.send(SetDepth(first))
@@ -86,7 +88,7 @@ def test_a_resent_set_depth_is_answered_again_but_not_executed_again(pen: PenCli
 
 
 def test_a_resent_nack_is_answered_with_the_same_nack(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     too_deep = SetDepth(info.depth_max_um + info.depth_step_um)
     mark = pen.mark()
     seq = pen.send(too_deep)
@@ -96,7 +98,7 @@ def test_a_resent_nack_is_answered_with_the_same_nack(pen: PenClient):
 
 
 def test_a_resent_start_does_not_start_the_needle_again(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     hands.fresh_cartridge()
     mark = pen.mark()
     seq = pen.send(Start())
@@ -109,6 +111,7 @@ def test_a_resent_start_does_not_start_the_needle_again(pen: PenClient, hands: H
     assert pen.status().state == State.IDLE
 
 
+@pytest.mark.ends_session
 def test_a_resent_hello_does_not_open_another_session(pen: PenClient, hands: Hands):
     mark = pen.mark()
     seq = pen.send(Hello(1, 0xC0FFEE))
@@ -122,7 +125,7 @@ def test_a_resent_hello_does_not_open_another_session(pen: PenClient, hands: Han
 
 
 def test_late_copies_of_an_estop_are_acked_but_do_not_latch_again(pen: PenClient):
-    pen.hello()
+    pen.session()
     seq = pen.next_seq()
     frame = b"\x00" + encode(Estop(), seq)
     mark = pen.mark()
@@ -139,7 +142,7 @@ def test_late_copies_of_an_estop_are_acked_but_do_not_latch_again(pen: PenClient
 
 
 def test_the_same_seq_with_another_type_is_a_new_command(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     mark = pen.mark()
     seq = pen.send(SetDepth(info.depth_max_um))
     pen.answer_to(seq, since=mark)
@@ -151,7 +154,7 @@ def test_the_same_seq_with_another_type_is_a_new_command(pen: PenClient):
 
 
 def test_the_pen_remembers_at_least_the_last_16_commands(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     values = range(info.depth_min_um, info.depth_max_um + 1, info.depth_step_um)
     depths = [values[i % len(values)] for i in range(16)]
     if depths[-1] == depths[0]:
@@ -168,7 +171,7 @@ def test_the_pen_remembers_at_least_the_last_16_commands(pen: PenClient):
 
 
 def test_status_and_event_frames_carry_a_gap_free_counter(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     mark = pen.mark()
     run_needle(pen, hands)  # EVENT STARTED among the STATUS frames
     pen.ack(Estop())

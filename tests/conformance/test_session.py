@@ -28,6 +28,7 @@ from .client import PenClient
 from .hands import Hands, run_needle, trip_watchdog
 
 
+@pytest.mark.ends_session
 def test_hello_opens_a_session_and_info_echoes_the_nonce(pen: PenClient):
     trip_watchdog(pen)
     assert pen.status().state == State.NO_SESSION
@@ -38,8 +39,9 @@ def test_hello_opens_a_session_and_info_echoes_the_nonce(pen: PenClient):
     assert pen.status().state == State.IDLE
 
 
+@pytest.mark.ends_session
 def test_info_describes_a_pen_that_can_keep_its_promises(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     assert info.proto == PROTOCOL_VERSION
     assert info.depth_step_um > 0
     assert 0 < info.depth_min_um <= info.depth_max_um
@@ -53,7 +55,7 @@ def test_info_describes_a_pen_that_can_keep_its_promises(pen: PenClient):
 
 
 def test_a_home_pen_reports_depth_max_below_1_mm(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     if info.device_class != DeviceClass.HOME:
         pytest.skip("this pen is professional; the 1 mm rule is for home pens")
     assert info.depth_max_um < 1000
@@ -62,8 +64,9 @@ def test_a_home_pen_reports_depth_max_below_1_mm(pen: PenClient):
 
 
 @pytest.mark.parametrize("proto", [0, 2, 0xFF])
+@pytest.mark.ends_session
 def test_hello_with_another_proto_is_refused_and_changes_nothing(pen: PenClient, proto: int):
-    info = pen.hello()
+    info = pen.session()
     depth = info.depth_min_um + info.depth_step_um
     pen.ack(SetDepth(depth))
     refused = pen.nack(Hello(proto, 99), NackError.UNSUPPORTED_VERSION)
@@ -79,8 +82,9 @@ def test_hello_with_another_proto_is_refused_and_changes_nothing(pen: PenClient,
     pen.nack(SetDepth(depth), NackError.NO_SESSION, why="a refused HELLO opens no session")
 
 
+@pytest.mark.ends_session
 def test_every_command_but_stop_and_estop_needs_a_session(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     trip_watchdog(pen)
     pen.keepalive = True
     refused: list[Message] = [
@@ -100,8 +104,9 @@ def test_every_command_but_stop_and_estop_needs_a_session(pen: PenClient):
     assert pen.status().state == State.NO_SESSION
 
 
+@pytest.mark.ends_session
 def test_stop_and_estop_are_obeyed_without_a_session_and_the_latch_needs_one(pen: PenClient):
-    pen.hello()
+    pen.session()
     trip_watchdog(pen)
     pen.keepalive = True
     pen.ack(Estop(), why="ESTOP is always obeyed and ACKed")
@@ -114,9 +119,11 @@ def test_stop_and_estop_are_obeyed_without_a_session_and_the_latch_needs_one(pen
     assert pen.status().state == State.IDLE
 
 
-@pytest.mark.parametrize("where", ["session", "no_session", "estop"])
+@pytest.mark.parametrize(
+    "where", ["session", pytest.param("no_session", marks=pytest.mark.ends_session), "estop"]
+)
 def test_heartbeat_is_never_answered(pen: PenClient, where: str):
-    pen.hello()
+    pen.session()
     if where == "no_session":
         trip_watchdog(pen)
     elif where == "estop":
@@ -128,10 +135,11 @@ def test_heartbeat_is_never_answered(pen: PenClient, where: str):
     assert not pen.answers(mark, probe.index), "HEARTBEAT was answered"
 
 
+@pytest.mark.ends_session
 def test_hello_during_a_session_stops_the_needle_and_starts_a_new_session(
     pen: PenClient, hands: Hands
 ):
-    pen.hello()
+    pen.session()
     run_needle(pen, hands)
     pen.hello()
     st = pen.status()

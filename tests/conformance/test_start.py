@@ -9,6 +9,8 @@ physical action: see test_physical.py.
 
 from __future__ import annotations
 
+import pytest
+
 from protocol import Ack, CartridgeState, Estop, Nack, NackError, SetRate, Start, State
 
 from .client import PenClient
@@ -16,7 +18,7 @@ from .hands import Hands, run_needle, trip_watchdog
 
 
 def test_start_from_idle_runs_the_needle_at_the_rate_set(pen: PenClient, hands: Hands):
-    info = pen.hello()
+    info = pen.session()
     pen.ack(SetRate(info.rate_max_hz))
     hands.fresh_cartridge()
     cartridge = pen.status().cartridge_id
@@ -31,8 +33,9 @@ def test_start_from_idle_runs_the_needle_at_the_rate_set(pen: PenClient, hands: 
     assert st is not None and st.state == State.RUNNING and st.stamps > running.stamps
 
 
+@pytest.mark.ends_session
 def test_start_without_a_session_is_refused(pen: PenClient):
-    pen.hello()
+    pen.session()
     trip_watchdog(pen)
     pen.keepalive = True
     pen.nack(Start(), NackError.NO_SESSION)
@@ -40,7 +43,7 @@ def test_start_without_a_session_is_refused(pen: PenClient):
 
 
 def test_start_with_the_estop_latched_is_refused(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     hands.fresh_cartridge()
     pen.ack(Estop())
     pen.nack(Start(), NackError.ESTOP_LATCHED)
@@ -48,7 +51,7 @@ def test_start_with_the_estop_latched_is_refused(pen: PenClient, hands: Hands):
 
 
 def test_start_while_running_changes_nothing(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     before = run_needle(pen, hands)
     answer = pen.request(Start())
     assert isinstance(answer, Ack) or (
@@ -59,8 +62,9 @@ def test_start_while_running_changes_nothing(pen: PenClient, hands: Hands):
     assert st.cartridge_id == before.cartridge_id
 
 
+@pytest.mark.ends_session
 def test_a_cartridge_used_in_an_earlier_session_is_spent_and_refused(pen: PenClient, hands: Hands):
-    pen.hello()
+    pen.session()
     used = run_needle(pen, hands).cartridge_id
     pen.hello()  # a new session: the cartridge was used in an earlier one
     st = pen.status()

@@ -40,15 +40,18 @@ def assert_rate(statuses: list[Status], hz: int) -> None:
 
 @pytest.mark.parametrize("hz", [10, 50, 200])
 def test_status_streams_at_the_rate_set(pen: PenClient, hz: int):
-    pen.hello()
+    pen.session()
     pen.telemetry(hz)
     pen.status()  # the stream has begun
     assert_rate(stream(pen, max(0.3, 3.5 / hz)), hz)
 
 
-@pytest.mark.parametrize("where", ["no_session", "idle", "running", "estop"])
+@pytest.mark.parametrize(
+    "where",
+    [pytest.param("no_session", marks=pytest.mark.ends_session), "idle", "running", "estop"],
+)
 def test_status_streams_in_every_state(pen: PenClient, hands: Hands, where: str):
-    pen.hello()
+    pen.session()
     pen.telemetry(100)
     if where == "no_session":
         trip_watchdog(pen)
@@ -66,7 +69,7 @@ def test_status_streams_in_every_state(pen: PenClient, hands: Hands, where: str)
 
 
 def test_telemetry_0_turns_the_stream_off_and_it_can_come_back(pen: PenClient):
-    pen.hello()
+    pen.session()
     pen.telemetry(200)
     pen.status()
     pen.telemetry(0)
@@ -80,7 +83,7 @@ def test_telemetry_0_turns_the_stream_off_and_it_can_come_back(pen: PenClient):
 
 @pytest.mark.parametrize("where", ["idle", "running"])
 def test_status_reports_the_pen_as_it_is(pen: PenClient, hands: Hands, where: str):
-    info = pen.hello()
+    info = pen.session()
     first = pen.status()
     if where == "running":
         run_needle(pen, hands)

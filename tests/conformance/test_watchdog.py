@@ -10,6 +10,8 @@ a failure too (the host's 100 ms heartbeat relies on the full period).
 
 from __future__ import annotations
 
+import pytest
+
 from protocol import (
     EventCode,
     Heartbeat,
@@ -32,8 +34,9 @@ WATCHDOG_TOLERANCE_MS = 100
 WATCHDOG_EARLY_MS = 20
 
 
+@pytest.mark.ends_session
 def test_the_watchdog_stops_a_running_needle_within_watchdog_ms(pen: PenClient, hands: Hands):
-    info = pen.hello()
+    info = pen.session()
     deep = info.depth_max_um
     pen.ack(SetDepth(deep))
     run_needle(pen, hands)
@@ -56,8 +59,9 @@ def test_the_watchdog_stops_a_running_needle_within_watchdog_ms(pen: PenClient, 
     pen.wait_status(lambda s: s.rate_actual_hz == 0, what="STATUS with the motor at rest")
 
 
+@pytest.mark.ends_session
 def test_the_watchdog_ends_an_idle_session_too(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     pen.ack(SetDepth(info.depth_max_um))
     trip = trip_watchdog(pen)
     assert trip.seconds * 1000 <= info.watchdog_ms + WATCHDOG_TOLERANCE_MS
@@ -66,8 +70,9 @@ def test_the_watchdog_ends_an_idle_session_too(pen: PenClient):
     assert after.depth_set_um == info.depth_min_um
 
 
+@pytest.mark.ends_session
 def test_the_pen_never_resumes_by_itself_after_a_trip(pen: PenClient, hands: Hands):
-    info = pen.hello()
+    info = pen.session()
     run_needle(pen, hands)
     trip = trip_watchdog(pen)
     pen.keepalive = True  # a host that comes back: heartbeats alone reopen nothing
@@ -82,8 +87,9 @@ def test_the_pen_never_resumes_by_itself_after_a_trip(pen: PenClient, hands: Han
     assert pen.status().state == State.IDLE, "a new session starts IDLE, not RUNNING"
 
 
+@pytest.mark.ends_session
 def test_damaged_frames_do_not_feed_the_watchdog(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     mark = pen.mark()
     quiet_at = pen.go_quiet()
     body = bytearray(encode_body(Heartbeat(), 1))
@@ -111,7 +117,7 @@ def test_damaged_frames_do_not_feed_the_watchdog(pen: PenClient):
 
 
 def test_heartbeats_alone_keep_the_session_open(pen: PenClient):
-    info = pen.hello()
+    info = pen.session()
     depth = info.depth_min_um + info.depth_step_um
     pen.ack(SetDepth(depth))
     mark = pen.mark()
