@@ -13,8 +13,6 @@ class Counts:
     faults: Counter[str] = field(default_factory=Counter)
     invariants: Counter[str] = field(default_factory=Counter)
     refusals: Counter[str] = field(default_factory=Counter)
-    #: known bugs (pinned in test_known_bugs.py) the machine met and excused
-    known_bugs: Counter[str] = field(default_factory=Counter)
 
     @property
     def faults_injected(self) -> int:
@@ -41,11 +39,6 @@ class Counts:
             lines.append(
                 "  errors the driver raised (one sentence each): "
                 + ", ".join(f"{k} {v}" for k, v in sorted(self.refusals.items()))
-            )
-        if self.known_bugs:
-            lines.append(
-                "  known bugs met and excused (see test_known_bugs.py): "
-                + ", ".join(f"{k} {v}" for k, v in sorted(self.known_bugs.items()))
             )
         return lines
 

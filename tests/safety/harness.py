@@ -71,8 +71,6 @@ class Session:
     #: how many commands the firmware had executed before this session's connect
     applied_before: int = 0
     abandoned: bool = False  # the host process "died": the Pen object is never used again
-    #: (zone, µm): the known select_zone bug (test_known_bugs.py) left this depth unclamped
-    unclamped: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)

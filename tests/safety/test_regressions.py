@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
+import pytest
+
+from driver.errors import DriverError
 from protocol import Hello, MsgType, SetDepth, SetRate, Start, State, encode
 from simulator.firmware import Firmware, LogRecord, PenConfig
+from tests.safety.harness import Rig
 
 
 def test_watchdog_trips_on_time_whatever_the_float_clock_reads() -> None:
@@ -27,3 +33,38 @@ def test_watchdog_trips_on_time_whatever_the_float_clock_reads() -> None:
     assert trips[0].t_ms <= last_rx + 300.0 + 1e-6, (
         f"the watchdog tripped {trips[0].t_ms - last_rx:.1f} ms after the last frame"
     )
+
+
+def test_a_failed_zone_change_clamp_never_leaves_the_needle_too_deep() -> None:
+    """Found by the safety machine (fixed in driver/pen.py select_zone): the zone was switched
+    before the clamping SET_DEPTH; when that command got no answer the driver reported the
+    new zone while the pen kept running at the old zone's deeper depth. Now the zone changes
+    only after the pen acknowledged the lower depth, and a lost clamp stops the needle."""
+    rig = Rig(device="professional", seed=3, watchdog_ms=1000)
+    try:
+        pen = rig.connect("home").pen
+        assert pen is not None
+        pen.select_zone("cheeks")
+        pen.set_depth(0.5)
+        pen.set_rate(100)
+        pen.start()
+        rig.run(0.2)
+        rig.sim.apply("drop:host=1")  # 200 ms of loss: exactly the clamp and its resends
+        with pytest.raises(DriverError):
+            pen.select_zone("periorbital")
+        rig.sim.link.clear()
+        rig.run(0.5)
+        with suppress(DriverError):
+            pen.set_rate(90)  # the operator carries on
+        rig.run(0.5)
+        running_too_deep = (
+            rig.fw.needle_running
+            and pen.zone == "periorbital"
+            and rig.fw.depth_set_um > round((pen.cap_mm() or 0) * 1000)
+        )
+        assert not running_too_deep, (
+            f"the needle runs at {rig.fw.depth_set_um} µm while the driver reports zone "
+            f"{pen.zone} (cap {pen.cap_mm()} mm)"
+        )
+    finally:
+        rig.close()

@@ -233,19 +233,9 @@ class SafetyMachine(RuleBasedStateMachine):
         assert session is not None
         if isinstance(reason, str) and reason.strip() and isinstance(zone, str):
             session.override_zones.add(zone)
-        old_zone = pen.zone
-        depth_before = self.r.fw.depth_set_um
         got = self._call(pen.select_zone, zone, reason)
-        if isinstance(got, Decision):
-            if got.override_reason is None:
-                session.override_zones.discard(zone)
-        elif pen.zone != old_zone and pen.zone is not None:
-            # The known select_zone bug (test_known_bugs.py): the zone changed although the
-            # clamp failed. Excuse exactly the depth the pen held, in exactly that zone.
-            session.unclamped = (pen.zone, depth_before)
-            cap = cap_um(pen.cap_mm())
-            if self.r.fw.depth_set_um == depth_before and cap is not None and depth_before > cap:
-                COUNTS.known_bugs["zone_change_left_depth_unclamped"] += 1
+        if isinstance(got, Decision) and got.override_reason is None:
+            session.override_zones.discard(zone)
 
     @rule()
     def start(self) -> None:
@@ -408,8 +398,6 @@ class SafetyMachine(RuleBasedStateMachine):
         override = zone in owner.override_zones
         cap = cap_um(pen.governor.cap_for(pen.role, zone, pen.device, override=override))
         assert cap is not None, f"the pen holds {depth} µm on {zone}, where {pen.role} has no cap"
-        if owner.unclamped == (zone, depth):
-            return  # the known select_zone bug, counted where it happened
         assert depth <= cap, (
             f"the pen's set-point {depth} µm is above the {pen.role} cap for {zone} "
             f"({cap} µm, override={override})"
