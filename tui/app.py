@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message import Message
 
 from driver.errors import AuthError, DriverError, NotAllowed, StoreError
@@ -168,7 +169,8 @@ class NeedlepenApp(App[int]):
         snap = self.model.snapshot()
         for screen in self.screen_stack:
             if isinstance(screen, StepScreen) and screen.is_mounted:
-                screen.refresh_view(snap)
+                with contextlib.suppress(NoMatches):  # a screen still composing or leaving
+                    screen.refresh_view(snap)
 
     # --- running driver calls ------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ HINT = "Enter: confirm · Tab: move · Ctrl+X: cancel · Esc: E-STOP"
 class Dialog(ModalScreen[T | None]):
     """A modal with a title, a body, its own E-STOP button and a cancel key."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+x", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+x", "cancel", "Cancel", priority=True)]
     TITLE_TEXT = ""
 
     def compose_head(self) -> ComposeResult:

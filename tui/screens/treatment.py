@@ -166,7 +166,7 @@ class TreatmentScreen(StepScreen):
         if self.rate_note:
             rate.append(f"  {self.rate_note}", style="dim")
         grid.add_row("Rate", rate)
-        self.query_one("#setpoints", Static).update(grid)
+        self.query_one("#setpoints", Static).update(grid, layout=False)
 
     def _decision_text(self, asked: float | None, d: Decision | None, unit: str) -> Text:
         if asked is None:
@@ -224,17 +224,19 @@ class TreatmentScreen(StepScreen):
         self.query_one(ZoneList).set_current(zone)
         if pen is not None:
             self.query_one(FaceMap).show(zone, pen.governor.zones_for(pen.role))
+            before = self.depth_decision
             if (
                 decision is not None
-                and self.depth_decision is not None
-                and pen.depth_decision is not None
+                and before is not None
+                and before.depth_um is not None
                 and decision.depth_um is not None
-                and decision.depth_um != self.depth_decision.depth_um
+                and decision.depth_um < before.depth_um
             ):
                 app.model.log(
                     "warn",
-                    f"Zone {zone}: depth brought down to {fmt.mm(decision.depth_mm)} "
-                    f"({fmt.bound_by(decision.bound_by)}).",
+                    f"Clamped by the zone change: {fmt.mm(before.depth_mm)} is too deep for "
+                    f"{zone}; the depth was brought down to {fmt.mm(decision.depth_mm)} "
+                    f"(its cap without a recorded reason is {fmt.mm(pen.cap_mm(zone))}).",
                 )
             if pen.depth_decision is not None:
                 self.depth_decision = pen.depth_decision

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -12,43 +11,48 @@ from .. import format as fmt
 from ..model import Snapshot
 
 
-def telemetry_table(snap: Snapshot, zone: str | None) -> Table:
+def _row(out: Text, label: str, value: str | Text) -> None:
+    if out:
+        out.append("\n")
+    out.append(f"{label:<11}", style="dim")
+    out.append_text(value if isinstance(value, Text) else Text(value))
+
+
+def telemetry_text(snap: Snapshot, zone: str | None) -> Text:
+    """The readings as plain styled lines (cheap to redraw 20 times a second)."""
     st = snap.status
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="dim", no_wrap=True)
-    grid.add_column(no_wrap=True)
+    out = Text()
     if st is None:
-        grid.add_row("State", Text("waiting for the pen…", style="dim"))
-        return grid
-    grid.add_row("State", Text(f" {st.state.name} ", style=fmt.STATE_STYLE.get(st.state, "")))
-    grid.add_row(
+        _row(out, "State", Text("waiting for the pen…", style="dim"))
+        return out
+    _row(out, "State", Text(f" {st.state.name} ", style=fmt.STATE_STYLE.get(st.state, "")))
+    _row(
+        out,
         "Depth",
         f"set {fmt.um_as_mm(st.depth_set_um)}   actual {fmt.um_as_mm(st.depth_actual_um)}",
     )
-    grid.add_row("Rate", f"set {st.rate_set_hz} Hz   actual {st.rate_actual_hz} Hz")
-    grid.add_row("Stamps", f"{st.stamps:,}")
-    grid.add_row("Motor", f"{st.motor_ma} mA")
-    grid.add_row("Temp", fmt.temperature(st.temp_dc))
-    battery = Text(f"{st.battery_pct} %", style="bold red" if st.battery_pct < 15 else "")
-    grid.add_row("Battery", battery)
+    _row(out, "Rate", f"set {st.rate_set_hz} Hz   actual {st.rate_actual_hz} Hz")
+    _row(out, "Stamps", f"{st.stamps:,}")
+    _row(out, "Motor", f"{st.motor_ma} mA")
+    _row(out, "Temp", fmt.temperature(st.temp_dc))
+    _row(
+        out, "Battery", Text(f"{st.battery_pct} %", style="bold red" if st.battery_pct < 15 else "")
+    )
     cart = fmt.CARTRIDGE_WORDS.get(st.cartridge_state, st.cartridge_state.name)
     cart_id = f"{st.cartridge_id:08x} " if st.cartridge_id else ""
-    grid.add_row(
-        "Cartridge",
-        Text(cart_id + cart, style="bold red" if "SPENT" in cart else ""),
-    )
+    _row(out, "Cartridge", Text(cart_id + cart, style="bold red" if "SPENT" in cart else ""))
     names = sorted(set(snap.run_ms_by_zone) | set(snap.stamps_by_zone))
-    if names:
-        for name in names:
-            mark = "▶ " if name == zone else "  "
-            grid.add_row(
-                mark + name,
-                f"{fmt.duration(snap.run_ms_by_zone.get(name, 0.0) / 1000)}   "
-                f"{snap.stamps_by_zone.get(name, 0):,} stamps",
-            )
-    else:
-        grid.add_row("Per zone", Text("nothing treated yet", style="dim"))
-    return grid
+    if not names:
+        _row(out, "Per zone", Text("nothing treated yet", style="dim"))
+    for name in names:
+        mark = "▶" if name == zone else " "
+        _row(
+            out,
+            f"{mark}{name}"[:11],
+            f"{fmt.duration(snap.run_ms_by_zone.get(name, 0.0) / 1000)}   "
+            f"{snap.stamps_by_zone.get(name, 0):,} stamps",
+        )
+    return out
 
 
 class Telemetry(Vertical):
@@ -61,17 +65,24 @@ class Telemetry(Vertical):
         yield Static("Rate (actual, last minute)", classes="plot-label", id="rate-label")
         yield Sparkline([], id="rate-plot")
 
+    _rows = -1
+
     def show(self, snap: Snapshot, zone: str | None) -> None:
-        self.query_one("#readings", Static).update(telemetry_table(snap, zone))
+        table = telemetry_text(snap, zone)
+        rows = len(table.plain.splitlines())
+        # A new layout only when the table grows or shrinks: at 20 frames a second a layout
+        # of the whole screen per frame would cost more than everything else together.
+        self.query_one("#readings", Static).update(table, layout=rows != self._rows)
+        self._rows = rows
         depth = list(snap.depth_history)
         rate = list(snap.rate_history)
         self.query_one("#depth-plot", Sparkline).data = depth
         self.query_one("#rate-plot", Sparkline).data = rate
         if depth:
             self.query_one("#depth-label", Static).update(
-                f"Depth (actual, last minute)  {min(depth):.2f}–{max(depth):.2f} mm"
+                f"Depth (actual, last minute)  {min(depth):.2f}–{max(depth):.2f} mm", layout=False
             )
         if rate:
             self.query_one("#rate-label", Static).update(
-                f"Rate (actual, last minute)  {min(rate):.0f}–{max(rate):.0f} Hz"
+                f"Rate (actual, last minute)  {min(rate):.0f}–{max(rate):.0f} Hz", layout=False
             )

@@ -68,7 +68,7 @@ class TopBar(Widget):
     def set_context(self, text: str) -> None:
         if text != self._context_text:
             self._context_text = text
-            self.query_one("#context", Static).update(text)
+            self.query_one("#context", Static).update(text, layout=False)
 
     def show_alarms(self, alarms: list[tuple[Level, str]]) -> None:
         self.query_one(Banner).show_alarms(alarms)

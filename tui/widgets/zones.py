@@ -35,6 +35,8 @@ class ZoneList(OptionList):
             Option(zone_prompt(z, cap, hard, z == self.current), id=z)
             for z, (cap, hard) in self.limits.items()
         )
+        if self.limits:
+            self.highlighted = 0
 
     def set_current(self, zone: str | None) -> None:
         if zone == self.current:

@@ -1,0 +1,330 @@
+"""Pilot tests of whole sessions, by keyboard, against the in-process simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+import protocol
+from driver.errors import AuthError
+from protocol import State
+from tests.tui.conftest import (
+    SIZE,
+    answer_screening,
+    clinician_treatment,
+    focused_id,
+    fw,
+    home_treatment,
+    log_text,
+    make_app,
+    screen_name,
+    settle,
+    text_of,
+    until,
+)
+
+
+def test_full_clinician_session_by_keyboard(store, tmp_path, monkeypatch):
+    """Connect, operator, client, screening, zone, depth, start, stop, summary, export:
+    every step by keyboard alone, starting from the connect screen as `make demo` does."""
+    monkeypatch.chdir(tmp_path)
+
+    async def go() -> None:
+        app = make_app(store)
+        async with app.run_test(size=SIZE) as pilot:
+            assert screen_name(app) == "ConnectScreen"
+            await pilot.press("enter")  # the first entry: the built-in simulator
+            await until(pilot, lambda: screen_name(app) == "OperatorScreen", "operator screen")
+            await pilot.press("down", "down", "enter")  # home, aesthetician, clinician
+            await pilot.pause()
+            await pilot.press("c", "1", "enter", "1", "2", "3", "4", "enter")
+            await until(pilot, lambda: screen_name(app) == "ClientScreen", "client screen")
+            await pilot.press(*"C-42", "enter")
+            await answer_screening(pilot)
+            await until(pilot, lambda: screen_name(app) == "TreatmentScreen", "treatment")
+            assert app.pen is not None and app.pen.role == "clinician"
+            assert app.pen.client_ref == "C-42"
+            await settle(pilot)
+            await pilot.press("down", "down", "down", "down", "enter")  # cheeks
+            await until(pilot, lambda: app.pen.zone == "cheeks", "zone cheeks")
+            await settle(pilot)
+            for _ in range(6):  # 0.25 then five steps of 0.05: 0.50 mm
+                await pilot.press("plus")
+            await settle(pilot)
+            assert fw(app).depth_set_um == 500
+            assert fw(app).rate_set_hz == 100  # the default rate, through the governor
+            await pilot.press("space")
+            await until(pilot, lambda: fw(app).needle_running, "needle running")
+            await until(
+                pilot,
+                lambda: app.model.snapshot().state is State.RUNNING,
+                "telemetry to show RUNNING",
+            )
+            await pilot.pause(0.3)
+            await pilot.press("space")
+            await until(pilot, lambda: not fw(app).needle_running, "needle stopped")
+            await pilot.press("ctrl+e")
+            await until(pilot, lambda: screen_name(app) == "ConfirmDialog", "confirm dialog")
+            await pilot.press("enter")
+            await until(pilot, lambda: screen_name(app) == "SummaryScreen", "summary")
+            summary = app.screen.summary  # type: ignore[attr-defined]
+            assert summary is not None
+            assert summary.zones["cheeks"].depths_mm == [0.25, 0.3, 0.35, 0.4, 0.45, 0.5]
+            assert summary.zones["cheeks"].seconds > 0
+            assert summary.zones["cheeks"].stamps > 0
+            await pilot.press("j")
+            await pilot.pause()
+            sid = app.pen.session_id
+            exported = json.loads((tmp_path / f"needlepen-session-{sid}.json").read_text())
+            kinds = [r["kind"] for r in exported["records"]]
+            assert "screening" in kinds and "session_end" in kinds
+            assert exported["session"] == sid
+
+    asyncio.run(go())
+
+
+def test_flags_bring_a_home_session_to_the_treatment_screen(store):
+    """--role home --zone forehead: only the screening is asked, then treatment on forehead."""
+
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=2", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot)
+            assert app.pen is not None
+            assert app.pen.role == "home" and app.pen.zone == "forehead"
+            assert app.pen.client_ref == "self"
+
+    asyncio.run(go())
+
+
+def test_home_class_pen_skips_the_operator_step_and_forces_home(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?device_class=home&seed=3", role="clinician")
+        async with app.run_test(size=SIZE) as pilot:
+            await answer_screening(pilot)
+            await until(pilot, lambda: screen_name(app) == "TreatmentScreen", "treatment")
+            assert app.pen is not None and app.pen.role == "home"
+
+    asyncio.run(go())
+
+
+def test_engineer_goes_to_the_bench_without_client_or_screening(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=4", role="engineer", operator="e1")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
+            await pilot.press(*"9999", "enter")
+            await until(pilot, lambda: screen_name(app) == "TreatmentScreen", "treatment")
+            await pilot.press("enter")  # the only zone: bench
+            await until(pilot, lambda: app.pen.zone == "bench", "bench")
+            records = store.records(app.pen.session_id)
+            assert not [r for r in records if r.kind == "screening"]
+
+    asyncio.run(go())
+
+
+def test_zone_change_clamps_the_depth_down_at_once(store):
+    async def go() -> None:
+        app = make_app(
+            store, port="sim://?seed=5", role="clinician", operator="c1", client="P1", zone="cheeks"
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await clinician_treatment(pilot)
+            await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks")
+            await pilot.press("d")
+            await until(pilot, lambda: screen_name(app) == "ValueDialog", "depth dialog")
+            await pilot.press("ctrl+u", "1", "enter")
+            await settle(pilot)
+            assert fw(app).depth_set_um == 1000
+            await pilot.press("z", "home", "enter")  # the first zone: forehead
+            await until(pilot, lambda: app.pen.zone == "forehead", "forehead")
+            await settle(pilot)
+            assert fw(app).depth_set_um == 500, log_text(app)  # the recommended max for forehead
+            assert app.pen.depth_mm == 0.5
+            text = log_text(app)
+            assert "Clamped by the zone change" in text and "brought down to 0.50 mm" in text
+            zone_change = [
+                r
+                for r in store.records(app.pen.session_id)
+                if r.kind == "decision" and r.data.get("why") == "zone_change"
+            ]
+            assert zone_change and zone_change[-1].data["depth_um"] == 500
+
+    asyncio.run(go())
+
+
+def test_override_dialog_reason_ends_up_in_the_audit_log(store):
+    async def go() -> None:
+        app = make_app(
+            store,
+            port="sim://?seed=6",
+            role="clinician",
+            operator="c1",
+            client="P2",
+            zone="forehead",
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await clinician_treatment(pilot)
+            await until(pilot, lambda: app.pen.zone == "forehead", "forehead")
+            await pilot.press("d")
+            await until(pilot, lambda: screen_name(app) == "ValueDialog", "depth dialog")
+            await pilot.press("ctrl+u", *"0.7", "enter")
+            await until(pilot, lambda: screen_name(app) == "OverrideDialog", "override dialog")
+            assert fw(app).depth_set_um != 700  # nothing sent before the reason
+            await pilot.press("enter")  # an empty reason is refused
+            assert screen_name(app) == "OverrideDialog"
+            reason = "deep forehead lines, patient informed"
+            await pilot.press(*reason, "enter")
+            await settle(pilot)
+            assert screen_name(app) == "TreatmentScreen"
+            assert fw(app).depth_set_um == 700
+            decisions = [
+                r.data
+                for r in store.records(app.pen.session_id)
+                if r.kind == "decision" and r.data.get("override_reason")
+            ]
+            assert decisions and decisions[-1]["override_reason"] == reason
+            assert decisions[-1]["depth_um"] == 700
+            assert decisions[-1]["command"]["type"] == "SET_DEPTH"
+
+    asyncio.run(go())
+
+
+def test_cancelled_override_sends_nothing(store):
+    async def go() -> None:
+        app = make_app(
+            store, port="sim://?seed=7", role="clinician", operator="c1", client="P3", zone="nose"
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await clinician_treatment(pilot)
+            await until(pilot, lambda: app.pen.zone == "nose", "nose")
+            await pilot.press("d")
+            await until(pilot, lambda: screen_name(app) == "ValueDialog", "depth dialog")
+            await pilot.press("ctrl+u", *"0.6", "enter")
+            await until(pilot, lambda: screen_name(app) == "OverrideDialog", "override dialog")
+            await pilot.press("ctrl+x")
+            await settle(pilot)
+            assert screen_name(app) == "TreatmentScreen"
+            assert fw(app).depth_set_um == 250  # still the pen's boot set-point
+            assert not any(r.data.get("override_reason") for r in store.records(app.pen.session_id))
+
+    asyncio.run(go())
+
+
+def test_aesthetician_cannot_pass_the_recommended_limit(store):
+    """The governor clamps; no dialog is offered to a role that may not override."""
+
+    async def go() -> None:
+        app = make_app(
+            store,
+            port="sim://?seed=8",
+            role="aesthetician",
+            operator="a1",
+            client="P4",
+            zone="forehead",
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await clinician_treatment(pilot, pin="5678")
+            await until(pilot, lambda: app.pen.zone == "forehead", "forehead")
+            await pilot.press("d")
+            await until(pilot, lambda: screen_name(app) == "ValueDialog", "depth dialog")
+            await pilot.press("ctrl+u", *"0.7", "enter")
+            await settle(pilot)
+            assert screen_name(app) == "TreatmentScreen"
+            assert fw(app).depth_set_um == 500
+            assert app.screen.depth_decision.bound_by == "zone_recommended"  # type: ignore[attr-defined]
+
+    asyncio.run(go())
+
+
+def test_wrong_pin_is_shown_and_the_session_does_not_begin(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=9", role="clinician", operator="c1", client="P5")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
+            await pilot.press(*"0000", "enter")
+            await settle(pilot)
+            await until(
+                pilot, lambda: app.flow.operator_error is not None, "the wrong-PIN sentence"
+            )
+            assert screen_name(app) == "OperatorScreen"
+            assert "Wrong PIN" in app.flow.operator_error
+            assert app.pen is not None and app.pen.session_id < 0
+            await until(
+                pilot,
+                lambda: focused_id(app) == "pin" and not app.screen.query_one("#pin").value,
+                "an empty PIN field again",
+            )
+            await pilot.press(*"1234", "enter")
+            await answer_screening(pilot)
+            await until(pilot, lambda: screen_name(app) == "TreatmentScreen", "treatment")
+
+    asyncio.run(go())
+
+
+def test_locked_operator_is_shown_before_any_pin_is_typed(store):
+    for _ in range(5):
+        with pytest.raises(AuthError):
+            store.authenticate("c1", "0000")
+
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=10", role="clinician", operator="c1")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: screen_name(app) == "OperatorScreen", "operator screen")
+            await pilot.pause(0.1)
+            state = text_of(app, "#operator-state")
+            assert "LOCKED" in state
+
+    asyncio.run(go())
+
+
+def test_a_missing_port_is_one_clear_sentence(store):
+    async def go() -> None:
+        app = make_app(store)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("tab")  # to the URL input
+            await pilot.press(*"/dev/no-such-pen-here", "enter")
+            await settle(pilot)
+            status = text_of(app, "#connect-status")
+            assert "Cannot open /dev/no-such-pen-here" in status
+            assert "no such device" in status
+            assert screen_name(app) == "ConnectScreen" and app.pen is None
+
+    asyncio.run(go())
+
+
+def test_telemetry_reaches_the_screen(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=11", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await until(pilot, lambda: app.model.snapshot().status_count > 10, "telemetry")
+            await pilot.pause(0.2)
+            readings = text_of(app, "#readings")
+            assert "IDLE" in readings and "Battery" in readings and "Cartridge" in readings
+            assert len(app.model.snapshot().depth_history) > 0
+
+    asyncio.run(go())
+
+
+def test_stuck_plus_key_never_passes_the_cap(store):
+    """Forty presses of + in a row: coalesced, and never deeper than the home cap."""
+
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=12", role="home", zone="cheeks")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, "cheeks", keys=False)
+            for _ in range(40):
+                await pilot.press("plus")
+            await settle(pilot)
+            assert fw(app).depth_set_um == 500
+            depths = [
+                a.message.depth_um
+                for a in fw(app).applied
+                if isinstance(a.message, protocol.SetDepth)
+            ]
+            assert max(depths) == 500
+
+    asyncio.run(go())
