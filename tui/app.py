@@ -197,16 +197,17 @@ class NeedlepenApp(App[int]):
         job = out.job
         if out.cancelled:
             return
-        if out.error is None:
-            if job.on_done is not None:
-                job.on_done(out.result)
-            return
-        if not isinstance(out.error, DriverError):
-            raise out.error
-        if job.on_error is not None:
-            job.on_error(out.error)
-        else:
-            self.show_error(str(out.error))
+        if out.error is not None and not isinstance(out.error, DriverError):
+            raise out.error  # a bug: the app stops the needle and ends
+        # The screen that asked may have gone meanwhile (its widgets with it).
+        with contextlib.suppress(NoMatches):
+            if out.error is None:
+                if job.on_done is not None:
+                    job.on_done(out.result)
+            elif job.on_error is not None:
+                job.on_error(out.error)
+            else:
+                self.show_error(str(out.error))
 
     def show_error(self, text: str) -> None:
         self.model.log("error", text)

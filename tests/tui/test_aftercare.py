@@ -1,0 +1,65 @@
+"""Aftercare instructions and downtime by depth (driver/aftercare.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from driver.aftercare import AFTERCARE, Downtime, downtime, instructions
+
+
+@pytest.mark.parametrize(
+    ("depth", "days"),
+    [
+        (0.2, (2, 3)),
+        (0.25, (2, 3)),
+        (0.5, (2, 3)),
+        (0.55, (4, 5)),  # between the bands: the next band up, never less downtime
+        (0.8, (4, 5)),
+        (1.0, (4, 5)),
+        (1.5, (4, 5)),
+        (1.55, (6, 7)),
+        (2.0, (6, 7)),
+        (3.0, (6, 7)),
+        (3.05, (6, 7)),  # past every band (never sent): the deepest band
+        (1e300, (6, 7)),
+    ],
+)
+def test_downtime_bands(depth, days):
+    band = downtime(depth)
+    assert band == Downtime(*days)
+
+
+@pytest.mark.parametrize("bad", [0, 0.0, -0.5, math.nan, math.inf, -math.inf, None, "0.5", True])
+def test_no_downtime_for_what_is_no_depth(bad):
+    assert downtime(bad) is None
+
+
+@given(a=st.floats(0.001, 10), b=st.floats(0.001, 10))
+def test_downtime_never_shrinks_as_the_depth_grows(a, b):
+    lo, hi = sorted((a, b))
+    assert downtime(lo).min_days <= downtime(hi).min_days  # type: ignore[union-attr]
+
+
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(), st.none()))
+def test_downtime_is_total(value):
+    result = downtime(value)  # type: ignore[arg-type]
+    assert result is None or isinstance(result, Downtime)
+
+
+def test_instructions_use_the_deepest_depth_and_the_interval():
+    lines = instructions([0.5, 1.25, float("nan")], 28)
+    assert lines[0] == "After 1.25 mm expect about 4 to 5 days of downtime."
+    assert lines[1 : 1 + len(AFTERCARE)] == list(AFTERCARE)
+    assert "no sooner than 4 weeks" in lines[-1]
+    text = " ".join(lines).lower()
+    for must in ("sunscreen", "retinoids", "make-up", "moisturiser"):
+        assert must in text
+
+
+def test_instructions_without_depths_still_give_the_aftercare():
+    assert instructions([]) == list(AFTERCARE)
+    assert "no sooner than 30 days" in instructions([], 30)[-1]

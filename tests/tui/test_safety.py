@@ -1,0 +1,314 @@
+"""The TUI's safety controls, against the in-process simulator: Escape is the e-stop on every
+screen (dialogs and text inputs included) and never waits behind a command; banners for a
+fault, a lost link, a rebooted pen and an e-stop; Ctrl+Q, Ctrl+C, an unhandled error and
+SIGHUP all stop the needle before the program exits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+
+import pytest
+
+import protocol
+from protocol import State
+from tests.tui.conftest import (
+    SIZE,
+    banner_text,
+    focused_id,
+    fw,
+    home_treatment,
+    live,
+    log_text,
+    make_app,
+    screen_name,
+    settle,
+    until,
+)
+
+
+def kinds(store, app) -> list[str]:
+    return [r.kind for r in store.records(app.pen.session_id)]
+
+
+async def start_needle(pilot) -> None:
+    """From the treatment screen with a zone: the shallowest depth, then Space."""
+    app = pilot.app
+    await pilot.press("plus")
+    await settle(pilot)
+    await pilot.press("space")
+    await until(pilot, lambda: fw(app).needle_running, "the needle running")
+
+
+def applied_types(app) -> list[type]:
+    return [type(a.message) for a in fw(app).applied if a.message is not None]
+
+
+def test_escape_in_a_dialog_with_a_text_input_estops_and_the_dialog_stays(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=21", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await start_needle(pilot)
+            await pilot.press("d")
+            await until(pilot, lambda: screen_name(app) == "ValueDialog", "the depth dialog")
+            assert focused_id(app) == "value"  # a text input has the focus
+            await pilot.press("escape")
+            assert not fw(app).needle_running  # e-stop is written before the key returns
+            assert fw(app).state is State.ESTOP
+            assert screen_name(app) == "ValueDialog"  # Escape is not "cancel"
+            assert "estop" in kinds(store, app)
+            await until(pilot, lambda: "E-STOP" in banner_text_below(app), "the e-stop banner")
+
+    asyncio.run(go())
+
+
+def banner_text_below(app) -> str:
+    """The banner of the step screen under any dialog."""
+    from tui.screens.base import StepScreen
+    from tui.widgets.topbar import Banner
+
+    for screen in reversed(app.screen_stack):
+        if isinstance(screen, StepScreen):
+            return "\n".join(t for _, t in screen.query_one(Banner)._shown)
+    return ""
+
+
+def test_escape_in_the_pin_field_estops_and_keeps_what_was_typed(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=22", role="clinician", operator="c1")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
+            await pilot.press("1", "2")
+            await pilot.press("escape")
+            assert fw(app).state is State.ESTOP
+            assert screen_name(app) == "OperatorScreen"
+            assert app.screen.query_one("#pin").value == "12"  # the field is untouched
+
+    asyncio.run(go())
+
+
+def test_escape_in_the_client_reference_field_estops(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=23", role="clinician", operator="c1")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
+            await pilot.press(*"1234", "enter")
+            await until(pilot, lambda: focused_id(app) == "client", "the client field")
+            await pilot.press("escape")
+            assert fw(app).state is State.ESTOP
+            await until(pilot, lambda: "E-STOP" in banner_text(app), "the e-stop banner")
+
+    asyncio.run(go())
+
+
+def test_estop_never_waits_behind_a_command_in_progress(store):
+    """A driver call holds the Pen's command lock (as a set_depth waiting for its answer does);
+    Escape still reaches the pen at once."""
+
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=24", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await start_needle(pilot)
+            release = threading.Event()
+            holding = threading.Event()
+
+            def slow_command() -> None:
+                with app.pen._cmd_lock:
+                    holding.set()
+                    release.wait(5)
+
+            app.run_command("slow", slow_command)
+            await pilot.press("plus")  # queued behind the slow one
+            await until(pilot, holding.is_set, "the slow command to hold the lock")
+            try:
+                await pilot.press("escape")
+                assert not fw(app).needle_running
+                assert fw(app).state is State.ESTOP
+                assert app.runner.running == "slow"  # still in progress
+            finally:
+                release.set()
+            await settle(pilot)
+            # the queued depth change was cancelled by the e-stop: nothing after it
+            assert applied_types(app)[-1] is protocol.Estop
+
+    asyncio.run(go())
+
+
+def test_estop_with_no_pen_connected_says_so(store):
+    async def go() -> None:
+        app = make_app(store)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("escape")
+            assert "no pen is connected" in log_text(app)
+            assert screen_name(app) == "ConnectScreen"
+
+    asyncio.run(go())
+
+
+def test_estop_release_then_start_again(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=25", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await start_needle(pilot)
+            await pilot.press("escape")
+            await pilot.press("space")  # refused: the e-stop is latched
+            await settle(pilot)
+            assert not fw(app).needle_running
+            assert "e-stop is latched" in log_text(app)
+            await pilot.press("u")
+            await settle(pilot)
+            await until(pilot, lambda: "E-STOP" not in banner_text(app), "the banner to clear")
+            assert fw(app).state is State.IDLE
+            await pilot.press("space")
+            await until(pilot, lambda: fw(app).needle_running, "running again")
+
+    asyncio.run(go())
+
+
+def test_fault_banner_then_reset(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=26", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await start_needle(pilot)
+            live(app).command("overheat")
+            await until(pilot, lambda: "FAULT: OVERTEMP" in banner_text(app), "fault banner")
+            assert not fw(app).needle_running
+            assert "Fault raised by the pen: OVERTEMP" in log_text(app)
+            live(app).command("cool")
+            await pilot.press("f")
+            await settle(pilot)
+            await until(pilot, lambda: "FAULT" not in banner_text(app), "the banner to clear")
+            assert fw(app).state is State.IDLE
+
+    asyncio.run(go())
+
+
+def test_lost_link_banner_and_commands_refused_in_one_sentence(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=27", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await start_needle(pilot)
+            live(app).command("cut 3s")
+            await until(pilot, lambda: "LINK LOST" in banner_text(app), "link-lost banner")
+            await until(pilot, lambda: not fw(app).needle_running, "the pen's own watchdog")
+            await pilot.press("plus")
+            await settle(pilot)
+            assert "The link to the pen is lost" in log_text(app).splitlines()[-1]
+
+    asyncio.run(go())
+
+
+def test_rebooted_pen_banner(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=28", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            live(app).command("reboot")
+            await until(pilot, lambda: "PEN REBOOTED" in banner_text(app), "reboot banner")
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("key", ["ctrl+q", "ctrl+c"])
+def test_quitting_stops_the_needle_first(store, key):
+    async def go() -> object:
+        app = make_app(store, port="sim://?seed=29", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await start_needle(pilot)
+            firmware = fw(app)
+            await pilot.press(key)
+            await until(pilot, lambda: not app.is_running, "the app to exit", timeout=3)
+        return app, firmware
+
+    app, firmware = asyncio.run(go())
+    assert not firmware.needle_running
+    stops = [a for a in firmware.applied if isinstance(a.message, protocol.Stop)]
+    assert stops and stops[-1].accepted
+    ends = [r for r in store.records(app.pen.session_id) if r.kind == "session_end"]
+    assert [r.data["reason"] for r in ends] == ["the operator quit"]
+
+
+def test_an_unhandled_error_stops_the_needle(store):
+    box: dict[str, object] = {}
+
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=30", role="home", zone="forehead")
+        box["app"] = app
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await start_needle(pilot)
+            box["fw"] = fw(app)
+
+            def boom() -> None:
+                raise RuntimeError("a bug in a screen")
+
+            app.call_later(boom)
+            await until(pilot, lambda: not app.is_running, "the app to exit", timeout=3)
+
+    with pytest.raises(RuntimeError, match="a bug in a screen"):
+        asyncio.run(go())
+    firmware = box["fw"]
+    assert not firmware.needle_running  # type: ignore[attr-defined]
+    assert firmware.state is State.ESTOP  # type: ignore[attr-defined]
+    app = box["app"]
+    assert app.pen.closed  # type: ignore[attr-defined]
+    ends = [r for r in store.records(app.pen.session_id) if r.kind == "session_end"]  # type: ignore[attr-defined]
+    assert [r.data["reason"] for r in ends] == ["unhandled error: RuntimeError"]
+
+
+def test_an_error_in_a_driver_call_that_is_not_a_driver_error_stops_the_needle(store):
+    box: dict[str, object] = {}
+
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=31", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await start_needle(pilot)
+            box["fw"] = fw(app)
+
+            def broken() -> None:
+                raise ValueError("a bug behind a command")
+
+            app.run_command("broken", broken)
+            await until(pilot, lambda: not app.is_running, "the app to exit", timeout=3)
+
+    with pytest.raises(ValueError, match="a bug behind a command"):
+        asyncio.run(go())
+    assert not box["fw"].needle_running  # type: ignore[attr-defined]
+
+
+def test_sighup_stops_the_needle_and_exits(store):
+    """A real SIGHUP to this process, handled by the app's signal handler."""
+    box: dict[str, object] = {}
+
+    async def go() -> None:
+        app = make_app(
+            store, port="sim://?seed=32", role="home", zone="forehead", handle_signals=True
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await start_needle(pilot)
+            box["fw"] = fw(app)
+            box["app"] = app
+            os.kill(os.getpid(), signal.SIGHUP)
+            await until(pilot, lambda: not app.is_running, "the app to exit", timeout=3)
+
+    previous = signal.getsignal(signal.SIGHUP)
+    try:
+        asyncio.run(go())
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    firmware = box["fw"]
+    assert not firmware.needle_running  # type: ignore[attr-defined]
+    assert firmware.state is State.ESTOP  # type: ignore[attr-defined]
+    app = box["app"]
+    ends = [r for r in store.records(app.pen.session_id) if r.kind == "session_end"]  # type: ignore[attr-defined]
+    assert [r.data["reason"] for r in ends] == ["the terminal closed"]

@@ -1,0 +1,248 @@
+"""The contraindication screening (driver/screening.py) and its screen."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from driver.errors import DriverError, WrongPin
+from driver.screening import (
+    CHECKLIST,
+    KEYS,
+    ScreeningError,
+    Verdict,
+    acknowledge,
+    check_answers,
+    evaluate,
+    record,
+    required,
+)
+from driver.store import AuditStore
+from protocol import State
+from tests.tui.conftest import (
+    SIZE,
+    answer_screening,
+    focused_id,
+    fw,
+    make_app,
+    screen_name,
+    settle,
+    until,
+)
+
+ROLES = ("home", "aesthetician", "clinician", "engineer")
+answers_st = st.fixed_dictionaries({k: st.booleans() for k in KEYS})
+garbage = st.one_of(
+    st.none(), st.integers(), st.floats(allow_nan=True), st.text(max_size=5), st.just("yes")
+)
+
+
+def test_the_checklist_is_the_domain_list():
+    assert len(CHECKLIST) == 10
+    assert len(set(KEYS)) == len(KEYS)
+    text = " ".join(c.question.lower() for c in CHECKLIST)
+    for word in (
+        "acne",
+        "isotretinoin",
+        "blood thinners",
+        "chemotherapy",
+        "cold sore",
+        "keloid",
+        "eczema",
+        "moles",
+        "pregnant",
+        "sunburn",
+    ):
+        assert word in text
+
+
+@given(answers=answers_st, role=st.sampled_from(ROLES))
+def test_the_rule(answers, role):
+    result = evaluate(answers, role)
+    positives = [k for k in KEYS if answers[k]]
+    if role == "engineer":
+        assert result.verdict is Verdict.NOT_REQUIRED and result.may_treat
+    elif not positives:
+        assert result.verdict is Verdict.CLEAR and result.may_treat
+    elif role == "home":
+        assert result.verdict is Verdict.BLOCKED and not result.may_treat
+    else:
+        assert result.verdict is Verdict.NEEDS_ACKNOWLEDGEMENT and not result.may_treat
+    if role != "engineer":
+        assert list(result.positives) == positives
+    assert result.sentence().endswith((".", ":")) or result.verdict is Verdict.ACKNOWLEDGED
+
+
+@given(answers=answers_st, key=st.sampled_from(KEYS), bad=garbage)
+def test_a_non_yes_no_answer_is_refused(answers, key, bad):
+    broken = {**answers, key: bad}
+    with pytest.raises(ScreeningError, match="must be yes or no"):
+        check_answers(broken)
+
+
+@given(answers=answers_st, key=st.sampled_from(KEYS))
+def test_every_question_must_be_answered(answers, key):
+    del answers[key]
+    with pytest.raises(ScreeningError, match="Answer every screening question"):
+        evaluate(answers, "clinician")
+
+
+@given(answers=answers_st, extra=st.text(min_size=1, max_size=20).filter(lambda k: k not in KEYS))
+def test_unknown_questions_are_refused(answers, extra):
+    with pytest.raises(ScreeningError, match="no question"):
+        evaluate({**answers, extra: False}, "home")
+
+
+@given(role=st.one_of(st.text(max_size=10), st.none(), st.integers()))
+def test_unknown_roles_are_refused(role):
+    if role in ROLES:
+        return
+    with pytest.raises(ScreeningError, match="Unknown role"):
+        evaluate(dict.fromkeys(KEYS, False), role)
+
+
+def test_required_for_every_role_that_treats_skin():
+    assert [r for r in ROLES if required(r)] == ["home", "aesthetician", "clinician"]
+
+
+def _session(store: AuditStore, role: str = "aesthetician") -> int:
+    return store.begin_session(
+        role=role,
+        operator_id={"home": None, "aesthetician": "a1", "clinician": "c1"}[role],
+        client_ref="S1",
+        device_serial=1,
+        boot_id=1,
+        device_class="professional",
+    )
+
+
+def test_record_appends_the_answers_and_the_verdict(store):
+    sid = _session(store, "home")
+    answers = dict.fromkeys(KEYS, False) | {"pregnancy": True}
+    result = record(store, sid, answers, "home")
+    assert result.verdict is Verdict.BLOCKED
+    rec = store.records(sid)[-1]
+    assert rec.kind == "screening"
+    assert rec.data["verdict"] == "blocked"
+    assert rec.data["positives"] == ["pregnancy"]
+    assert rec.data["answers"]["pregnancy"] is True
+
+
+def test_bad_input_records_nothing(store):
+    sid = _session(store)
+    before = len(store.records(sid))
+    with pytest.raises(ScreeningError):
+        record(store, sid, {"pregnancy": False}, "clinician")
+    assert len(store.records(sid)) == before
+
+
+def test_acknowledgement_needs_a_clinician_pin_and_a_reason(store):
+    sid = _session(store)
+    answers = dict.fromkeys(KEYS, False) | {"cold_sores": True}
+    result = record(store, sid, answers, "aesthetician")
+    assert result.verdict is Verdict.NEEDS_ACKNOWLEDGEMENT
+    n = len(store.records(sid))
+    with pytest.raises(ScreeningError, match="reason"):
+        acknowledge(store, sid, result, "c1", "1234", "   ")
+    assert len(store.records(sid)) == n  # refused before any PIN check
+    with pytest.raises(WrongPin):
+        acknowledge(store, sid, result, "c1", "0000", "antiviral cover started")
+    with pytest.raises(ScreeningError, match="only a clinician"):
+        acknowledge(store, sid, result, "a1", "5678", "antiviral cover started")
+    acked = acknowledge(store, sid, result, "c1", "1234", "antiviral cover started")
+    assert acked.verdict is Verdict.ACKNOWLEDGED and acked.may_treat
+    assert acked.acknowledged_by == "c1"
+    data = [r.data for r in store.records(sid) if r.kind == "screening"]
+    assert [d["event"] for d in data] == ["answers", "acknowledgement_refused", "acknowledged"]
+    assert data[-1]["reason"] == "antiviral cover started"
+
+
+def test_nothing_to_acknowledge_when_clear_or_blocked(store):
+    sid = _session(store)
+    clear = evaluate(dict.fromkeys(KEYS, False), "clinician")
+    blocked = evaluate(dict.fromkeys(KEYS, True), "home")
+    for result in (clear, blocked):
+        with pytest.raises(ScreeningError, match="no positive professional screening"):
+            acknowledge(store, sid, result, "c1", "1234", "reason")
+
+
+def test_errors_are_driver_errors_with_one_sentence():
+    with pytest.raises(DriverError) as info:
+        evaluate({}, "home")
+    text = str(info.value)
+    assert text.endswith(".") and "\n" not in text
+
+
+# --- the screen -------------------------------------------------------------------------------
+
+
+def test_a_yes_blocks_a_home_session(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=41", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await answer_screening(pilot, "nnnnnnnnyn")  # pregnant
+            await settle(pilot)
+            assert screen_name(app) == "ScreeningScreen"
+            assert app.flow.screening is None
+            verdict = [r.data for r in store.records(app.pen.session_id) if r.kind == "screening"]
+            assert verdict[-1]["verdict"] == "blocked"
+            await pilot.press("ctrl+e")
+            await until(pilot, lambda: screen_name(app) == "SummaryScreen", "the summary")
+            assert app.pen.closed and not fw(app).needle_running
+
+    asyncio.run(go())
+
+
+def test_record_is_refused_until_every_question_is_answered(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=42", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: screen_name(app) == "ScreeningScreen", "screening")
+            await until(pilot, lambda: focused_id(app) is not None, "focus")
+            await pilot.press("n", "n", "n")
+            app.screen.submit()
+            await pilot.pause()
+            assert screen_name(app) == "ScreeningScreen"
+            assert not [r for r in store.records(app.pen.session_id) if r.kind == "screening"]
+            assert focused_id(app) == f"q-{KEYS[3]}"  # the first unanswered question
+
+    asyncio.run(go())
+
+
+def test_a_yes_in_a_professional_session_needs_a_clinicians_acknowledgement(store):
+    async def go() -> None:
+        app = make_app(
+            store,
+            port="sim://?seed=43",
+            role="aesthetician",
+            operator="a1",
+            client="K1",
+            zone="cheeks",
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
+            await pilot.press(*"5678", "enter")
+            await answer_screening(pilot, "nnnnynnnnn")  # cold sores
+            await until(pilot, lambda: screen_name(app) == "AcknowledgeDialog", "the dialog")
+            assert focused_id(app) == "clinician"  # an aesthetician cannot acknowledge
+            # Escape in the dialog is the e-stop, as everywhere
+            await pilot.press("escape")
+            assert fw(app).state is State.ESTOP
+            assert screen_name(app) == "AcknowledgeDialog"
+            await pilot.press(*"c1", "tab", *"0000", "tab", *"antiviral cover", "enter")
+            await settle(pilot)
+            assert screen_name(app) == "AcknowledgeDialog"  # a wrong PIN keeps it open
+            assert focused_id(app) == "pin"
+            await pilot.press(*"1234", "tab", "enter")
+            await until(pilot, lambda: screen_name(app) == "TreatmentScreen", "treatment")
+            acks = [
+                r.data
+                for r in store.records(app.pen.session_id)
+                if r.kind == "screening" and r.data.get("event") == "acknowledged"
+            ]
+            assert acks and acks[-1]["by"] == "c1" and acks[-1]["reason"] == "antiviral cover"
+
+    asyncio.run(go())
