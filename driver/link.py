@@ -43,7 +43,9 @@ class LinkStats:
     resends: int = 0
     stray_answers: int = 0
     invalid_frames: int = 0
-    status_gaps: int = 0  # STATUS frames lost, from the pen's own counter
+    #: unsolicited frames (STATUS and EVENT share the pen's counter) lost on the way
+    status_gaps: int = 0
+    duplicates: int = 0  # unsolicited frames received twice (dropped)
 
 
 class Link:
@@ -284,10 +286,21 @@ class Link:
         msg = frame.message
         self.stats.frames_in += 1
         kind = msg.TYPE
+        if kind is MsgType.STATUS or kind is MsgType.EVENT:
+            # STATUS and EVENT are numbered by one counter of the pen's: a gap is a lost frame,
+            # the same number again a duplicate (dropped), a number behind a late frame.
+            last = self._last_status_seq
+            if last is not None:
+                if frame.seq == last:
+                    self.stats.duplicates += 1
+                    return
+                gap = protocol.seq_gap(last, frame.seq)
+                if gap < 0x8000:
+                    self.stats.status_gaps += gap
+                    self._last_status_seq = frame.seq
+            else:
+                self._last_status_seq = frame.seq
         if kind is MsgType.STATUS:
-            if self._last_status_seq is not None:
-                self.stats.status_gaps += protocol.seq_gap(self._last_status_seq, frame.seq)
-            self._last_status_seq = frame.seq
             if self._status_deadline is not None:
                 self._status_deadline = self._clock() + self.link_timeout
             self._on_message(msg, frame.seq)

@@ -6,19 +6,9 @@ the xfail turns into a failure, and whoever fixed it removes the marker.
 
 from __future__ import annotations
 
-import pytest
-
 from tests.safety.harness import Rig
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "driver/link.py Link._dispatch: status_gaps compares consecutive STATUS seqs only, "
-        "but the pen numbers STATUS and EVENT frames with one counter (ICD), so every EVENT "
-        "between two STATUS frames is counted as a lost STATUS"
-    ),
-)
 def test_events_between_status_frames_are_not_counted_as_lost() -> None:
     rig = Rig(seed=5)
     try:
