@@ -184,6 +184,9 @@ class SafetyMachine(RuleBasedStateMachine):
                     edges += [cap, cap + step, round(cap + step, 3), cap - step, cap + 0.001]
         depth = data.draw(st.one_of(st.sampled_from(edges), odd_numbers, st.floats(0, 3.5)))
         reason = data.draw(st.sampled_from(REASONS))
+        self._set_depth(pen, depth, reason)
+
+    def _set_depth(self, pen: Pen, depth: Any, reason: Any) -> None:
         session = self.r.current
         assert session is not None
         zone = pen.zone
@@ -227,8 +230,10 @@ class SafetyMachine(RuleBasedStateMachine):
     @rule(zone=st.sampled_from(ZONES), reason=st.sampled_from(REASONS))
     def select_zone(self, zone: Any, reason: Any) -> None:
         pen = self._pen()
-        if pen is None:
-            return
+        if pen is not None:
+            self._select_zone(pen, zone, reason)
+
+    def _select_zone(self, pen: Pen, zone: Any, reason: Any) -> None:
         session = self.r.current
         assert session is not None
         if isinstance(reason, str) and reason.strip() and isinstance(zone, str):
@@ -236,6 +241,31 @@ class SafetyMachine(RuleBasedStateMachine):
         got = self._call(pen.select_zone, zone, reason)
         if isinstance(got, Decision) and got.override_reason is None:
             session.override_zones.discard(zone)
+
+    @rule(
+        zone=st.sampled_from(ZONE_NAMES),
+        fraction=st.sampled_from([0.5, 1.0, 1.0, 2.0]),
+        override=st.booleans(),
+        go=st.booleans(),
+    )
+    def treat(self, zone: str, fraction: float, override: bool, go: bool) -> None:
+        """What an operator mostly does: choose a zone, go to (a share of) its cap, set a
+        rate and maybe start; it brings the pen to deep, running states that the single
+        rules reach only rarely."""
+        pen = self._pen()
+        if pen is None:
+            return
+        reason = "documented clinical need" if override else None
+        self._select_zone(pen, zone, reason)
+        cap = pen.cap_mm() if pen.zone is not None else None
+        if cap is None or pen.dead is not None:
+            return
+        if override and pen.zone is not None:
+            cap = pen.governor.cap_for(pen.role, pen.zone, pen.device, override=True) or cap
+        self._set_depth(pen, round(cap * fraction, 3), reason)
+        self._call(pen.set_rate, 100)
+        if go:
+            self._call(pen.start)
 
     @rule()
     def start(self) -> None:
