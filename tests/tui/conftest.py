@@ -17,13 +17,13 @@ FIXED_NOW = 1_750_000_000.0
 
 
 async def _short_idle(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.002)
 
 
 @pytest.fixture(autouse=True)
 def quick_pilot(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pilot waits for the *process* to go idle after each key (up to 1 s); with the simulator
-    and the driver's threads ticking it never does. Wait 10 ms instead: the tests wait for
+    and the driver's threads ticking it never does. Wait 2 ms instead: the tests wait for
     the behaviour they check with `until`."""
     import textual.app
     import textual.pilot
@@ -32,16 +32,21 @@ def quick_pilot(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(textual.pilot, "wait_for_idle", _short_idle)
 
 
+_apps_made = [0]
+
+
 @pytest.fixture(autouse=True)
 def collect_garbage() -> Iterator[None]:
-    """Collect the previous test's app before this one starts: a full collection of a dead
+    """Collect the previous test's app before the next one starts: a full collection of a dead
     app's widgets holds the GIL for 100 ms and more, and on a loaded machine that starves the
-    driver's heartbeat thread long enough for the pen's watchdog to end the session."""
+    driver's heartbeat thread long enough for the pen's watchdog to end the session. What is
+    still alive is then frozen, so collections during a test stay short."""
     import gc
 
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()  # what is alive now is never scanned again: short collections during the test
+    if _apps_made[0]:
+        _apps_made[0] = 0
+        gc.collect()
+        gc.freeze()
     yield
 
 
@@ -59,6 +64,7 @@ def store(tmp_path) -> Iterator[AuditStore]:
 
 
 def make_app(store: AuditStore, **kwargs: object) -> NeedlepenApp:
+    _apps_made[0] += 1
     return NeedlepenApp(store=store, **kwargs)  # type: ignore[arg-type]
 
 
@@ -79,6 +85,18 @@ async def until(pilot, predicate: Callable[[], object], what: str, timeout: floa
         f"focus {app.focused!r}, pen alive {app.pen is not None and app.pen.alive}; "
         f"recent log:\n{recent}"
     )
+
+
+async def on_screen(pilot, name: str, timeout: float = 5.0) -> None:
+    """Wait until `name` is the current screen and it has finished mounting."""
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: screen_name(app) == name and app.screen.is_mounted,
+        f"the {name}",
+        timeout,
+    )
+    await pilot.pause()
 
 
 async def settle(pilot) -> None:
@@ -110,7 +128,7 @@ def live(app: NeedlepenApp):
 async def answer_screening(pilot, answers: str = "n" * 10, *, keys: bool = True) -> None:
     """Answer the checklist: by key presses (Y/N, then Enter), or, with keys=False, by setting
     the answers on the widgets and pressing the Record button in code (faster, same rule)."""
-    await until(pilot, lambda: screen_name(pilot.app) == "ScreeningScreen", "screening screen")
+    await on_screen(pilot, "ScreeningScreen")
     await until(pilot, lambda: focused_id(pilot.app) is not None, "a focused question")
     if keys:
         for key in answers:
@@ -127,7 +145,7 @@ async def answer_screening(pilot, answers: str = "n" * 10, *, keys: bool = True)
 async def home_treatment(pilot, zone_wanted: str = "forehead", *, keys: bool = True) -> None:
     """From a home app with --zone: through the screening to a treatment with its zone."""
     await answer_screening(pilot, keys=keys)
-    await until(pilot, lambda: screen_name(pilot.app) == "TreatmentScreen", "treatment screen")
+    await on_screen(pilot, "TreatmentScreen")
     await until(
         pilot,
         lambda: (
@@ -142,13 +160,13 @@ async def home_treatment(pilot, zone_wanted: str = "forehead", *, keys: bool = T
 
 async def clinician_treatment(pilot, pin: str = "1234", *, keys: bool = False) -> None:
     """From an app pre-filled with clinician c1, client and zone: PIN, screening, treatment."""
-    await until(pilot, lambda: screen_name(pilot.app) == "OperatorScreen", "operator screen")
+    await on_screen(pilot, "OperatorScreen")
     await until(pilot, lambda: focused_id(pilot.app) == "pin", "the PIN field to have focus")
     for ch in pin:
         await pilot.press(ch)
     await pilot.press("enter")
     await answer_screening(pilot, keys=keys)
-    await until(pilot, lambda: screen_name(pilot.app) == "TreatmentScreen", "treatment screen")
+    await on_screen(pilot, "TreatmentScreen")
     await settle(pilot)
 
 

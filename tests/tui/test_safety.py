@@ -23,6 +23,7 @@ from tests.tui.conftest import (
     live,
     log_text,
     make_app,
+    on_screen,
     screen_name,
     settle,
     until,
@@ -53,7 +54,7 @@ def test_escape_in_a_dialog_with_a_text_input_estops_and_the_dialog_stays(store)
             await home_treatment(pilot, keys=False)
             await start_needle(pilot)
             await pilot.press("d")
-            await until(pilot, lambda: screen_name(app) == "ValueDialog", "the depth dialog")
+            await on_screen(pilot, "ValueDialog")
             assert focused_id(app) == "value"  # a text input has the focus
             await pilot.press("escape")
             assert not fw(app).needle_running  # e-stop is written before the key returns
@@ -156,6 +157,7 @@ def test_estop_release_then_start_again(store):
             await home_treatment(pilot, keys=False)
             await start_needle(pilot)
             await pilot.press("escape")
+            await until(pilot, lambda: app.pen.status.state is State.ESTOP, "ESTOP telemetry")
             await pilot.press("space")  # refused: the e-stop is latched
             await settle(pilot)
             assert not fw(app).needle_running

@@ -28,6 +28,7 @@ from tests.tui.conftest import (
     focused_id,
     fw,
     make_app,
+    on_screen,
     screen_name,
     settle,
     until,
@@ -190,7 +191,7 @@ def test_a_yes_blocks_a_home_session(store):
             verdict = [r.data for r in store.records(app.pen.session_id) if r.kind == "screening"]
             assert verdict[-1]["verdict"] == "blocked"
             await pilot.press("ctrl+e")
-            await until(pilot, lambda: screen_name(app) == "SummaryScreen", "the summary")
+            await on_screen(pilot, "SummaryScreen")
             assert app.pen.closed and not fw(app).needle_running
 
     asyncio.run(go())
@@ -200,7 +201,7 @@ def test_record_is_refused_until_every_question_is_answered(store):
     async def go() -> None:
         app = make_app(store, port="sim://?seed=42", role="home", zone="forehead")
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: screen_name(app) == "ScreeningScreen", "screening")
+            await on_screen(pilot, "ScreeningScreen")
             await until(pilot, lambda: focused_id(app) is not None, "focus")
             await pilot.press("n", "n", "n")
             app.screen.submit()
@@ -226,23 +227,24 @@ def test_a_yes_in_a_professional_session_needs_a_clinicians_acknowledgement(stor
             await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
             await pilot.press(*"5678", "enter")
             await answer_screening(pilot, "nnnnynnnnn")  # cold sores
-            await until(pilot, lambda: screen_name(app) == "AcknowledgeDialog", "the dialog")
-            assert focused_id(app) == "clinician"  # an aesthetician cannot acknowledge
+            await on_screen(pilot, "AcknowledgeDialog")
+            # an aesthetician cannot acknowledge: the clinician's ID is asked first
+            await until(pilot, lambda: focused_id(app) == "clinician", "the clinician field")
             # Escape in the dialog is the e-stop, as everywhere
             await pilot.press("escape")
             assert fw(app).state is State.ESTOP
             assert screen_name(app) == "AcknowledgeDialog"
-            await pilot.press(*"c1", "tab", *"0000", "tab", *"antiviral cover", "enter")
+            await pilot.press(*"c1", "tab", *"0000", "tab", *"antiviral", "enter")
             await settle(pilot)
             assert screen_name(app) == "AcknowledgeDialog"  # a wrong PIN keeps it open
             assert focused_id(app) == "pin"
             await pilot.press(*"1234", "tab", "enter")
-            await until(pilot, lambda: screen_name(app) == "TreatmentScreen", "treatment")
+            await on_screen(pilot, "TreatmentScreen")
             acks = [
                 r.data
                 for r in store.records(app.pen.session_id)
                 if r.kind == "screening" and r.data.get("event") == "acknowledged"
             ]
-            assert acks and acks[-1]["by"] == "c1" and acks[-1]["reason"] == "antiviral cover"
+            assert acks and acks[-1]["by"] == "c1" and acks[-1]["reason"] == "antiviral"
 
     asyncio.run(go())
