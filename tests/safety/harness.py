@@ -27,7 +27,7 @@ import driver.link
 from driver.errors import DriverError
 from driver.pen import Pen
 from driver.store import AuditStore, Record
-from protocol import MsgType, Nack, NackError
+from protocol import DeviceClass, MsgType, Nack, NackError, State
 from simulator.firmware import Applied, Firmware, LogRecord, PenConfig
 from simulator.simulation import Simulation
 from simulator.virtual import VirtualClock, VirtualPort
@@ -40,6 +40,8 @@ OPERATORS = {
 }
 #: The scrypt cost for test PINs (the store keeps each hash's own parameters).
 TEST_SCRYPT_N = 16
+#: The home role's and a home pen's limit: never reached, under any policy.
+HOME_LIMIT_UM = 1000
 #: How often the host's reader turns while virtual time passes (a real reader spins faster).
 POLL_S = 0.005
 
@@ -70,6 +72,10 @@ class Session:
     records_before: int = 0
     #: how many commands the firmware had executed before this session's connect
     applied_before: int = 0
+    #: the same two bounds when the next session began (None while this one is the latest)
+    records_until: int | None = None
+    applied_until: int | None = None
+    final_checked: bool = False
     abandoned: bool = False  # the host process "died": the Pen object is never used again
 
 
@@ -115,6 +121,7 @@ class Rig:
         self.applied_total = 0
         self._decoder = self.fw.decoder
         self._frames_seen = self._decoder.frames
+        self._depth_checked = 0
         self._connecting: Session | None = None
         self.fw.add_listener(self._on_pen_record)
         self._wrap_feed()
@@ -200,6 +207,9 @@ class Rig:
         records = self.store.records()
         session.records_before = records[-1].id if records else 0
         session.applied_before = self.applied_count()
+        if self.current is not None:
+            self.current.records_until = session.records_before
+            self.current.applied_until = session.applied_before
         self.sessions.append(session)
         self.current = session
         self._connecting = session
@@ -273,6 +283,112 @@ class Rig:
             )
         for t_ms, silence in self.watchdog_trips:
             assert silence <= wd + 1, f"the watchdog tripped after {silence} ms at {t_ms} ms"
+
+    # --- the invariants (the safety machine calls these after every step) ----------------
+
+    def check_running(self) -> None:
+        """The needle runs only in RUNNING: a session, no latched e-stop, no latched fault."""
+        fw = self.fw
+        if fw.needle_running:
+            assert fw.state == State.RUNNING, f"the needle runs in {fw.state.name}"
+            assert fw.session_open and not fw.estop_latched and not fw.latched_faults
+        else:
+            assert fw.rate_actual_hz == 0, "the motor turns with the needle stopped"
+
+    def check_depth(self) -> None:
+        """The pen's set-point is within the governor's cap for the zone and role of the
+        session that set it (the override cap where a reason was given), and a home role or
+        a home pen never reaches 1.0 mm."""
+        fw = self.fw
+        depth = fw.depth_set_um
+        if self.config.device_class == DeviceClass.HOME:
+            assert depth < HOME_LIMIT_UM and fw.depth_actual_um < HOME_LIMIT_UM
+        if depth == self.config.depth_min_um:
+            return  # the reset value: every boot, HELLO and watchdog trip comes back to it
+        owner = self.owner
+        assert owner is not None, f"the pen holds {depth} µm that no live session set"
+        pen = owner.pen
+        assert pen is not None and owner.role is not None, (
+            f"the pen holds {depth} µm set by a session that never began"
+        )
+        if owner.role == "home":
+            assert depth < HOME_LIMIT_UM, f"a home session reached {depth} µm"
+        zone = pen.zone
+        assert zone is not None, f"the pen holds {depth} µm but no zone was chosen"
+        override = zone in owner.override_zones
+        cap = cap_um(pen.governor.cap_for(pen.role, zone, pen.device, override=override))
+        assert cap is not None, f"the pen holds {depth} µm on {zone}, where {pen.role} has no cap"
+        assert depth <= cap, (
+            f"the pen's set-point {depth} µm is above the {pen.role} cap for {zone} "
+            f"({cap} µm, override={override})"
+        )
+
+    def check_rate(self) -> None:
+        """The pen's rate set-point never exceeds the role's rate cap."""
+        rate = self.fw.rate_set_hz
+        if rate == self.config.rate_min_hz:
+            return
+        owner = self.owner
+        assert owner is not None and owner.pen is not None and owner.role is not None, (
+            f"the pen runs at {rate} Hz that no live session set"
+        )
+        span = owner.pen.governor.rate_range_for(owner.role, owner.pen.device)
+        assert span is not None and rate <= span[1], f"{rate} Hz is above the {owner.role} cap"
+
+    def check_commands(self, records: list[Record]) -> None:
+        """Per driver session: no command executed twice, every command the driver logged as
+        acknowledged executed, and no governed value refused by the pen's own range."""
+        for s in self.sessions:
+            if s.final_checked:
+                continue
+            items = self.applied_since(s.applied_before)
+            if s.applied_until is not None:
+                items = items[: max(0, s.applied_until - s.applied_before)]
+            done = accepted(items)
+            twice = {k: n for k, n in done.items() if n > 1}
+            assert not twice, f"commands executed more than once: {twice}"
+            scope = [r for r in records if s.records_until is None or r.id <= s.records_until]
+            for key in ack_records(scope, s.records_before):
+                assert done[key] >= 1, f"the driver reports {key} done; the pen never ran it"
+            bad = refused_out_of_range(items)
+            assert not bad, f"the pen refused governed values: {bad}"
+            s.final_checked = s.applied_until is not None
+
+    def check_audit(self, records: list[Record]) -> None:
+        """The hash chain verifies, and every SET_DEPTH the pen executed has its decision
+        record (same seq, same depth, same session) committed before the pen executed it."""
+        result = self.store.verify()
+        assert result.ok, f"the audit chain does not verify: {result.problem}"
+        ids = {rec.hash: rec.id for rec in records}
+        for applied in self.depth_applied[self._depth_checked :]:
+            owner = self.sessions[applied.session] if applied.session >= 0 else None
+            assert owner is not None and owner.pen is not None, "a depth set outside any session"
+            sid = owner.pen.session_id
+            limit = ids[applied.head]
+            wanted = {"type": "SET_DEPTH", "seq": applied.seq, "depth_um": applied.depth_um}
+            found = [
+                rec
+                for rec in records
+                if rec.kind == "decision"
+                and rec.session_id == sid
+                and rec.id <= limit
+                and rec.data.get("command") == wanted
+            ]
+            assert found, (
+                f"SET_DEPTH {applied.depth_um} µm (seq {applied.seq}) was executed with no "
+                "decision committed before it"
+            )
+        self._depth_checked = len(self.depth_applied)
+
+    def check_all(self) -> None:
+        """Every invariant, as the safety machine checks them after each step."""
+        self.check_watchdog()
+        self.check_running()
+        self.check_depth()
+        self.check_rate()
+        records = self.store.records()
+        self.check_commands(records)
+        self.check_audit(records)
 
 
 def one_sentence(exc: BaseException) -> str:

@@ -6,23 +6,30 @@ the xfail turns into a failure, and whoever fixed it removes the marker.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.safety.harness import Rig
 
 
-def test_events_between_status_frames_are_not_counted_as_lost() -> None:
-    rig = Rig(seed=5)
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "driver/pen.py set_rate: the rate is decided together with the current depth and no "
+        "override reason (set_rate takes none), so once a clinician has gone past a zone's "
+        "recommended max with a recorded reason, every rate change is needs_override and "
+        "nothing is sent; the rate can only be changed by first coming back under the "
+        "recommended max (fails safe, but blocks a legitimate treatment)"
+    ),
+)
+def test_a_clinician_past_the_recommended_max_can_still_change_the_rate() -> None:
+    rig = Rig(seed=3)
     try:
-        pen = rig.connect("home").pen
+        pen = rig.connect("clinician").pen
         assert pen is not None
-        pen.select_zone("forehead")
-        pen.set_depth(0.4)
-        pen.set_rate(100)
-        pen.start()  # EVENT STARTED
-        rig.run(0.5)
-        pen.stop()  # EVENT STOPPED
-        rig.run(0.5)
-        wire = rig.sim.link.pen_to_host.stats
-        assert wire.dropped == wire.corrupted == wire.lost_to_cut == 0  # nothing was lost
-        assert pen.link_stats.status_gaps == 0
+        pen.select_zone("cheeks")
+        assert pen.set_depth(1.5, "deep acne scarring, consented").sendable
+        decision = pen.set_rate(120)
+        assert decision.sendable, decision.reasons
+        assert rig.fw.rate_set_hz == 120
     finally:
         rig.close()

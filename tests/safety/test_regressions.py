@@ -68,3 +68,25 @@ def test_a_failed_zone_change_clamp_never_leaves_the_needle_too_deep() -> None:
         )
     finally:
         rig.close()
+
+
+def test_events_between_status_frames_are_not_counted_as_lost() -> None:
+    """Found by the soak benchmark (fixed in driver/link.py): the lost-frame counter compared
+    consecutive STATUS seqs only, but STATUS and EVENT share the pen's counter, so every
+    EVENT between two STATUS frames was counted as a lost STATUS."""
+    rig = Rig(seed=5)
+    try:
+        pen = rig.connect("home").pen
+        assert pen is not None
+        pen.select_zone("forehead")
+        pen.set_depth(0.4)
+        pen.set_rate(100)
+        pen.start()  # EVENT STARTED
+        rig.run(0.5)
+        pen.stop()  # EVENT STOPPED
+        rig.run(0.5)
+        wire = rig.sim.link.pen_to_host.stats
+        assert wire.dropped == wire.corrupted == wire.lost_to_cut == 0  # nothing was lost
+        assert pen.link_stats.status_gaps == 0
+    finally:
+        rig.close()
