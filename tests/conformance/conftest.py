@@ -65,7 +65,7 @@ def pytest_collection_modifyitems(items: list[Any]) -> None:
     def key(item: Any) -> tuple[int, bool]:
         callspec = getattr(item, "callspec", None)
         which = callspec.params.get("target") if callspec is not None else None
-        return TARGET_ORDER.get(which, 0), item.get_closest_marker("ends_session") is not None
+        return TARGET_ORDER.get(str(which), 0), item.get_closest_marker("ends_session") is not None
 
     ordered = sorted((items[i] for i in slots), key=key)
     for i, item in zip(slots, ordered, strict=True):

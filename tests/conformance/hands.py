@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import serial
@@ -153,11 +154,11 @@ class Target:
         self.closer()
 
 
-def open_url(url: str) -> serial.SerialBase:
-    """Open a device path or any pyserial URL, `sim://` included."""
+def open_url(url: str) -> Any:
+    """Open a device path or any pyserial URL, `sim://` included (a pyserial port)."""
     if "simulator" not in serial.protocol_handler_packages:
         serial.protocol_handler_packages.append("simulator")
-    port: serial.SerialBase = serial.serial_for_url(
+    port: Any = serial.serial_for_url(
         url, baudrate=BAUDRATE, timeout=READ_TIMEOUT_S, write_timeout=1.0
     )
     return port
@@ -179,9 +180,7 @@ def open_target(which: str) -> Target:
     return _with_client(which, port, hook, _nothing)
 
 
-def _with_client(
-    label: str, port: serial.SerialBase, hook: Hook | None, closer: Callable[[], None]
-) -> Target:
+def _with_client(label: str, port: Any, hook: Hook | None, closer: Callable[[], None]) -> Target:
     port.reset_input_buffer()
     pen = PenClient(port, label).start()
     return Target(label, pen, hook, closer)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from protocol import HOST_TO_PEN, MAX_BODY
 
-EXAMPLES = max(10, settings.default.max_examples // 4)
+EXAMPLES = max(10, settings().max_examples // 4)
 #: The longest payload an intact frame can carry (a body is at most 64 bytes).
 MAX_PAYLOAD = MAX_BODY - 8
 HOST_TYPES = frozenset(int(cls.TYPE) for cls in HOST_TO_PEN)
@@ -27,7 +27,7 @@ def live(**changes: Any) -> settings:
         max_examples=EXAMPLES,
         deadline=None,
         suppress_health_check=[
-            *settings.default.suppress_health_check,
+            *settings().suppress_health_check,
             HealthCheck.function_scoped_fixture,
             HealthCheck.too_slow,
         ],

@@ -40,7 +40,7 @@ def reach(pen: PenClient, hands: Hands, where: str) -> None:
     assert pen.status().state == expected
 
 
-def test_estop_from_running_stops_the_needle_before_the_ack(pen: PenClient, hands: Hands):
+def test_estop_from_running_stops_the_needle_before_the_ack(pen: PenClient, hands: Hands) -> None:
     pen.session()
     run_needle(pen, hands)
     pen.ack(Estop(), why="ESTOP is always ACKed")
@@ -56,14 +56,14 @@ def test_estop_from_running_stops_the_needle_before_the_ack(pen: PenClient, hand
 
 
 @pytest.mark.parametrize("where", STATES)
-def test_estop_is_obeyed_and_acked_in_every_state(pen: PenClient, hands: Hands, where: str):
+def test_estop_is_obeyed_and_acked_in_every_state(pen: PenClient, hands: Hands, where: str) -> None:
     reach(pen, hands, where)
     pen.ack(Estop(), why=f"ESTOP is always ACKed, here in {where}")
     assert pen.status().state == State.ESTOP
 
 
 @pytest.mark.parametrize("where", STATES)
-def test_stop_is_obeyed_and_acked_in_every_state(pen: PenClient, hands: Hands, where: str):
+def test_stop_is_obeyed_and_acked_in_every_state(pen: PenClient, hands: Hands, where: str) -> None:
     reach(pen, hands, where)
     pen.ack(Stop(), why=f"STOP is always ACKed, here in {where}")
     after = {"no_session": State.NO_SESSION, "estop": State.ESTOP}.get(where, State.IDLE)
@@ -71,7 +71,9 @@ def test_stop_is_obeyed_and_acked_in_every_state(pen: PenClient, hands: Hands, w
 
 
 @pytest.mark.ends_session
-def test_the_estop_latch_survives_hello_and_only_reset_2_releases_it(pen: PenClient, hands: Hands):
+def test_the_estop_latch_survives_hello_and_only_reset_2_releases_it(
+    pen: PenClient, hands: Hands
+) -> None:
     info = pen.session()
     pen.ack(Estop())
     pen.hello()
@@ -86,7 +88,7 @@ def test_the_estop_latch_survives_hello_and_only_reset_2_releases_it(pen: PenCli
 
 
 @pytest.mark.ends_session
-def test_the_estop_latch_survives_a_watchdog_trip(pen: PenClient, hands: Hands):
+def test_the_estop_latch_survives_a_watchdog_trip(pen: PenClient, hands: Hands) -> None:
     pen.session()
     pen.ack(Estop())
     trip_watchdog(pen)
@@ -100,7 +102,7 @@ def test_the_estop_latch_survives_a_watchdog_trip(pen: PenClient, hands: Hands):
     assert pen.status().state == State.IDLE
 
 
-def test_stop_from_running_returns_to_idle(pen: PenClient, hands: Hands):
+def test_stop_from_running_returns_to_idle(pen: PenClient, hands: Hands) -> None:
     pen.session()
     run_needle(pen, hands)
     pen.ack(Stop())
@@ -109,7 +111,9 @@ def test_stop_from_running_returns_to_idle(pen: PenClient, hands: Hands):
 
 
 @pytest.mark.parametrize("what", [0, 3, 0xFF])
-def test_reset_with_an_undefined_what_is_refused_and_changes_nothing(pen: PenClient, what: int):
+def test_reset_with_an_undefined_what_is_refused_and_changes_nothing(
+    pen: PenClient, what: int
+) -> None:
     pen.session()
     pen.ack(Estop())
     answer = pen.request(Reset(what))

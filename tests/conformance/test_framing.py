@@ -83,7 +83,9 @@ def assert_ignored(pen: PenClient, data: bytes, depth: int, rate: int, what: str
 
 @live()
 @given(data=st.data())
-def test_a_frame_with_a_bad_crc_is_dropped_without_an_answer(pen: PenClient, data: st.DataObject):
+def test_a_frame_with_a_bad_crc_is_dropped_without_an_answer(
+    pen: PenClient, data: st.DataObject
+) -> None:
     info, depth, rate = baseline(pen)
     msg = data.draw(st.sampled_from(harmful(info)), label="command")
     body = bytearray(encode_body(msg, pen.next_seq()))
@@ -98,7 +100,7 @@ def test_a_frame_with_a_bad_crc_is_dropped_without_an_answer(pen: PenClient, dat
 @given(data=st.data(), version=st.integers(0, 0xFF).filter(lambda v: v != 1))
 def test_a_frame_of_another_version_is_dropped_without_an_answer(
     pen: PenClient, data: st.DataObject, version: int
-):
+) -> None:
     info, depth, rate = baseline(pen)
     msg = data.draw(st.sampled_from(harmful(info)), label="command")
     payload = encode_body(msg, 0)[4:-4]
@@ -113,7 +115,7 @@ def test_a_frame_of_another_version_is_dropped_without_an_answer(
 )
 def test_a_frame_longer_than_64_bytes_is_dropped_without_an_answer(
     pen: PenClient, length: int, kind: int
-):
+) -> None:
     _, depth, rate = baseline(pen)
     frame = encode_raw(kind, pen.next_seq(), bytes(range(1, length + 1)))
     assert_ignored(pen, b"\x00" + frame, depth, rate, f"a {length + 8}-byte body")
@@ -121,7 +123,7 @@ def test_a_frame_longer_than_64_bytes_is_dropped_without_an_answer(
 
 @live()
 @given(body=st.binary(min_size=1, max_size=7))
-def test_a_frame_shorter_than_a_header_and_crc_is_dropped(pen: PenClient, body: bytes):
+def test_a_frame_shorter_than_a_header_and_crc_is_dropped(pen: PenClient, body: bytes) -> None:
     _, depth, rate = baseline(pen)
     assert_ignored(pen, b"\x00" + cobs.encode(body) + b"\x00", depth, rate, "a short body")
 
@@ -130,7 +132,7 @@ def test_a_frame_shorter_than_a_header_and_crc_is_dropped(pen: PenClient, body: 
 @given(kind=unknown_types, payload=payloads)
 def test_an_unknown_type_is_nacked_unknown_type_with_its_seq(
     pen: PenClient, kind: int, payload: bytes
-):
+) -> None:
     _, depth, rate = baseline(pen)
     seq = pen.next_seq()
     mark = pen.mark()
@@ -146,7 +148,7 @@ def test_an_unknown_type_is_nacked_unknown_type_with_its_seq(
 @given(data=st.data())
 def test_a_wrong_payload_length_is_nacked_bad_length_and_not_executed(
     pen: PenClient, data: st.DataObject
-):
+) -> None:
     _, depth, rate = baseline(pen)
     kind = data.draw(st.sampled_from(sorted(HOST_TYPES)), label="type")
     length = data.draw(
@@ -170,7 +172,7 @@ def test_a_wrong_payload_length_is_nacked_bad_length_and_not_executed(
 
 @live()
 @given(zeros=st.integers(1, 40), data=st.data())
-def test_empty_frames_are_ignored(pen: PenClient, zeros: int, data: st.DataObject):
+def test_empty_frames_are_ignored(pen: PenClient, zeros: int, data: st.DataObject) -> None:
     info, depth, rate = baseline(pen)
     assert_ignored(pen, b"\x00" * zeros, depth, rate, f"{zeros} empty frames")
     new_depth = data.draw(st.sampled_from([info.depth_min_um, info.depth_max_um]))
@@ -186,7 +188,9 @@ def test_empty_frames_are_ignored(pen: PenClient, zeros: int, data: st.DataObjec
 
 @live()
 @given(garbage=st.binary(min_size=1, max_size=300), data=st.data())
-def test_the_pen_resynchronises_after_garbage(pen: PenClient, garbage: bytes, data: st.DataObject):
+def test_the_pen_resynchronises_after_garbage(
+    pen: PenClient, garbage: bytes, data: st.DataObject
+) -> None:
     info, _, _ = baseline(pen)
     new_depth = data.draw(st.sampled_from([info.depth_min_um, info.depth_max_um]))
     mark = pen.mark()
@@ -201,7 +205,7 @@ def test_the_pen_resynchronises_after_garbage(pen: PenClient, garbage: bytes, da
 @given(runaway=st.binary(min_size=66, max_size=400).map(lambda b: b.replace(b"\x00", b"\x55")))
 def test_a_runaway_frame_without_a_delimiter_costs_nothing_after_the_next_zero(
     pen: PenClient, runaway: bytes
-):
+) -> None:
     info, _, _ = baseline(pen)
     pen.send_raw(runaway + b"\x00")
     pen.ack(SetDepth(info.depth_max_um), why="the first frame after the runaway's 0x00")
@@ -211,7 +215,7 @@ def test_a_runaway_frame_without_a_delimiter_costs_nothing_after_the_next_zero(
 
 @live()
 @given(data=st.data())
-def test_a_frame_cut_into_pieces_is_understood(pen: PenClient, data: st.DataObject):
+def test_a_frame_cut_into_pieces_is_understood(pen: PenClient, data: st.DataObject) -> None:
     info, _, _ = baseline(pen)
     seq = pen.next_seq()
     frame = encode(SetDepth(info.depth_max_um), seq)
@@ -228,7 +232,7 @@ def test_a_frame_cut_into_pieces_is_understood(pen: PenClient, data: st.DataObje
     assert pen.status().depth_set_um == info.depth_max_um
 
 
-def test_frames_back_to_back_in_one_write_are_each_answered_in_turn(pen: PenClient):
+def test_frames_back_to_back_in_one_write_are_each_answered_in_turn(pen: PenClient) -> None:
     info, _, _ = baseline(pen)
     depths = [info.depth_min_um, info.depth_max_um, info.depth_min_um + info.depth_step_um]
     seqs = [pen.next_seq() for _ in depths]

@@ -36,7 +36,7 @@ def operator_played_by(target: Target, asked: list[str]) -> Hands:
 
 def test_an_operator_is_asked_and_the_check_waits_until_telemetry_shows_it(
     pen: PenClient, target: Target
-):
+) -> None:
     asked: list[str] = []
     operator = operator_played_by(target, asked)
     pen.session()
@@ -52,7 +52,7 @@ def test_an_operator_is_asked_and_the_check_waits_until_telemetry_shows_it(
 
 def test_an_operator_who_does_nothing_fails_the_check_with_a_sentence(
     pen: PenClient, target: Target, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     if target.hook is None:
         pytest.skip("the operator mode is checked on the simulator")
     monkeypatch.setattr("tests.conformance.hands.OPERATOR_TIMEOUT_S", 0.2)
@@ -63,7 +63,9 @@ def test_an_operator_who_does_nothing_fails_the_check_with_a_sentence(
     assert pen.status().state == State.IDLE
 
 
-def test_without_an_operator_a_physical_step_is_reported_not_passed(pen: PenClient, target: Target):
+def test_without_an_operator_a_physical_step_is_reported_not_passed(
+    pen: PenClient, target: Target
+) -> None:
     nobody = Hands(target.pen, None, None)
     with pytest.raises(pytest.skip.Exception, match="needs an operator on a real pen: pull"):
         nobody.do("remove_cartridge")

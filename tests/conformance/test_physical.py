@@ -46,7 +46,7 @@ def fault_latched(pen: PenClient, fault: Fault, since: int) -> None:
 @pytest.mark.ends_session
 def test_after_boot_there_is_no_session_telemetry_is_off_and_boot_id_is_new(
     pen: PenClient, hands: Hands
-):
+) -> None:
     old = pen.session()
     pen.ack(SetDepth(old.depth_max_um))
     mark = pen.mark()
@@ -68,7 +68,7 @@ def test_after_boot_there_is_no_session_telemetry_is_off_and_boot_id_is_new(
 
 
 @pytest.mark.ends_session
-def test_telemetry_stops_when_the_pen_reboots(pen: PenClient, hands: Hands):
+def test_telemetry_stops_when_the_pen_reboots(pen: PenClient, hands: Hands) -> None:
     pen.session()
     pen.ack(SetTelemetry(200))
     pen.status()
@@ -83,7 +83,7 @@ def test_telemetry_stops_when_the_pen_reboots(pen: PenClient, hands: Hands):
 
 def test_pulling_the_cartridge_while_running_latches_a_fault_and_stops_the_needle(
     pen: PenClient, hands: Hands
-):
+) -> None:
     pen.session()
     run_needle(pen, hands)
     mark = pen.mark()
@@ -101,7 +101,7 @@ def test_pulling_the_cartridge_while_running_latches_a_fault_and_stops_the_needl
     run_needle(pen, hands)
 
 
-def test_estop_is_acked_in_fault_and_telemetry_flows_there(pen: PenClient, hands: Hands):
+def test_estop_is_acked_in_fault_and_telemetry_flows_there(pen: PenClient, hands: Hands) -> None:
     pen.session()
     run_needle(pen, hands)
     mark = pen.mark()
@@ -118,7 +118,9 @@ def test_estop_is_acked_in_fault_and_telemetry_flows_there(pen: PenClient, hands
 
 
 @pytest.mark.ends_session
-def test_a_latched_fault_survives_a_watchdog_trip_and_a_new_session(pen: PenClient, hands: Hands):
+def test_a_latched_fault_survives_a_watchdog_trip_and_a_new_session(
+    pen: PenClient, hands: Hands
+) -> None:
     pen.session()
     run_needle(pen, hands)
     mark = pen.mark()
@@ -134,7 +136,7 @@ def test_a_latched_fault_survives_a_watchdog_trip_and_a_new_session(pen: PenClie
     assert pen.status().state == State.IDLE
 
 
-def test_start_without_a_cartridge_is_refused(pen: PenClient, hands: Hands):
+def test_start_without_a_cartridge_is_refused(pen: PenClient, hands: Hands) -> None:
     pen.session()
     hands.fresh_cartridge()
     hands.do("remove_cartridge")
@@ -143,7 +145,7 @@ def test_start_without_a_cartridge_is_refused(pen: PenClient, hands: Hands):
     hands.do("insert_fresh_cartridge")
 
 
-def test_a_used_cartridge_put_back_is_spent_and_refused(pen: PenClient, hands: Hands):
+def test_a_used_cartridge_put_back_is_spent_and_refused(pen: PenClient, hands: Hands) -> None:
     pen.session()
     used = run_needle(pen, hands).cartridge_id
     pen.ack(Stop())
@@ -156,7 +158,7 @@ def test_a_used_cartridge_put_back_is_spent_and_refused(pen: PenClient, hands: H
     assert pen.status().state == State.IDLE
 
 
-def test_start_on_a_low_battery_is_refused(pen: PenClient, hands: Hands):
+def test_start_on_a_low_battery_is_refused(pen: PenClient, hands: Hands) -> None:
     pen.session()
     hands.fresh_cartridge()
     hands.do("battery_low")
@@ -167,7 +169,7 @@ def test_start_on_a_low_battery_is_refused(pen: PenClient, hands: Hands):
 
 def test_overheating_latches_a_fault_until_the_pen_has_cooled_and_is_reset(
     pen: PenClient, hands: Hands
-):
+) -> None:
     pen.session()
     run_needle(pen, hands)
     mark = pen.mark()
@@ -182,7 +184,7 @@ def test_overheating_latches_a_fault_until_the_pen_has_cooled_and_is_reset(
 
 def test_a_jammed_depth_actuator_raises_depth_error_and_stops_the_needle(
     pen: PenClient, hands: Hands
-):
+) -> None:
     pen.session()
     run_needle(pen, hands)
     mark = pen.mark()
@@ -199,7 +201,7 @@ def test_a_jammed_depth_actuator_raises_depth_error_and_stops_the_needle(
     assert pen.status().state == State.IDLE
 
 
-def test_a_stalled_motor_latches_motor_stall(pen: PenClient, hands: Hands):
+def test_a_stalled_motor_latches_motor_stall(pen: PenClient, hands: Hands) -> None:
     pen.session()
     run_needle(pen, hands)
     mark = pen.mark()

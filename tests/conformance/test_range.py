@@ -9,7 +9,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol import Ack, Info, Nack, NackError, SetDepth, SetRate, State
+from protocol import Ack, Info, Nack, NackError, SetDepth, SetRate, State, Status
 
 from .client import PenClient
 from .hands import Hands, run_needle
@@ -34,7 +34,7 @@ def in_range(info: Info, depth: int) -> bool:
 @given(data=st.data())
 def test_set_depth_is_applied_inside_the_range_and_refused_outside_it(
     pen: PenClient, data: st.DataObject
-):
+) -> None:
     info = pen.info
     assert info is not None
     before = info.depth_min_um + info.depth_step_um
@@ -59,7 +59,7 @@ def test_set_depth_is_applied_inside_the_range_and_refused_outside_it(
 @given(data=st.data())
 def test_set_rate_is_applied_inside_the_range_and_refused_outside_it(
     pen: PenClient, data: st.DataObject
-):
+) -> None:
     info = pen.info
     assert info is not None
     lo, hi = info.rate_min_hz, info.rate_max_hz
@@ -78,14 +78,14 @@ def test_set_rate_is_applied_inside_the_range_and_refused_outside_it(
     assert after == before, f"a refused SET_RATE {rate} moved the set-point to {after}"
 
 
-def test_the_pen_does_not_clamp_a_depth_past_its_maximum(pen: PenClient):
+def test_the_pen_does_not_clamp_a_depth_past_its_maximum(pen: PenClient) -> None:
     info = pen.session()
     pen.ack(SetDepth(info.depth_min_um))
     pen.nack(SetDepth(info.depth_max_um + info.depth_step_um), NackError.OUT_OF_RANGE)
     assert pen.status().depth_set_um == info.depth_min_um, "the pen clamped instead of refusing"
 
 
-def test_depth_changes_while_running_slew_to_the_set_point(pen: PenClient, hands: Hands):
+def test_depth_changes_while_running_slew_to_the_set_point(pen: PenClient, hands: Hands) -> None:
     info = pen.session()
     pen.ack(SetDepth(info.depth_min_um))
     pen.wait_status(
@@ -98,8 +98,12 @@ def test_depth_changes_while_running_slew_to_the_set_point(pen: PenClient, hands
         start = pen.status(since=pen.mark()).depth_actual_um
         pen.ack(SetDepth(target), why="depth changes while RUNNING are allowed")
         mark = pen.last_answer_index + 1
+
+        def there(s: Status, t: int = target) -> bool:
+            return abs(s.depth_actual_um - t) <= DEPTH_TOLERANCE_UM // 3
+
         settled = pen.wait_status(
-            lambda s, t=target: abs(s.depth_actual_um - t) <= DEPTH_TOLERANCE_UM // 3,
+            there,
             timeout=SETTLE_S,
             what=f"depth_actual_um settled at {target} µm",
         )

@@ -38,7 +38,7 @@ def resend(pen: PenClient, msg: Message, seq: int) -> Message:
     return pen.request(msg, seq, flush=True)
 
 
-def test_answers_carry_the_commands_seq_across_the_wrap(pen: PenClient):
+def test_answers_carry_the_commands_seq_across_the_wrap(pen: PenClient) -> None:
     info = pen.session()
     pen.set_next_seq(0xFFFD)
     seen = []
@@ -51,7 +51,7 @@ def test_answers_carry_the_commands_seq_across_the_wrap(pen: PenClient):
     assert seen == [0xFFFD, 0xFFFE, 0xFFFF, 0, 1, 2]
 
 
-def test_commands_sent_without_waiting_are_each_answered_exactly_once(pen: PenClient):
+def test_commands_sent_without_waiting_are_each_answered_exactly_once(pen: PenClient) -> None:
     info = pen.session()
     commands: list[Message] = [
         SetDepth(info.depth_max_um),
@@ -75,7 +75,7 @@ def test_commands_sent_without_waiting_are_each_answered_exactly_once(pen: PenCl
         assert isinstance(msg, Ack | Nack) and msg.of_type == sent.TYPE
 
 
-def test_a_resent_set_depth_is_answered_again_but_not_executed_again(pen: PenClient):
+def test_a_resent_set_depth_is_answered_again_but_not_executed_again(pen: PenClient) -> None:
     info = pen.session()
     first = info.depth_min_um + info.depth_step_um
     mark = pen.mark()
@@ -87,7 +87,7 @@ def test_a_resent_set_depth_is_answered_again_but_not_executed_again(pen: PenCli
     assert pen.status().depth_set_um == info.depth_max_um, "the duplicate was executed again"
 
 
-def test_a_resent_nack_is_answered_with_the_same_nack(pen: PenClient):
+def test_a_resent_nack_is_answered_with_the_same_nack(pen: PenClient) -> None:
     info = pen.session()
     too_deep = SetDepth(info.depth_max_um + info.depth_step_um)
     mark = pen.mark()
@@ -97,7 +97,7 @@ def test_a_resent_nack_is_answered_with_the_same_nack(pen: PenClient):
     assert resend(pen, too_deep, seq) == original
 
 
-def test_a_resent_start_does_not_start_the_needle_again(pen: PenClient, hands: Hands):
+def test_a_resent_start_does_not_start_the_needle_again(pen: PenClient, hands: Hands) -> None:
     pen.session()
     hands.fresh_cartridge()
     mark = pen.mark()
@@ -112,7 +112,7 @@ def test_a_resent_start_does_not_start_the_needle_again(pen: PenClient, hands: H
 
 
 @pytest.mark.ends_session
-def test_a_resent_hello_does_not_open_another_session(pen: PenClient, hands: Hands):
+def test_a_resent_hello_does_not_open_another_session(pen: PenClient, hands: Hands) -> None:
     mark = pen.mark()
     seq = pen.send(Hello(1, 0xC0FFEE))
     info = pen.answer_to(seq, since=mark).message
@@ -124,7 +124,7 @@ def test_a_resent_hello_does_not_open_another_session(pen: PenClient, hands: Han
     assert pen.status().state == State.RUNNING, "a resent HELLO stopped the needle"
 
 
-def test_late_copies_of_an_estop_are_acked_but_do_not_latch_again(pen: PenClient):
+def test_late_copies_of_an_estop_are_acked_but_do_not_latch_again(pen: PenClient) -> None:
     pen.session()
     seq = pen.next_seq()
     frame = b"\x00" + encode(Estop(), seq)
@@ -141,7 +141,7 @@ def test_late_copies_of_an_estop_are_acked_but_do_not_latch_again(pen: PenClient
     assert pen.status().state == State.IDLE, "a late copy of an answered ESTOP latched again"
 
 
-def test_the_same_seq_with_another_type_is_a_new_command(pen: PenClient):
+def test_the_same_seq_with_another_type_is_a_new_command(pen: PenClient) -> None:
     info = pen.session()
     mark = pen.mark()
     seq = pen.send(SetDepth(info.depth_max_um))
@@ -153,7 +153,7 @@ def test_the_same_seq_with_another_type_is_a_new_command(pen: PenClient):
     assert st.depth_set_um == info.depth_max_um
 
 
-def test_the_pen_remembers_at_least_the_last_16_commands(pen: PenClient):
+def test_the_pen_remembers_at_least_the_last_16_commands(pen: PenClient) -> None:
     info = pen.session()
     values = range(info.depth_min_um, info.depth_max_um + 1, info.depth_step_um)
     depths = [values[i % len(values)] for i in range(16)]
@@ -170,7 +170,7 @@ def test_the_pen_remembers_at_least_the_last_16_commands(pen: PenClient):
     )
 
 
-def test_status_and_event_frames_carry_a_gap_free_counter(pen: PenClient, hands: Hands):
+def test_status_and_event_frames_carry_a_gap_free_counter(pen: PenClient, hands: Hands) -> None:
     pen.session()
     mark = pen.mark()
     run_needle(pen, hands)  # EVENT STARTED among the STATUS frames

@@ -29,7 +29,7 @@ from .hands import Hands, run_needle, trip_watchdog
 
 
 @pytest.mark.ends_session
-def test_hello_opens_a_session_and_info_echoes_the_nonce(pen: PenClient):
+def test_hello_opens_a_session_and_info_echoes_the_nonce(pen: PenClient) -> None:
     trip_watchdog(pen)
     assert pen.status().state == State.NO_SESSION
     pen.keepalive = True
@@ -40,7 +40,7 @@ def test_hello_opens_a_session_and_info_echoes_the_nonce(pen: PenClient):
 
 
 @pytest.mark.ends_session
-def test_info_describes_a_pen_that_can_keep_its_promises(pen: PenClient):
+def test_info_describes_a_pen_that_can_keep_its_promises(pen: PenClient) -> None:
     info = pen.session()
     assert info.proto == PROTOCOL_VERSION
     assert info.depth_step_um > 0
@@ -54,7 +54,7 @@ def test_info_describes_a_pen_that_can_keep_its_promises(pen: PenClient):
     assert again.serial == info.serial
 
 
-def test_a_home_pen_reports_depth_max_below_1_mm(pen: PenClient):
+def test_a_home_pen_reports_depth_max_below_1_mm(pen: PenClient) -> None:
     info = pen.session()
     if info.device_class != DeviceClass.HOME:
         pytest.skip("this pen is professional; the 1 mm rule is for home pens")
@@ -65,7 +65,9 @@ def test_a_home_pen_reports_depth_max_below_1_mm(pen: PenClient):
 
 @pytest.mark.parametrize("proto", [0, 2, 0xFF])
 @pytest.mark.ends_session
-def test_hello_with_another_proto_is_refused_and_changes_nothing(pen: PenClient, proto: int):
+def test_hello_with_another_proto_is_refused_and_changes_nothing(
+    pen: PenClient, proto: int
+) -> None:
     info = pen.session()
     depth = info.depth_min_um + info.depth_step_um
     pen.ack(SetDepth(depth))
@@ -83,7 +85,7 @@ def test_hello_with_another_proto_is_refused_and_changes_nothing(pen: PenClient,
 
 
 @pytest.mark.ends_session
-def test_every_command_but_stop_and_estop_needs_a_session(pen: PenClient):
+def test_every_command_but_stop_and_estop_needs_a_session(pen: PenClient) -> None:
     info = pen.session()
     trip_watchdog(pen)
     pen.keepalive = True
@@ -105,7 +107,9 @@ def test_every_command_but_stop_and_estop_needs_a_session(pen: PenClient):
 
 
 @pytest.mark.ends_session
-def test_stop_and_estop_are_obeyed_without_a_session_and_the_latch_needs_one(pen: PenClient):
+def test_stop_and_estop_are_obeyed_without_a_session_and_the_latch_needs_one(
+    pen: PenClient,
+) -> None:
     pen.session()
     trip_watchdog(pen)
     pen.keepalive = True
@@ -122,7 +126,7 @@ def test_stop_and_estop_are_obeyed_without_a_session_and_the_latch_needs_one(pen
 @pytest.mark.parametrize(
     "where", ["session", pytest.param("no_session", marks=pytest.mark.ends_session), "estop"]
 )
-def test_heartbeat_is_never_answered(pen: PenClient, where: str):
+def test_heartbeat_is_never_answered(pen: PenClient, where: str) -> None:
     pen.session()
     if where == "no_session":
         trip_watchdog(pen)
@@ -138,7 +142,7 @@ def test_heartbeat_is_never_answered(pen: PenClient, where: str):
 @pytest.mark.ends_session
 def test_hello_during_a_session_stops_the_needle_and_starts_a_new_session(
     pen: PenClient, hands: Hands
-):
+) -> None:
     pen.session()
     run_needle(pen, hands)
     pen.hello()

@@ -17,7 +17,7 @@ from .client import PenClient
 from .hands import Hands, run_needle, trip_watchdog
 
 
-def test_start_from_idle_runs_the_needle_at_the_rate_set(pen: PenClient, hands: Hands):
+def test_start_from_idle_runs_the_needle_at_the_rate_set(pen: PenClient, hands: Hands) -> None:
     info = pen.session()
     pen.ack(SetRate(info.rate_max_hz))
     hands.fresh_cartridge()
@@ -34,7 +34,7 @@ def test_start_from_idle_runs_the_needle_at_the_rate_set(pen: PenClient, hands: 
 
 
 @pytest.mark.ends_session
-def test_start_without_a_session_is_refused(pen: PenClient):
+def test_start_without_a_session_is_refused(pen: PenClient) -> None:
     pen.session()
     trip_watchdog(pen)
     pen.keepalive = True
@@ -42,7 +42,7 @@ def test_start_without_a_session_is_refused(pen: PenClient):
     assert pen.status().state == State.NO_SESSION
 
 
-def test_start_with_the_estop_latched_is_refused(pen: PenClient, hands: Hands):
+def test_start_with_the_estop_latched_is_refused(pen: PenClient, hands: Hands) -> None:
     pen.session()
     hands.fresh_cartridge()
     pen.ack(Estop())
@@ -50,7 +50,7 @@ def test_start_with_the_estop_latched_is_refused(pen: PenClient, hands: Hands):
     assert pen.status().state == State.ESTOP
 
 
-def test_start_while_running_changes_nothing(pen: PenClient, hands: Hands):
+def test_start_while_running_changes_nothing(pen: PenClient, hands: Hands) -> None:
     pen.session()
     before = run_needle(pen, hands)
     answer = pen.request(Start())
@@ -63,7 +63,9 @@ def test_start_while_running_changes_nothing(pen: PenClient, hands: Hands):
 
 
 @pytest.mark.ends_session
-def test_a_cartridge_used_in_an_earlier_session_is_spent_and_refused(pen: PenClient, hands: Hands):
+def test_a_cartridge_used_in_an_earlier_session_is_spent_and_refused(
+    pen: PenClient, hands: Hands
+) -> None:
     pen.session()
     used = run_needle(pen, hands).cartridge_id
     pen.hello()  # a new session: the cartridge was used in an earlier one

@@ -39,7 +39,7 @@ def assert_rate(statuses: list[Status], hz: int) -> None:
 
 
 @pytest.mark.parametrize("hz", [10, 50, 200])
-def test_status_streams_at_the_rate_set(pen: PenClient, hz: int):
+def test_status_streams_at_the_rate_set(pen: PenClient, hz: int) -> None:
     pen.session()
     pen.telemetry(hz)
     pen.status()  # the stream has begun
@@ -50,7 +50,7 @@ def test_status_streams_at_the_rate_set(pen: PenClient, hz: int):
     "where",
     [pytest.param("no_session", marks=pytest.mark.ends_session), "idle", "running", "estop"],
 )
-def test_status_streams_in_every_state(pen: PenClient, hands: Hands, where: str):
+def test_status_streams_in_every_state(pen: PenClient, hands: Hands, where: str) -> None:
     pen.session()
     pen.telemetry(100)
     if where == "no_session":
@@ -68,7 +68,7 @@ def test_status_streams_in_every_state(pen: PenClient, hands: Hands, where: str)
     assert_rate(statuses, 100)
 
 
-def test_telemetry_0_turns_the_stream_off_and_it_can_come_back(pen: PenClient):
+def test_telemetry_0_turns_the_stream_off_and_it_can_come_back(pen: PenClient) -> None:
     pen.session()
     pen.telemetry(200)
     pen.status()
@@ -82,7 +82,7 @@ def test_telemetry_0_turns_the_stream_off_and_it_can_come_back(pen: PenClient):
 
 
 @pytest.mark.parametrize("where", ["idle", "running"])
-def test_status_reports_the_pen_as_it_is(pen: PenClient, hands: Hands, where: str):
+def test_status_reports_the_pen_as_it_is(pen: PenClient, hands: Hands, where: str) -> None:
     info = pen.session()
     first = pen.status()
     if where == "running":
@@ -106,7 +106,9 @@ def test_status_reports_the_pen_as_it_is(pen: PenClient, hands: Hands, where: st
 
 @live()
 @given(hz=u16_edges(200).filter(lambda v: v > 200))
-def test_a_telemetry_rate_above_200_is_refused_and_the_stream_goes_on(pen: PenClient, hz: int):
+def test_a_telemetry_rate_above_200_is_refused_and_the_stream_goes_on(
+    pen: PenClient, hz: int
+) -> None:
     pen.telemetry(50)
     refused = pen.request(SetTelemetry(hz))
     assert isinstance(refused, Nack), f"SET_TELEMETRY {hz} was answered {refused}"
@@ -117,7 +119,7 @@ def test_a_telemetry_rate_above_200_is_refused_and_the_stream_goes_on(pen: PenCl
 
 @live()
 @given(hz=st.integers(1, 200))
-def test_any_telemetry_rate_from_1_to_200_is_accepted(pen: PenClient, hz: int):
+def test_any_telemetry_rate_from_1_to_200_is_accepted(pen: PenClient, hz: int) -> None:
     pen.telemetry(hz)
     pen.telemetry(200)
     pen.status()

@@ -35,7 +35,9 @@ WATCHDOG_EARLY_MS = 20
 
 
 @pytest.mark.ends_session
-def test_the_watchdog_stops_a_running_needle_within_watchdog_ms(pen: PenClient, hands: Hands):
+def test_the_watchdog_stops_a_running_needle_within_watchdog_ms(
+    pen: PenClient, hands: Hands
+) -> None:
     info = pen.session()
     deep = info.depth_max_um
     pen.ack(SetDepth(deep))
@@ -60,7 +62,7 @@ def test_the_watchdog_stops_a_running_needle_within_watchdog_ms(pen: PenClient, 
 
 
 @pytest.mark.ends_session
-def test_the_watchdog_ends_an_idle_session_too(pen: PenClient):
+def test_the_watchdog_ends_an_idle_session_too(pen: PenClient) -> None:
     info = pen.session()
     pen.ack(SetDepth(info.depth_max_um))
     trip = trip_watchdog(pen)
@@ -71,7 +73,7 @@ def test_the_watchdog_ends_an_idle_session_too(pen: PenClient):
 
 
 @pytest.mark.ends_session
-def test_the_pen_never_resumes_by_itself_after_a_trip(pen: PenClient, hands: Hands):
+def test_the_pen_never_resumes_by_itself_after_a_trip(pen: PenClient, hands: Hands) -> None:
     info = pen.session()
     run_needle(pen, hands)
     trip = trip_watchdog(pen)
@@ -88,7 +90,7 @@ def test_the_pen_never_resumes_by_itself_after_a_trip(pen: PenClient, hands: Han
 
 
 @pytest.mark.ends_session
-def test_damaged_frames_do_not_feed_the_watchdog(pen: PenClient):
+def test_damaged_frames_do_not_feed_the_watchdog(pen: PenClient) -> None:
     info = pen.session()
     mark = pen.mark()
     quiet_at = pen.go_quiet()
@@ -116,7 +118,7 @@ def test_damaged_frames_do_not_feed_the_watchdog(pen: PenClient):
     assert pen.status().state == State.NO_SESSION
 
 
-def test_heartbeats_alone_keep_the_session_open(pen: PenClient):
+def test_heartbeats_alone_keep_the_session_open(pen: PenClient) -> None:
     info = pen.session()
     depth = info.depth_min_um + info.depth_step_um
     pen.ack(SetDepth(depth))
