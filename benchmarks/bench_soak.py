@@ -120,7 +120,8 @@ class _Memory:
 def _progress(side: str, pen_s: float, total_s: float, last: list[float]) -> None:
     if pen_s - last[0] >= total_s / 10:
         last[0] = pen_s
-        print(f"  soak {side}: {pen_s / 3600:.2f} of {total_s / 3600:g} h", file=sys.stderr)
+        done = 100 * pen_s / total_s
+        print(f"  soak {side}: {done:.0f} % of {total_s / 3600:.3g} h", file=sys.stderr)
 
 
 def soak_driver(pen_hours: float) -> Soak:
