@@ -220,6 +220,8 @@ class PenClient:
         # A reboot starts it again; the BOOT event marks that.
         last = self._last_unsolicited
         rebooted = isinstance(msg, Event) and msg.code == EventCode.BOOT
+        if rebooted:
+            self.telemetry_hz = 0  # telemetry is off after boot
         if last is not None and not rebooted and protocol.seq_gap(last, item.seq):
             self._pen_errors.append(
                 f"The pen's STATUS/EVENT counter jumped from {last} to {item.seq} on a clean "

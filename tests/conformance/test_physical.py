@@ -57,7 +57,6 @@ def test_after_boot_there_is_no_session_telemetry_is_off_and_boot_id_is_new(
     assert not [r for r in pen.received(booted) if is_status(r)], "telemetry is on after boot"
     pen.nack(SetDepth(old.depth_min_um), NackError.NO_SESSION, why="no session after boot")
     pen.ack(Stop())
-    pen.telemetry_hz = 0
     new = pen.hello()
     assert new.boot_id != old.boot_id, "boot_id did not change across a reboot"
     pen.telemetry(100)
@@ -77,7 +76,6 @@ def test_telemetry_stops_when_the_pen_reboots(pen: PenClient, hands: Hands) -> N
     boot = pen.wait_for(is_event(EventCode.BOOT), since=mark, what="EVENT BOOT")
     pen.pause(0.2)
     assert not [r for r in pen.received(boot.index) if is_status(r)]
-    pen.telemetry_hz = 0
     pen.hello()
 
 

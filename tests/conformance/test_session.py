@@ -149,4 +149,4 @@ def test_hello_during_a_session_stops_the_needle_and_starts_a_new_session(
     st = pen.status()
     assert st.state == State.IDLE, f"after HELLO while RUNNING the pen is {st.state.name}"
     pen.wait_status(lambda s: s.rate_actual_hz == 0, what="STATUS with the motor stopped")
-    pen.ack(SetDepth(pen.info.depth_min_um if pen.info else 0), why="the new session works")
+    pen.ack(SetDepth(pen.session().depth_min_um), why="the new session takes commands")
