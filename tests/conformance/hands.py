@@ -125,6 +125,7 @@ class Hands:
             timeout=OPERATOR_TIMEOUT_S,
             what=f"sign that the operator did this: {action.instruction}",
         )
+        self.pen.probe()  # from here on, STATUS shows the pen after the action
 
     def fresh_cartridge(self) -> None:
         """A cartridge START will take: fresh, or already in use in this session."""
