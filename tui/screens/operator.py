@@ -20,10 +20,10 @@ from .. import format as fmt
 from .base import StepScreen
 
 ROLE_HELP = {
-    "home": "self-treatment, shallow depths only, no login",
-    "aesthetician": "clients; recommended limits are hard (PIN)",
-    "clinician": "patients; may pass a recommended limit with a recorded reason (PIN)",
-    "engineer": "the bench zone only, no skin (PIN)",
+    "home": "self-treatment, shallow only, no PIN",
+    "aesthetician": "clients; recommended limits are hard",
+    "clinician": "patients; past a limit with a reason",
+    "engineer": "the bench zone only, no skin",
 }
 
 

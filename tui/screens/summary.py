@@ -28,7 +28,7 @@ def summary_table(s: SessionSummary) -> Table:
     table.add_column("Zone")
     table.add_column("Time", justify="right")
     table.add_column("Stamps", justify="right")
-    table.add_column("Depths used (mm)")
+    table.add_column("Depth (mm)")
     table.add_column("Clamps", justify="right")
     table.add_column("Overrides", justify="right")
     for z in s.zones.values():
@@ -36,13 +36,21 @@ def summary_table(s: SessionSummary) -> Table:
             z.zone,
             fmt.duration(z.seconds),
             f"{z.stamps:,}",
-            ", ".join(f"{d:.2f}" for d in sorted(z.depths_mm)) or "—",
+            _depths(z.depths_mm),
             str(z.clamps),
             str(z.overrides),
         )
     if not s.zones:
         table.add_row(Text("no zone was treated", style="dim"), "", "", "", "", "")
     return table
+
+
+def _depths(depths: list[float]) -> str:
+    """The depths a zone was treated at: one value, or the shallowest to the deepest."""
+    if not depths:
+        return "—"
+    lo, hi = min(depths), max(depths)
+    return f"{hi:.2f}" if lo == hi else f"{lo:.2f}–{hi:.2f}"
 
 
 class SummaryScreen(StepScreen):

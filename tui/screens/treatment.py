@@ -42,13 +42,13 @@ class TreatmentScreen(StepScreen):
         Binding("space", "start_stop", "Start/Stop", priority=True),
         Binding("plus,equals_sign", "depth(1)", "Depth", key_display="+/-"),
         Binding("minus", "depth(-1)", "Depth −", show=False),
-        Binding("d", "type_depth", "Type depth/rate", key_display="d/r"),
+        Binding("d", "type_depth", "Type depth", show=False),
         Binding("right_square_bracket,greater_than_sign", "rate(1)", "Rate", key_display="]/["),
         Binding("left_square_bracket,less_than_sign", "rate(-1)", "Rate −", show=False),
         Binding("r", "type_rate", "Type rate", show=False),
         Binding("z", "focus_zones", "Zones", show=False),
         Binding("f", "reset_fault", "Reset fault"),
-        Binding("u", "release_estop", "Release e-stop"),
+        Binding("u", "release_estop", "Release"),
         Binding("ctrl+e", "end_session", "End"),
     ]
 
@@ -75,7 +75,7 @@ class TreatmentScreen(StepScreen):
         yield self.top_bar()
         with Horizontal(id="treat-top"):
             with Vertical(id="zones-panel", classes="panel"):
-                yield Static("Zone            cap mm", classes="panel-title", id="zones-title")
+                yield Static("Zone            cap", classes="panel-title", id="zones-title")
                 yield ZoneList()
             with Vertical(id="map-panel", classes="panel"):
                 yield FaceMap()
@@ -85,11 +85,11 @@ class TreatmentScreen(StepScreen):
         with Vertical(id="controls", classes="panel"):
             yield Static("", id="setpoints")
             with Horizontal(id="buttons"):
-                yield Button("Depth−", id="depth-down")
-                yield Button("Depth+", id="depth-up")
+                yield Button("Depth −", id="depth-down")
+                yield Button("Depth +", id="depth-up")
                 yield Button("Depth…", id="depth-type")
-                yield Button("Rate−", id="rate-down")
-                yield Button("Rate+", id="rate-up")
+                yield Button("Rate −", id="rate-down")
+                yield Button("Rate +", id="rate-up")
                 yield Button("Rate…", id="rate-type")
                 yield Button("▶ Start", id="start-stop", variant="success")
                 yield Button("Reset fault", id="reset-fault")
@@ -113,7 +113,7 @@ class TreatmentScreen(StepScreen):
         }
         self.query_one(ZoneList).set_zones(limits)
         if any(h is not None and c is not None and h > c for c, h in limits.values()):
-            self.query_one("#zones-title", Static).update("Zone            cap mm  with reason")
+            self.query_one("#zones-title", Static).update("Zone            cap   reason")
         self.query_one(FaceMap).show(None, zones)
         self.query_one(EventLog).add(app.model.log_since(0))
         self.show_setpoints()

@@ -1,0 +1,178 @@
+"""Snapshots of the main screens at 120x40 (pytest-textual-snapshot).
+
+Deterministic on purpose: fixed simulator seeds, a fresh in-memory audit store, a fixed wall
+clock for the screens and the audit records, UTC, a fixed list of serial ports, no blinking
+cursor, and on the treatment screen a frozen telemetry snapshot instead of the live stream.
+Update them with `pytest tests/tui/test_snapshots.py --snapshot-update` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+
+import pytest
+from textual.widgets import Input
+
+import driver.store
+import protocol
+from protocol import CartridgeState, Fault, State
+from tests.tui.conftest import (
+    FIXED_NOW,
+    SIZE,
+    clinician_treatment,
+    focused_id,
+    make_app,
+    on_screen,
+    settle,
+    until,
+)
+from tui.model import Snapshot
+
+
+@pytest.fixture(autouse=True)
+def fixed_world(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    fake_time = types.SimpleNamespace(
+        time=lambda: FIXED_NOW, localtime=time.localtime, strftime=time.strftime
+    )
+    monkeypatch.setattr(driver.store, "time", fake_time)
+    monkeypatch.setattr(
+        "tui.screens.connect.list_serial_ports",
+        lambda: [("/dev/ttyUSB0", "CP2102 USB to UART Bridge Controller")],
+    )
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def no_blink(app) -> None:
+    for screen in app.screen_stack:
+        for box in screen.query(Input):
+            box.cursor_blink = False
+
+
+def frozen_snapshot() -> Snapshot:
+    status = protocol.Status(
+        state=State.RUNNING,
+        faults=Fault(0),
+        depth_set_um=500,
+        depth_actual_um=495,
+        rate_set_hz=100,
+        rate_actual_hz=100,
+        stamps=12_345,
+        motor_ma=248,
+        temp_dc=312,
+        battery_pct=87,
+        cartridge_id=0x1A2B3C4D,
+        cartridge_state=CartridgeState.IN_USE,
+        uptime_ms=123_456,
+    )
+    ramp = tuple(min(0.5, 0.25 + 0.01 * i) for i in range(60))
+    return Snapshot(
+        status=status,
+        status_count=999_999,
+        link_lost=None,
+        rebooted=None,
+        session_ended=None,
+        estop_note=None,
+        run_ms_by_zone={"forehead": 83_000.0, "cheeks": 41_000.0},
+        stamps_by_zone={"forehead": 8_245, "cheeks": 4_100},
+        depth_history=ramp,
+        rate_history=tuple([0.0] * 10 + [100.0] * 50),
+        last_log_seq=0,
+    )
+
+
+def test_connect_screen(snap_compare, store):
+    app = make_app(store, clock=lambda: FIXED_NOW)
+
+    async def before(pilot) -> None:
+        await on_screen(pilot, "ConnectScreen")
+        no_blink(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_operator_screen(snap_compare, store):
+    app = make_app(
+        store, port="sim://?seed=51", role="clinician", operator="c1", clock=lambda: FIXED_NOW
+    )
+
+    async def before(pilot) -> None:
+        await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
+        no_blink(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_screening_screen(snap_compare, store):
+    app = make_app(store, port="sim://?seed=52", role="home", clock=lambda: FIXED_NOW)
+
+    async def before(pilot) -> None:
+        await on_screen(pilot, "ScreeningScreen")
+        await until(pilot, lambda: focused_id(app) is not None, "a question")
+        await pilot.press("n", "n", "n", "n", "y")
+        no_blink(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def _clinician_app(store, seed: int):
+    return make_app(
+        store,
+        port=f"sim://?seed={seed}",
+        role="clinician",
+        operator="c1",
+        client="P-7",
+        zone="forehead",
+        clock=lambda: FIXED_NOW,
+    )
+
+
+async def _to_half_a_millimetre(pilot) -> None:
+    app = pilot.app
+    await clinician_treatment(pilot)
+    await until(pilot, lambda: app.pen.zone == "forehead", "forehead")
+    await settle(pilot)
+    for _ in range(6):
+        await pilot.press("plus")
+    await settle(pilot)
+
+
+def test_treatment_screen(snap_compare, store):
+    app = _clinician_app(store, 53)
+
+    async def before(pilot) -> None:
+        await _to_half_a_millimetre(pilot)
+        app.model.freeze(frozen_snapshot())
+        await pilot.pause(0.3)
+        no_blink(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_override_dialog(snap_compare, store):
+    app = _clinician_app(store, 54)
+
+    async def before(pilot) -> None:
+        await _to_half_a_millimetre(pilot)
+        app.model.freeze(frozen_snapshot())
+        await pilot.press("plus")  # 0.55 mm: past the recommended 0.50 mm
+        await on_screen(pilot, "OverrideDialog")
+        no_blink(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_summary_screen(snap_compare, store):
+    app = _clinician_app(store, 55)
+
+    async def before(pilot) -> None:
+        await _to_half_a_millimetre(pilot)
+        app.end_session()
+        await on_screen(pilot, "SummaryScreen")
+        no_blink(app)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)

@@ -1,0 +1,142 @@
+"""The real `needlepen tui` in a kernel pty (os.openpty): driven by keystrokes, then its
+terminal goes away (SIGHUP). The needle must be stopped, and the audit log must show it,
+before the program exits."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="needs a Linux pty")
+
+
+def records(db: Path) -> list[tuple[str, dict[str, object]]]:
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            rows = conn.execute("SELECT kind, data FROM log ORDER BY id").fetchall()
+    except sqlite3.Error:
+        return []
+    return [(kind, json.loads(data)) for kind, data in rows]
+
+
+def wait_for(db: Path, predicate, what: str, proc: subprocess.Popen[bytes], timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        recs = records(db)
+        if predicate(recs):
+            return recs
+        if proc.poll() is not None:
+            raise AssertionError(f"needlepen tui exited ({proc.returncode}) before {what}")
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}; last records: {records(db)[-5:]}")
+
+
+def drain(fd: int) -> None:
+    """Read what the app drew, so it never blocks on a full pty."""
+    try:
+        while True:
+            import select
+
+            ready, _, _ = select.select([fd], [], [], 0)
+            if not ready or not os.read(fd, 65536):
+                return
+    except OSError:
+        return
+
+
+def test_sighup_on_the_real_program_stops_the_needle_before_it_exits(tmp_path):
+    db = tmp_path / "audit.db"
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "driver.cli",
+            "tui",
+            "--port",
+            "sim://?seed=61",
+            "--role",
+            "home",
+            "--zone",
+            "forehead",
+            "--db",
+            str(db),
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    try:
+
+        def keys(text: str) -> None:
+            drain(master)
+            os.write(master, text.encode())
+
+        wait_for(db, lambda r: any(k == "session_start" for k, _ in r), "the session", proc)
+        time.sleep(0.5)
+        for _ in range(10):
+            keys("n")
+            time.sleep(0.05)
+        keys("\r")
+        wait_for(
+            db,
+            lambda r: any(k == "decision" and d.get("what") == "rate" for k, d in r),
+            "the default rate on forehead",
+            proc,
+        )
+        keys("+")
+        wait_for(
+            db,
+            lambda r: any(k == "ack" and d.get("type") == "SET_DEPTH" for k, d in r),
+            "the depth",
+            proc,
+        )
+        keys(" ")
+        wait_for(
+            db,
+            lambda r: any(k == "ack" and d.get("type") == "START" for k, d in r),
+            "the needle to start",
+            proc,
+        )
+        drain(master)
+        proc.send_signal(signal.SIGHUP)  # what the kernel sends when the terminal closes
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            drain(master)
+            time.sleep(0.05)
+        assert proc.poll() is not None, "needlepen tui did not exit after SIGHUP"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    recs = records(db)
+    kinds = [k for k, _ in recs]
+    start = max(i for i, (k, d) in enumerate(recs) if k == "ack" and d.get("type") == "START")
+    after = recs[start:]
+    assert any(k == "estop" and d.get("error") is None for k, d in after)
+    # the pen itself reported the e-stop and the stopped needle, before the session ended
+    events = [(k, d.get("code")) for k, d in after if k in ("pen_event", "session_end")]
+    assert events.index(("pen_event", "ESTOP")) < events.index(("session_end", None))
+    assert events.index(("pen_event", "STOPPED")) < events.index(("session_end", None))
+    ends = [d for k, d in after if k == "session_end"]
+    assert ends == [{"reason": "the terminal closed"}]
+    assert kinds.index("estop", start) < kinds.index("session_end", start)
