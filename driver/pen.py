@@ -604,7 +604,10 @@ class Pen:
             self._require_usable()
             if self.zone is None:
                 raise NotAllowed("Choose a treatment zone before setting a rate.")
-            decision = self._decide(self.zone, self._current_depth_mm(), rate_hz, None)
+            # The depth stays as approved, with the override reason it was approved with (a
+            # clinician past a recommended max must still be able to change the rate).
+            carried = self.depth_decision.override_reason if self.depth_decision else None
+            decision = self._decide(self.zone, self._current_depth_mm(), rate_hz, carried)
             decision = _without(decision, _DEPTH_FINE)
             sendable = decision.outcome in (Outcome.ALLOWED, Outcome.CLAMPED)
             rate = decision.rate_hz if sendable else None
