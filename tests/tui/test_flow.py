@@ -181,7 +181,7 @@ def test_override_dialog_reason_ends_up_in_the_audit_log(store):
             reason = "deep lines"
             await pilot.press(*reason, "enter")
             await settle(pilot)
-            assert screen_name(app) == "TreatmentScreen"
+            await on_screen(pilot, "TreatmentScreen")
             assert fw(app).depth_set_um == 700
             decisions = [
                 r.data
@@ -209,7 +209,7 @@ def test_cancelled_override_sends_nothing(store):
             await on_screen(pilot, "OverrideDialog")
             await pilot.press("ctrl+x")
             await settle(pilot)
-            assert screen_name(app) == "TreatmentScreen"
+            await on_screen(pilot, "TreatmentScreen")
             assert fw(app).depth_set_um == 250  # still the pen's boot set-point
             assert not any(r.data.get("override_reason") for r in store.records(app.pen.session_id))
 
@@ -235,7 +235,7 @@ def test_aesthetician_cannot_pass_the_recommended_limit(store):
             await on_screen(pilot, "ValueDialog")
             await pilot.press("ctrl+u", *"0.7", "enter")
             await settle(pilot)
-            assert screen_name(app) == "TreatmentScreen"
+            await on_screen(pilot, "TreatmentScreen")
             assert fw(app).depth_set_um == 500
             assert app.screen.depth_decision.bound_by == "zone_recommended"  # type: ignore[attr-defined]
 

@@ -182,6 +182,10 @@ class TreatmentScreen(StepScreen):
             text.append(f"allowed {value}", style=style)
             if d.outcome is Outcome.CLAMPED:
                 text.append(f" (clamped by {fmt.bound_by(d.bound_by)})", style="yellow")
+            elif unit == "mm" and d.depth_mm is not None and d.depth_mm < asked - 1e-9:
+                rounded = any("rounded down" in r for r in d.reasons)
+                why = "rounded down to the pen's step" if rounded else "brought down for this zone"
+                text.append(f" ({why})", style="yellow")
             if d.override_reason and unit == "mm":
                 text.append(f"  override: {d.override_reason}", style="yellow")
             if unit == "mm" and d.cap_mm is not None:
