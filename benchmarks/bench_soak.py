@@ -39,6 +39,9 @@ HEARTBEAT_S = 0.1
 DEPTH_EVERY_S = 10.0
 DEPTHS_MM = (0.5, 0.6, 0.75, 0.9, 1.0, 0.8, 0.65)  # cheeks: all within the recommended max
 RATE_HZ = 120
+#: The pen sits on its charger: its battery is topped up this often (the simulated battery
+#: lasts about 2.5 h at 120 Hz, and a flat battery stops the needle, as it should).
+CHARGE_EVERY_S = 600.0
 SAMPLES = 20
 #: Targets: no frame lost on a clean link, and memory that does not grow with the run.
 RSS_GROWTH_TARGET_MIB = 16.0
@@ -63,6 +66,7 @@ class Soak:
     audit_records: int = 0
     still_running: bool = True
     link_status_gaps: int = 0  # the driver's own counter of STATUS gaps
+    end_state: str = ""  # the pen's state, faults and battery at the end
 
     @property
     def rss_growth_mib(self) -> float:
@@ -117,6 +121,11 @@ class _Memory:
         return start[0], start[1], end[0], end[1]
 
 
+def _end_state(fw: Any) -> str:
+    faults = ", ".join(f.name or "?" for f in type(fw.faults) if f & fw.faults) or "none"
+    return f"{fw.state.name}, faults {faults}, battery {fw.battery_pct} %"
+
+
 def _progress(side: str, pen_s: float, total_s: float, last: list[float]) -> None:
     if pen_s - last[0] >= total_s / 10:
         last[0] = pen_s
@@ -162,6 +171,7 @@ def soak_driver(pen_hours: float) -> Soak:
         pen.subscribe(count)  # as the TUI does: every STATUS reaches a subscriber
         memory = _Memory(total_s)
         next_depth = DEPTH_EVERY_S
+        next_charge = CHARGE_EVERY_S
         changes = 0
         last = [0.0]
         start = time.perf_counter()
@@ -169,6 +179,9 @@ def soak_driver(pen_hours: float) -> Soak:
             clock.advance(POLL_S)
             pen.poll()
             now = clock.now()
+            if now >= next_charge:
+                sim.firmware.set_battery(100)
+                next_charge += CHARGE_EVERY_S
             if now >= next_depth:
                 changes += 1
                 pen.set_depth(DEPTHS_MM[changes % len(DEPTHS_MM)])
@@ -179,6 +192,7 @@ def soak_driver(pen_hours: float) -> Soak:
         rss0, blocks0, rss1, blocks1 = memory.end()
         pen.poll()  # take what has arrived by now: nothing is left in flight on a clean link
         running = sim.firmware.state == State.RUNNING and pen.alive
+        end_state = _end_state(sim.firmware) + ("" if pen.alive else f"; driver: {pen.dead}")
         stats = pen.link_stats
         lost = sim.link.pen_to_host.stats.frames - stats.frames_in - stats.invalid_frames
         pen.close("soak over")
@@ -204,6 +218,7 @@ def soak_driver(pen_hours: float) -> Soak:
             records,
             running,
             stats.status_gaps,
+            end_state,
         )
 
 
@@ -245,6 +260,7 @@ def soak_bare(pen_hours: float) -> Soak:
     memory = _Memory(total_s)
     next_depth = DEPTH_EVERY_S
     next_beat = HEARTBEAT_S
+    next_charge = CHARGE_EVERY_S
     changes = 0
     last = [0.0]
     start = time.perf_counter()
@@ -252,6 +268,9 @@ def soak_bare(pen_hours: float) -> Soak:
         clock.advance(POLL_S)
         pump()
         now = clock.now()
+        if now >= next_charge:
+            sim.firmware.set_battery(100)
+            next_charge += CHARGE_EVERY_S
         if now >= next_beat:
             send(protocol.Heartbeat())
             next_beat += HEARTBEAT_S
@@ -279,6 +298,7 @@ def soak_bare(pen_hours: float) -> Soak:
         blocks0,
         blocks1,
         still_running=running,
+        end_state=_end_state(sim.firmware),
     )
 
 
@@ -368,8 +388,11 @@ def run() -> list[Row]:
     pen_hours = hours()
     ours = _in_subprocess("driver", pen_hours)
     base = _in_subprocess("bare", pen_hours)
-    if not (ours.still_running and base.still_running):
-        raise RuntimeError("the treatment stopped during the soak (the pen's watchdog tripped?)")
+    for side in (ours, base):
+        if not side.still_running:
+            raise RuntimeError(
+                f"the treatment stopped during the {side.side} soak ({side.end_state})."
+            )
     return rows(ours, base)
 
 
