@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import signal
 import time
 from collections.abc import Callable
@@ -117,8 +118,11 @@ class NeedlepenApp(App[int]):
     def on_mount(self) -> None:
         self.runner = CommandRunner(self._deliver)
         self.set_interval(1 / self.refresh_hz, self._tick)
-        if self.handle_signals:
+        if self.handle_signals:  # the real program (not a test harness)
             self._install_signal_handlers()
+            # What start-up built lives as long as the app: keep it out of the collector's
+            # full scans, whose pauses hold the GIL and could delay the driver's heartbeat.
+            self.call_after_refresh(gc.freeze)
         self.advance()
 
     def _deliver(self, outcome: Outcome) -> None:
