@@ -118,7 +118,6 @@ class Rig:
         self.depth_applied: list[DepthApplied] = []
         self.watchdog_trips: list[tuple[float, int]] = []  # (pen time, silence in ms)
         self.last_rx_ms = self.fw.now_ms
-        self.applied_total = 0
         self._decoder = self.fw.decoder
         self._frames_seen = self._decoder.frames
         self._depth_checked = 0

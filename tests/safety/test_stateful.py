@@ -31,7 +31,7 @@ import os
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -432,6 +432,14 @@ LONG_RUN = _thorough() or EXAMPLES > CI_EXAMPLES or STEPS > CI_STEPS
 pytestmark = pytest.mark.timeout(0 if LONG_RUN else 120)
 
 SafetyMachine.TestCase.settings = settings(
-    settings.default, max_examples=EXAMPLES, stateful_step_count=STEPS
+    settings.default,
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
+    # long programs of many draws are the point here, and a step may take milliseconds
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.data_too_large,
+        HealthCheck.too_slow,
+    ],
 )
 TestSafetyMachine = SafetyMachine.TestCase
