@@ -41,7 +41,12 @@ class CommandRefused(DriverError):
 
 
 class NotAllowed(DriverError):
-    """The governor or the session rules refused the request (nothing was sent)."""
+    """The governor or the session rules refused the request (nothing was sent).
+
+    `decision` is the governor's decision when there was one (e.g. a zone change that needs an
+    override reason), so a UI can offer what it needs."""
+
+    decision: object = None
 
 
 class SessionClosed(DriverError):

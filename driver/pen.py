@@ -114,6 +114,40 @@ class UpdateStream:
         self._unsubscribe()
 
 
+class _BackgroundLog:
+    """Audit records from the reader thread (pen events, state changes, link loss) are written
+    by this thread instead, so a slow disk never delays the heartbeat or the telemetry."""
+
+    def __init__(self, store: AuditStore) -> None:
+        self._store = store
+        self._queue: queue.Queue[tuple[str, dict[str, Any], int | None] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="needlepen-audit", daemon=True)
+        self._thread.start()
+
+    def put(self, kind: str, data: dict[str, Any], session_id: int | None) -> None:
+        self._queue.put((kind, data, session_id))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                with contextlib.suppress(Exception):  # never kill the writer over one record
+                    self._store.append(item[0], item[1], session_id=item[2])
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until every record handed over so far is in the store."""
+        if self._thread.is_alive():
+            self._queue.join()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5.0)
+
+
 _NACK_SENTENCES: dict[NackError, str] = {
     NackError.UNKNOWN_TYPE: "the pen does not know this command (firmware mismatch?)",
     NackError.BAD_LENGTH: "the pen got a command of the wrong length (firmware mismatch?)",
@@ -174,6 +208,7 @@ class Pen:
         self._subs_lock = threading.Lock()
         self._last_uptime: int | None = None
         self._unconfirmed_um: int | None = None
+        self._bg_log: _BackgroundLog | None = _BackgroundLog(store) if link.threaded else None
         self._zone_started: float | None = None
         self._clock: Callable[[], float] = time.monotonic
         self.zone_seconds: dict[str, float] = {}
@@ -394,13 +429,15 @@ class Pen:
         try:
             if self.dead is None:
                 with contextlib.suppress(DriverError):
-                    self._link.request(protocol.Stop())
+                    self._command(protocol.Stop())
             else:  # the link is gone: one best-effort STOP, the pen's watchdog does the rest
                 with contextlib.suppress(Exception):
                     self._link.send(protocol.Stop())
         finally:
             self._end_zone_timer()
             self._link.close()
+            if self._bg_log is not None:
+                self._bg_log.close()  # everything the reader handed over is written first
             with contextlib.suppress(Exception):
                 self._log("session_end", {"reason": reason})
                 if self.session_id >= 0:
@@ -655,7 +692,11 @@ class Pen:
                     "zone_refused",
                     {"zone": zone, "from": self.zone, **decision.to_json_dict()},
                 )
-                raise NotAllowed(f"Zone {zone} is not available: {_sentences(decision.reasons)}")
+                refusal = NotAllowed(
+                    f"Zone {zone} is not available: {_sentences(decision.reasons)}"
+                )
+                refusal.decision = decision
+                raise refusal
             if decision.depth_um is not None and decision.depth_um < current_um:
                 try:
                     self._apply_depth(decision, requested=depth, why="zone_change", zone=zone)
@@ -706,6 +747,7 @@ class Pen:
                 raise NotAllowed("Set a depth before starting.")
             if self.rate_decision is None:
                 raise NotAllowed("Set a stamp rate before starting.")
+            self._check_screening()
             status = self.status
             if (
                 status is not None
@@ -725,6 +767,30 @@ class Pen:
             if status is not None and status.cartridge_id:
                 self.store.record_cartridge(status.cartridge_id, self.session_id)
             self._zone_started = self._clock()
+
+    def _check_screening(self) -> None:
+        """Refuse START after a contraindication screening of this session that blocks
+        treatment or still waits for a clinician's acknowledgement (driver/screening.py).
+        A session with no screening recorded is not refused here: the TUI always screens,
+        and scripts on the bench are the engineer's responsibility."""
+        verdict: str | None = None
+        for rec in self.store.records(self.session_id):
+            if rec.kind != "screening":
+                continue
+            event = rec.data.get("event")
+            if event == "answers":
+                verdict = str(rec.data.get("verdict"))
+            elif event == "acknowledged" and verdict == "needs_acknowledgement":
+                verdict = "acknowledged"
+        if verdict == "blocked":
+            self._log("start_refused", {"reason": "screening_blocked"})
+            raise NotAllowed("The screening found a contraindication: this session may not treat.")
+        if verdict == "needs_acknowledgement":
+            self._log("start_refused", {"reason": "screening_unacknowledged"})
+            raise NotAllowed(
+                "The screening found a contraindication: a clinician must acknowledge it "
+                "with a reason before treatment."
+            )
 
     def stop(self) -> None:
         """Stop the needle (RUNNING to IDLE)."""
@@ -786,6 +852,17 @@ class Pen:
         sid = self.session_id if self.session_id >= 0 else None
         self.store.append(kind, data, session_id=sid)
 
+    def _log_from_reader(self, kind: str, data: dict[str, Any]) -> None:
+        if self._bg_log is None:
+            self._log(kind, data)
+        else:
+            self._bg_log.put(kind, data, self.session_id if self.session_id >= 0 else None)
+
+    def flush_log(self) -> None:
+        """Wait until the records of pen events and state changes seen so far are stored."""
+        if self._bg_log is not None:
+            self._bg_log.flush()
+
     def _die(self, exc: DriverError) -> None:
         if self.dead is None:
             self.dead = exc
@@ -809,7 +886,7 @@ class Pen:
                 previous.state != msg.state or previous.faults != msg.faults
             ):
                 with contextlib.suppress(Exception):
-                    self._log(
+                    self._log_from_reader(
                         "pen_state",
                         {
                             "state": msg.state.name,
@@ -824,7 +901,9 @@ class Pen:
             return
         if isinstance(msg, protocol.Event):
             with contextlib.suppress(Exception):
-                self._log("pen_event", {"code": msg.code.name, "detail": msg.detail, "seq": seq})
+                self._log_from_reader(
+                    "pen_event", {"code": msg.code.name, "detail": msg.detail, "seq": seq}
+                )
             self._publish(PenUpdate("event", msg.code.name, event=msg))
             if msg.code == EventCode.BOOT:
                 self._rebooted("The pen rebooted; the session is over, start again.")
@@ -841,7 +920,7 @@ class Pen:
         exc = PenRebooted(sentence)
         self._die(exc)
         with contextlib.suppress(Exception):
-            self._log("reboot", {"message": sentence})
+            self._log_from_reader("reboot", {"message": sentence})
         self._publish(PenUpdate("rebooted", sentence))
 
     def _on_lost(self, exc: BaseException) -> None:
@@ -850,7 +929,7 @@ class Pen:
             return
         self._die(err)
         with contextlib.suppress(Exception):
-            self._log("link_lost", {"message": str(err)})
+            self._log_from_reader("link_lost", {"message": str(err)})
         self._publish(PenUpdate("link_lost", str(err)))
 
 

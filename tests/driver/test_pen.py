@@ -215,6 +215,7 @@ def test_link_cut_is_link_lost_and_never_resumes(store):
             if u.kind == "link_lost":
                 break
         assert "link_lost" in seen
+        pen.flush_log()
         assert "link_lost" in kinds(store, pen.session_id)
     finally:
         pen.close()
@@ -332,3 +333,45 @@ def test_audit_chain_verifies_after_a_session(store):
         pen.stop()
     result = store.verify()
     assert result.ok, result.problem
+
+
+def test_a_blocking_screening_refuses_start(store):
+    from driver import screening
+
+    answers = dict.fromkeys(screening.KEYS, False) | {"pregnancy": True}
+    with Pen.open("sim://?seed=25", role="home", zone="forehead", db=store) as pen:
+        result = screening.record(store, pen.session_id, answers, "home")
+        assert not result.may_treat
+        pen.set_depth(0.5)
+        pen.set_rate(100)
+        with pytest.raises(NotAllowed, match="contraindication"):
+            pen.start()
+        assert not fw(pen).needle_running
+
+
+def test_an_acknowledged_screening_lets_a_clinician_start(store):
+    from driver import screening
+
+    answers = dict.fromkeys(screening.KEYS, False) | {"cold_sores": True}
+    with Pen.open(
+        "sim://?seed=26", role="clinician", operator="c1", pin="1234", zone="cheeks", db=store
+    ) as pen:
+        result = screening.record(store, pen.session_id, answers, "clinician")
+        pen.set_depth(0.5)
+        pen.set_rate(100)
+        with pytest.raises(NotAllowed, match="acknowledge"):
+            pen.start()
+        screening.acknowledge(store, pen.session_id, result, "c1", "1234", "antiviral cover")
+        pen.start()
+        assert fw(pen).needle_running
+
+
+def test_close_records_its_stop(store):
+    pen = Pen.open("sim://?seed=27", role="home", zone="forehead", db=store)
+    pen.set_depth(0.5)
+    pen.set_rate(100)
+    pen.start()
+    pen.close()
+    recs = store.records(pen.session_id)
+    stop = [r for r in recs if r.kind == "command" and r.data["type"] == "STOP"]
+    assert stop and any(r.kind == "ack" and r.data["seq"] == stop[-1].data["seq"] for r in recs)
