@@ -58,6 +58,7 @@ class LivePen:
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         self._read_cancelled = False
+        self._quiet = False  # exchange() takes the answer itself: no reader to wake for it
         self.sim = Simulation(config, seed=seed, listeners=listeners)
         with self.lock:
             for fault in faults:
@@ -138,6 +139,26 @@ class LivePen:
             self._collect()
         return len(data)
 
+    def exchange(self, data: bytes, limit: int) -> bytes:
+        """`write(data)`, then take at once what the pen has to send (at most `limit` bytes,
+        older bytes first), without waking readers: for a transport that passes the answer
+        on from the thread that brought the command (no hand-off to another thread)."""
+        data = bytes(data)
+        with self.lock:
+            if self.closed:
+                return b""
+            self._quiet = True
+            try:
+                self._tick_locked()
+                self.sim.host_write(data)
+                self._collect()
+            finally:
+                self._quiet = False
+            out = self._take(limit)
+            if self._rx:
+                self._data.notify_all()
+            return out
+
     def read(self, size: int, timeout: float | None) -> bytes:
         """Up to `size` bytes: wait until that many arrived, `timeout` ran out (None: no
         limit, 0: do not wait), the read was cancelled or the pen was closed."""
@@ -165,6 +186,26 @@ class LivePen:
                     break
                 self._data.wait(left)
             return self._take(limit)
+
+    def wait_output(self, timeout: float) -> bool:
+        """Wait up to `timeout` for bytes to read; True when some are waiting."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not self._rx and not self.closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._data.wait(left)
+            return bool(self._rx)
+
+    def unread(self, data: bytes) -> None:
+        """Put bytes taken by a reader that could not pass them on back in front of the
+        receive buffer (a transport's fast path handing over to its patient writer)."""
+        if not data:
+            return
+        with self.lock:
+            self._rx[:0] = data
+            self._data.notify_all()
 
     def _take(self, size: int) -> bytes:
         out = bytes(self._rx[:size])
@@ -206,4 +247,5 @@ class LivePen:
             data = data[: max(room, 0)]
         if data:
             self._rx += data
-            self._data.notify_all()
+            if not self._quiet:
+                self._data.notify_all()

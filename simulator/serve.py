@@ -49,6 +49,8 @@ class PtyServer:
         os.set_blocking(self._master, False)
         self._wake_r, self._wake_w = os.pipe()
         self._stop = threading.Event()
+        #: held while bytes taken from the pen are written to the master, so they stay in order
+        self._out_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.bytes_in = 0
         self.bytes_out = 0
@@ -101,34 +103,68 @@ class PtyServer:
                 continue
             if data:
                 self.bytes_in += len(data)
-                self.pen.write(data)
+                self._handle(data)
+
+    def _handle(self, data: bytes) -> None:
+        """Give the host's bytes to the pen and write its immediate answer to the master from
+        this thread (a hand-off to pty-out would cost a thread wake-up per command). Only what
+        fits at once is written here: whatever would have to wait for a slow reader goes back
+        to pty-out, so this thread is never held up and the next command (an e-stop) is read
+        at once. Bytes reach the master in the pen's order: taking and writing happen under
+        `_out_lock`, and while pty-out holds it the answer is left to pty-out."""
+        if not self._out_lock.acquire(blocking=False):
+            self.pen.write(data)
+            return
+        try:
+            out = self.pen.exchange(data, 4096)
+            if not out:
+                return
+            try:
+                n = os.write(self._master, out)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                self.bytes_lost += len(out)
+                return
+            self.bytes_out += n
+            if n < len(out):
+                self.pen.unread(out[n:])  # pty-out waits for room
+        finally:
+            self._out_lock.release()
 
     def _pump_out(self) -> None:
-        """Pen -> host: what the pen sends, to the slave's readers."""
+        """Pen -> host: what the pen sends on its own (and what did not fit at once), to the
+        slave's readers."""
         while not self._stop.is_set():
-            data = self.pen.read_available(4096, POLL_S)
-            if not data:
+            if not self.pen.wait_output(POLL_S):
                 if self.pen.closed:
                     self._stop.wait(POLL_S)
                 continue
-            view = memoryview(data)
-            while view:
+            with self._out_lock:
+                data = self.pen.read_available(4096, 0)
+                if data:
+                    self._write_patiently(data)
+
+    def _write_patiently(self, data: bytes) -> None:
+        """Write `data`, waiting up to WRITE_PATIENCE_S for room before dropping the rest."""
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self._master, view)
+            except BlockingIOError:
                 try:
-                    n = os.write(self._master, view)
-                except BlockingIOError:
-                    try:
-                        _, ready, _ = select.select([], [self._master], [], WRITE_PATIENCE_S)
-                    except (OSError, ValueError):
-                        ready = []
-                    if not ready:
-                        self.bytes_lost += len(view)
-                        break
-                    continue
-                except OSError:
+                    _, ready, _ = select.select([], [self._master], [], WRITE_PATIENCE_S)
+                except (OSError, ValueError):
+                    ready = []
+                if not ready:
                     self.bytes_lost += len(view)
                     break
-                self.bytes_out += n
-                view = view[n:]
+                continue
+            except OSError:
+                self.bytes_lost += len(view)
+                break
+            self.bytes_out += n
+            view = view[n:]
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
