@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from .control import execute
 from .faults import FaultSpec
-from .firmware import Firmware, Listener, LogRecord, PenConfig
+from .firmware import Firmware, Listener, PenConfig
 from .link import Link
 from .simulation import Simulation
 
@@ -60,16 +59,11 @@ class LivePen:
         self._thread: threading.Thread | None = None
         self._read_cancelled = False
         self._quiet = False  # exchange() takes the answer itself: no reader to wake for it
-        self._listeners: list[Listener] = list(listeners)
-        self._heard: deque[LogRecord] = deque()
-        self._delivering = threading.Lock()
-        self.listener_errors = 0
-        self.sim = Simulation(config, seed=seed, listeners=[self._hear])
+        self.sim = Simulation(config, seed=seed, listeners=listeners)
         with self.lock:
             for fault in faults:
                 self.sim.apply(fault)
             self._collect()
-        self.deliver_log()
 
     # ------------------------------------------------------------------------ handles ----
 
@@ -94,50 +88,15 @@ class LivePen:
             self._tick_locked()
             result = fn(self.sim)
             self._collect()
-        self.deliver_log()
-        return result
+            return result
 
     def command(self, line: str) -> str:
         """Run one engineer's command (see simulator.control) safely from any thread."""
         return self.call(lambda sim: execute(sim, line))
 
-    @property
-    def ticking(self) -> bool:
-        """Whether the pen's own thread is running (it passes on waiting log records)."""
-        thread = self._thread
-        return thread is not None and thread.is_alive() and not self.closed
-
     def add_listener(self, listener: Listener) -> None:
-        """Call `listener(record)` for every log record of the pen from now on.
-
-        Listeners are called in the records' order, outside the pen's lock (a slow log never
-        holds up the pen), right after the step that produced them, or for `exchange()`
-        after the pen's next tick.
-        """
         with self.lock:
-            self._listeners.append(listener)
-
-    def _hear(self, record: LogRecord) -> None:
-        if self._listeners:
-            self._heard.append(record)
-
-    def deliver_log(self) -> None:
-        """Pass the log records heard so far to the listeners (from any thread; never blocks:
-        while another thread delivers, it delivers these too)."""
-        while self._heard:
-            if not self._delivering.acquire(blocking=False):
-                return
-            try:
-                listeners = list(self._listeners)
-                while self._heard:
-                    record = self._heard.popleft()
-                    for listener in listeners:
-                        try:
-                            listener(record)
-                        except Exception:  # a broken log must never stop the pen
-                            self.listener_errors += 1
-            finally:
-                self._delivering.release()
+            self.sim.firmware.add_listener(listener)
 
     # ---------------------------------------------------------------------- lifecycle ----
 
@@ -155,7 +114,6 @@ class LivePen:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=2.0)
-        self.deliver_log()
 
     def __enter__(self) -> LivePen:
         return self.start()
@@ -167,7 +125,6 @@ class LivePen:
         while not self._closed.wait(self.tick_s):
             with self.lock:
                 self._tick_locked()
-            self.deliver_log()
 
     # ---------------------------------------------------------------------- host side ----
 
@@ -180,19 +137,12 @@ class LivePen:
             self._tick_locked()
             self.sim.host_write(data)
             self._collect()
-        self.deliver_log()
         return len(data)
 
     def exchange(self, data: bytes, limit: int) -> bytes:
         """`write(data)`, then take at once what the pen has to send (at most `limit` bytes,
         older bytes first), without waking readers: for a transport that passes the answer
-        on from the thread that brought the command (no hand-off to another thread).
-
-        The step's log records wait for the pen's thread, which passes them on after its next
-        tick (within `tick_s`), or for the caller's `deliver_log()`: a log line per command
-        (formatted, queued, printed by another thread) would otherwise compete with the pen
-        for the interpreter on every command. Their time stamps are then up to `tick_s` late.
-        """
+        on from the thread that brought the command (no hand-off to another thread)."""
         data = bytes(data)
         with self.lock:
             if self.closed:
@@ -271,7 +221,6 @@ class LivePen:
         with self.lock:
             self._tick_locked()
             self._rx.clear()
-        self.deliver_log()
 
     def cancel_read(self) -> None:
         with self.lock:

@@ -131,8 +131,6 @@ class PtyServer:
                 self.pen.unread(out[n:])  # pty-out waits for room
         finally:
             self._out_lock.release()
-            if not self.pen.ticking:  # else the pen's thread logs it, off the command's path
-                self.pen.deliver_log()
 
     def _pump_out(self) -> None:
         """Pen -> host: what the pen sends on its own (and what did not fit at once), to the
