@@ -18,7 +18,7 @@ import protocol
 from protocol import Direction, Frame, InvalidFrame, Message, MsgType
 
 from .errors import LinkLost, NoAnswer, SessionClosed
-from .transport import Port
+from .transport import FdPort, Port
 
 ANSWER_TIMEOUT_S = 0.050
 RESENDS = 3
@@ -74,6 +74,8 @@ class Link:
     ) -> None:
         self.port = port
         self._idle = idle
+        #: a local device or pty: the reader thread reads and writes its fd directly
+        self._fd = FdPort.of(port) if idle is None else None
         self._on_message = on_message
         self._on_lost = on_lost
         self._clock = clock
@@ -148,7 +150,7 @@ class Link:
             if self._first_write:
                 data = b"\x00" + data
                 self._first_write = False
-            self.port.write(data)
+            self._port_write(data)
             self.stats.frames_out += 1
 
     def send(self, msg: Message, seq: int | None = None) -> int:
@@ -203,12 +205,18 @@ class Link:
         frame = b"\x00" + protocol.encode(protocol.Estop(), seq)
         got = self._write_lock.acquire(timeout=0.005)
         try:
-            self.port.write(frame * ESTOP_COPIES)
+            self._port_write(frame * ESTOP_COPIES)
             self.stats.frames_out += ESTOP_COPIES
         finally:
             if got:
                 self._write_lock.release()
         return seq
+
+    def _port_write(self, data: bytes) -> None:
+        if self._fd is not None:
+            self._fd.write(data)
+        else:
+            self.port.write(data)
 
     def _wait(self, event: threading.Event, timeout: float) -> bool:
         if self._idle is None:
@@ -243,8 +251,11 @@ class Link:
         if self._stop.is_set() or self.lost is not None:
             return
         try:
-            n = self.port.in_waiting
-            data = self.port.read(n if n > 0 else 1)
+            if self._fd is not None:
+                data = self._fd.read()
+            else:
+                n = self.port.in_waiting
+                data = self.port.read(n if n > 0 else 1)
             if data:
                 self._feed(data)
             now = self._clock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 from typing import Protocol
 
 import serial
@@ -32,6 +33,57 @@ class Port(Protocol):
     def write(self, data: bytes, /) -> int | None: ...
 
     def close(self) -> None: ...
+
+
+class FdPort:
+    """Direct reads and writes on the file descriptor of a local device or pty opened by
+    pyserial (its own `read`/`write` cost a second pass per frame and extra system calls).
+    Only for pyserial's plain POSIX port; anything else goes through pyserial."""
+
+    def __init__(self, port: Port) -> None:
+        self.port = port
+        self.fd: int = port.fileno()  # type: ignore[attr-defined]
+        timeout = getattr(port, "timeout", None)
+        self.timeout: float = READ_TIMEOUT_S if timeout is None else float(timeout)
+
+    @staticmethod
+    def of(port: Port) -> FdPort | None:
+        posix = getattr(serial, "serialposix", None)
+        if posix is None or type(port) is not posix.Serial:
+            return None
+        try:
+            return FdPort(port)
+        except (AttributeError, OSError, ValueError, serial.SerialException):
+            return None
+
+    def read(self) -> bytes:
+        """What has arrived (up to 4096 bytes), waiting up to the port's timeout for it."""
+        ready, _, _ = select.select([self.fd], [], [], self.timeout)
+        if not ready:
+            return b""
+        try:
+            data = os.read(self.fd, 4096)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except OSError as exc:
+            raise serial.SerialException(f"read failed: {exc}") from exc
+        if not data:
+            raise serial.SerialException(
+                "the port reports data to read but gives none (was the device unplugged?)"
+            )
+        return data
+
+    def write(self, data: bytes) -> None:
+        """Write at once; what does not fit goes through pyserial's write (which waits up to
+        its write timeout)."""
+        try:
+            n = os.write(self.fd, data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as exc:
+            raise serial.SerialException(f"write failed: {exc}") from exc
+        if n < len(data):
+            self.port.write(data[n:])
 
 
 def register_sim_handler() -> None:
