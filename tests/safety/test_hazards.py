@@ -37,7 +37,7 @@ def running_deep(rig: Rig, zone: str = "cheeks", depth: float = 1.5) -> Pen:
     assert pen is not None
     pen.select_zone(zone)
     session.override_zones.add(zone)
-    pen.set_rate(120)  # first: see test_known_bugs.py on set_rate after an override
+    pen.set_rate(120)
     pen.set_depth(depth, "deep acne scarring, consented")
     pen.start()
     rig.run(0.2)

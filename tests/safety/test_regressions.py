@@ -90,3 +90,20 @@ def test_events_between_status_frames_are_not_counted_as_lost() -> None:
         assert pen.link_stats.status_gaps == 0
     finally:
         rig.close()
+
+
+def test_a_clinician_past_the_recommended_max_can_still_change_the_rate() -> None:
+    """Found by the safety suite (fixed in driver/pen.py set_rate): the rate was decided with
+    the current depth and no override reason, so after a clinician's recorded override every
+    rate change was needs_override and nothing was sent."""
+    rig = Rig(seed=3)
+    try:
+        pen = rig.connect("clinician").pen
+        assert pen is not None
+        pen.select_zone("cheeks")
+        assert pen.set_depth(1.5, "deep acne scarring, consented").sendable
+        decision = pen.set_rate(120)
+        assert decision.sendable, decision.reasons
+        assert rig.fw.rate_set_hz == 120
+    finally:
+        rig.close()
