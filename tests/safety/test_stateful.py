@@ -2,10 +2,11 @@
 simulated pen on a virtual clock, with faults, and the safety case's invariants after every step.
 
 Rules: set depth and rate to anything (NaN, infinities, negatives, huge, each cap and one step
-past it), change zone, change role (a new session with another operator), start, stop, e-stop,
-reset, let time pass, inject faults (dropped, corrupted and duplicated frames; link cuts;
-motor stall; overheat; depth actuator fault; cartridge removal and reinsertion; flat battery;
-pen reboot), hang the host or kill it (time passes for the pen only).
+past it), change zone, change role (a new session with another operator), a typical treatment
+step (zone, depth at its cap, rate, start), start, stop, e-stop, reset, let time pass, inject
+faults (dropped, corrupted and duplicated frames; link cuts; motor stall; overheat; depth
+actuator fault; cartridge removal and reinsertion; flat battery; pen reboot), hang the host or
+kill it (time passes for the pen only).
 
 Invariants, after every step (the pen's firmware is the truth):
 - cap: the pen's depth set-point never exceeds the governor's cap for the current zone and role
@@ -14,7 +15,7 @@ Invariants, after every step (the pen's firmware is the truth):
 - running: the needle runs only in RUNNING (a session, no latched e-stop or fault);
 - watchdog: the needle stops within watchdog_ms of the last valid frame from the host;
 - once: every command the driver reports done (an "ack" record) was executed by the pen, and
-  no command was executed twice (per (seq, type) within a driver session);
+  the pen accepted no command twice (per (seq, type) within a driver session);
 - governed: the pen never has to refuse a governed depth or rate for its own range;
 - rate: the pen's rate set-point never exceeds the role's rate cap;
 - audit: the hash chain verifies, and every SET_DEPTH the pen executed has its "decision"
@@ -46,10 +47,7 @@ from driver.pen import Pen
 from driver.policy import ZONE_NAMES
 from protocol import MsgType, State
 from tests.safety.counters import COUNTS
-from tests.safety.harness import (
-    Rig,
-    one_sentence,
-)
+from tests.safety.harness import Rig, one_sentence
 
 NAN = math.nan
 INF = math.inf
