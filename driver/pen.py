@@ -762,11 +762,26 @@ class Pen:
                     f"Cartridge {status.cartridge_id:08x} was used in an earlier session; "
                     "fit a fresh one."
                 )
-            self._command(protocol.Start())
-            self.store.record_treatment(self.session_id, self.client_ref, self.zone)
-            if status is not None and status.cartridge_id:
-                self.store.record_cartridge(status.cartridge_id, self.session_id)
+            try:
+                self._command(protocol.Start())
+            except CommandRefused:
+                raise  # a NACK: the pen did not start
+            except DriverError:
+                # No answer: the pen may be running. Record the treatment and cartridge as if
+                # it were (the interval and reuse checks must see it), then stop the needle.
+                with contextlib.suppress(Exception):  # must not hide the real error
+                    self._record_start(status)
+                with contextlib.suppress(DriverError):
+                    self._command(protocol.Stop())
+                raise
+            self._record_start(status)
             self._zone_started = self._clock()
+
+    def _record_start(self, status: protocol.Status | None) -> None:
+        assert self.zone is not None
+        self.store.record_treatment(self.session_id, self.client_ref, self.zone)
+        if status is not None and status.cartridge_id:
+            self.store.record_cartridge(status.cartridge_id, self.session_id)
 
     def _check_screening(self) -> None:
         """Refuse START after a contraindication screening of this session that blocks

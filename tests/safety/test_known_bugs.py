@@ -12,15 +12,6 @@ from driver.errors import DriverError
 from tests.safety.harness import Rig
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "driver/pen.py start(): the treatment and the cartridge are recorded only after START "
-        "is acknowledged; when the ACK is lost (NoAnswer after the resends) the pen runs, the "
-        "session stays alive, and neither is recorded, so the interval rule and the cartridge "
-        "reuse check of a later session do not see this treatment"
-    ),
-)
 def test_a_start_whose_answer_is_lost_still_records_the_treatment() -> None:
     rig = Rig(seed=3)
     try:
