@@ -48,9 +48,16 @@ def fixed_world(monkeypatch):
 
 
 def no_blink(app) -> None:
+    from tui.widgets.eventlog import EventLog
+
     for screen in app.screen_stack:
         for box in screen.query(Input):
             box.cursor_blink = False
+        # The event log's lines depend on thread timing (key repeats coalesce); show a fixed one.
+        for log in screen.query(EventLog):
+            log.clear()
+            log.last_seq = 10**9
+            log.write("12:00:00  Allowed: 0.50 mm at 100 Hz.")
 
 
 def frozen_snapshot() -> Snapshot:
@@ -136,8 +143,12 @@ async def _to_half_a_millimetre(pilot) -> None:
     await clinician_treatment(pilot)
     await until(pilot, lambda: app.pen.zone == "forehead", "forehead")
     await settle(pilot)
-    for _ in range(6):
-        await pilot.press("plus")
+    # Typed, not six "+" presses: repeated keys coalesce by timing, and the summary's depth
+    # range would then depend on the machine's load.
+    await pilot.press("d")
+    await pilot.pause(0.2)
+    await pilot.press("ctrl+u", *"0.5", "enter")
+    await until(pilot, lambda: app.pen.depth_mm == 0.5, "0.50 mm")
     await settle(pilot)
 
 
