@@ -212,6 +212,8 @@ class Pen:
         self._zone_started: float | None = None
         self._clock: Callable[[], float] = time.monotonic
         self.zone_seconds: dict[str, float] = {}
+        #: True from `estop()` until the pen confirms the e-stop (its ACK or a STATUS in ESTOP)
+        self.estop_pending = False
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -600,6 +602,26 @@ class Pen:
             self._apply_depth(decision, requested=depth_mm, why="set_depth")
             return decision
 
+    def preview_depth(self, depth_mm: float, override_reason: str | None = None) -> Decision:
+        """What `set_depth(depth_mm, override_reason)` would decide now, without sending or
+        recording anything: for a UI that shows "this will set X mm" before it asks."""
+        with self._cmd_lock:
+            self._require_usable()
+            if self.zone is None:
+                raise NotAllowed("Choose a treatment zone before setting a depth.")
+            decision = self._decide(self.zone, depth_mm, self._current_rate(), override_reason)
+            return _without(decision, _RATE_FINE)
+
+    def preview_rate(self, rate_hz: float) -> Decision:
+        """What `set_rate(rate_hz)` would decide now, without sending or recording anything."""
+        with self._cmd_lock:
+            self._require_usable()
+            if self.zone is None:
+                raise NotAllowed("Choose a treatment zone before setting a rate.")
+            carried = self.depth_decision.override_reason if self.depth_decision else None
+            decision = self._decide(self.zone, self._current_depth_mm(), rate_hz, carried)
+            return _without(decision, _DEPTH_FINE)
+
     def _apply_depth(
         self, decision: Decision, *, requested: object, why: str, zone: str | None = None
     ) -> None:
@@ -830,6 +852,7 @@ class Pen:
         """
         seq: int | None = None
         error: str | None = None
+        self.estop_pending = True
         try:
             seq = self._link.send_estop()
         except Exception as exc:
@@ -894,6 +917,8 @@ class Pen:
         if isinstance(msg, protocol.Status):
             previous = self.status
             self.status = msg
+            if msg.state == State.ESTOP:
+                self.estop_pending = False
             if self._last_uptime is not None and msg.uptime_ms < self._last_uptime:
                 self._rebooted("The pen rebooted (its uptime went back); start again.")
             self._last_uptime = msg.uptime_ms
