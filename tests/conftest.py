@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -34,3 +37,14 @@ def pytest_addoption(parser):  # type: ignore[no-untyped-def]
             "/dev/ttyUSB0); default: the built-in simulator"
         ),
     )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_host_estops() -> Iterator[None]:
+    """Each test is a host process of its own: e-stops another test left outstanding for a
+    (simulated) pen serial do not carry over. Tests of that memory live inside one test."""
+    import driver.pen
+
+    driver.pen._ESTOPS.clear()
+    yield
+    driver.pen._ESTOPS.clear()
