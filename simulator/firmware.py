@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from protocol import (
+    DEPTH_SLEW_MIN_UM_PER_MS,
+    DEPTH_TOLERANCE_MAX_UM,
+    DEPTH_TOLERANCE_UM,
+    LATCHING_FAULTS,
     PROTOCOL_VERSION,
     Ack,
     CartridgeState,
@@ -55,6 +59,7 @@ from protocol import (
     Status,
     Stop,
     encode,
+    fault_bit,
     message_type_name,
 )
 
@@ -63,7 +68,7 @@ from .errors import ConfigError, InjectError
 from .physics import PhysicsParams
 
 #: Faults that latch the FAULT state until the condition is gone and the host sends RESET 1.
-LATCHING = Fault.OVERTEMP | Fault.MOTOR_STALL | Fault.DEPTH_ERROR | Fault.CARTRIDGE_REMOVED
+LATCHING = LATCHING_FAULTS
 #: STATUS streams at 1..TELEMETRY_MAX_HZ (0 = off).
 TELEMETRY_MAX_HZ = 200
 #: How many executed commands `Firmware.applied` keeps.
@@ -81,11 +86,6 @@ class StopCause(enum.IntEnum):
     FAULT = 3
     NEW_SESSION = 4  # HELLO during a session
     BATTERY_EMPTY = 5
-
-
-def fault_bit(fault: Fault) -> int:
-    """The bit number of a single fault flag (EVENT FAULT_RAISED/FAULT_CLEARED detail)."""
-    return int(fault).bit_length() - 1
 
 
 def _single_faults(mask: Fault) -> list[Fault]:
@@ -145,6 +145,16 @@ class PenConfig:
         need(
             self.device_class != DeviceClass.HOME or self.depth_max_um < 1000,
             "A home pen's depth_max_um must stay below 1000 µm.",
+        )
+        tolerance = self.physics.depth_tolerance_um
+        need(
+            DEPTH_TOLERANCE_UM <= tolerance <= DEPTH_TOLERANCE_MAX_UM,
+            f"The pen's depth tolerance must be from {DEPTH_TOLERANCE_UM} to "
+            f"{DEPTH_TOLERANCE_MAX_UM} µm, not {tolerance!r}.",
+        )
+        need(
+            self.physics.slew_um_per_ms >= DEPTH_SLEW_MIN_UM_PER_MS,
+            f"The pen's depth actuator must slew at least {DEPTH_SLEW_MIN_UM_PER_MS} µm/ms.",
         )
         need(
             isinstance(self.serial, int) and 0 <= self.serial <= U32,
@@ -770,13 +780,15 @@ class Firmware:
         if self._latched & LATCHING:
             return Nack(t, NackError.FAULT_LATCHED, int(self._latched & LATCHING))
         if self._running:
-            return Nack(t, NackError.BAD_STATE, int(State.RUNNING))
+            return Ack(t)  # already running: changes nothing (no STARTED, cartridge untouched)
         if self.cartridge_state == CartridgeState.NONE:
             return Nack(t, NackError.NO_CARTRIDGE, 0)
         if self.cartridge_state == CartridgeState.SPENT:
             return Nack(t, NackError.CARTRIDGE_USED, self.cartridge_id & U16)
         if self.battery_pct < self._p.battery_low_pct:
             return Nack(t, NackError.BATTERY_LOW, self._p.battery_low_pct)
+        if self._depth_off():  # still moving (e.g. up to a shallower set-point): not yet
+            return Nack(t, NackError.BAD_STATE, self.depth_actual_um)
         self._running = True
         self._rate_actual = 0.0
         self.cartridge_state = CartridgeState.IN_USE
@@ -870,7 +882,9 @@ class Firmware:
         )
 
     def _depth_off(self) -> bool:
-        return abs(self.depth_set_um - self._depth_actual) > self._p.depth_tolerance_um
+        """depth_actual is beyond the tolerance of depth_set, as STATUS reports them (so a
+        host that sees them within it in STATUS has START accepted)."""
+        return abs(self.depth_set_um - self.depth_actual_um) > self._p.depth_tolerance_um
 
     def _conditions(self) -> Fault:
         """The latching faults whose cause is still there (RESET 1 is refused for these)."""
