@@ -73,6 +73,10 @@ LATCHING = LATCHING_FAULTS
 TELEMETRY_MAX_HZ = 200
 #: How many executed commands `Firmware.applied` keeps.
 APPLIED_LOG_LEN = 4096
+#: What EVENT FAULT_RAISED / FAULT_CLEARED carry as detail: "bit", the fault's bit number
+#: (docs/PROTOCOL.md), or "mask", its mask value (a pen that read the ICD the other way; for
+#: testing that a host names faults from STATUS.faults).
+FAULT_DETAILS = ("bit", "mask")
 U16 = 0xFFFF
 U32 = 0xFFFF_FFFF
 
@@ -106,6 +110,7 @@ class PenConfig:
     serial: int = 1
     fw_version: tuple[int, int, int] = (1, 0, 0)
     physics: PhysicsParams = field(default_factory=PhysicsParams)
+    fault_detail: str = "bit"
 
     def __post_init__(self) -> None:
         def need(ok: bool, sentence: str) -> None:
@@ -159,6 +164,10 @@ class PenConfig:
         need(
             isinstance(self.serial, int) and 0 <= self.serial <= U32,
             f"The pen's serial number must fit in 32 bits, not {self.serial!r}.",
+        )
+        need(
+            self.fault_detail in FAULT_DETAILS,
+            f"The fault detail must be bit or mask, not {self.fault_detail!r}.",
         )
         need(
             len(self.fw_version) == 3 and all(0 <= int(v) <= 0xFF for v in self.fw_version),
@@ -831,7 +840,7 @@ class Firmware:
             cleared = self._latched
             self._latched = Fault(0)
             for f in _single_faults(cleared):
-                self._event(EventCode.FAULT_CLEARED, fault_bit(f), fault=f.name)
+                self._event(EventCode.FAULT_CLEARED, self._fault_detail(f), fault=f.name)
             return Ack(t)
         if msg.what == 2:
             self.estop_latched = False
@@ -863,8 +872,12 @@ class Firmware:
         if self._latched & fault:
             return
         self._latched |= fault
-        self._event(EventCode.FAULT_RAISED, fault_bit(fault), fault=fault.name)
+        self._event(EventCode.FAULT_RAISED, self._fault_detail(fault), fault=fault.name)
         self._stop_needle(StopCause.FAULT)
+
+    def _fault_detail(self, fault: Fault) -> int:
+        """EVENT FAULT_RAISED / FAULT_CLEARED detail of one fault: its bit number (the ICD)."""
+        return int(fault) if self.config.fault_detail == "mask" else fault_bit(fault)
 
     def _reset_setpoints(self) -> None:
         self.depth_set_um = self.config.depth_min_um
@@ -970,7 +983,7 @@ class Firmware:
             self._flags |= Fault.BATTERY_LOW
             self._event(
                 EventCode.FAULT_RAISED,
-                fault_bit(Fault.BATTERY_LOW),
+                self._fault_detail(Fault.BATTERY_LOW),
                 fault=Fault.BATTERY_LOW.name,
                 battery_pct=self.battery_pct,
             )
@@ -978,7 +991,7 @@ class Firmware:
             self._flags &= ~Fault.BATTERY_LOW
             self._event(
                 EventCode.FAULT_CLEARED,
-                fault_bit(Fault.BATTERY_LOW),
+                self._fault_detail(Fault.BATTERY_LOW),
                 fault=Fault.BATTERY_LOW.name,
                 battery_pct=self.battery_pct,
             )
