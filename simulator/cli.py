@@ -187,7 +187,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"sim: {line}", file=err, flush=True)
 
     cfg = options.config()
-    pen = LivePen(cfg, seed=seed, faults=faults, listeners=[printer])
+    pen = LivePen(
+        cfg, seed=seed, faults=faults, listeners=[printer], cartridge_id=options.cartridge
+    )
     pen.reset_input_buffer()  # what it said at boot, before anyone listened
     server: PtyServer | TcpServer
     try:

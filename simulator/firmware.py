@@ -259,12 +259,21 @@ class Firmware:
         seed: int = 0,
         now_ms: float = 0.0,
         listeners: Iterable[Listener] = (),
+        *,
+        cartridge_id: int | None = None,
+        cartridge_ids: Callable[[], int] | None = None,
     ) -> None:
+        """`cartridge_id` pins the cartridge fitted at power-on; `cartridge_ids` draws the id
+        of every fresh cartridge (default: the seeded generator, so a virtual-clock run repeats
+        byte for byte; a live pen passes the OS's randomness so every run has new ones)."""
         if not _finite(now_ms):
             raise ValueError("The start time must be a finite number of milliseconds.")
+        if cartridge_id is not None and not _cartridge_id_ok(cartridge_id):
+            raise ConfigError(f"A cartridge id must be from 1 to 4294967295, not {cartridge_id!r}.")
         self.config: PenConfig = config if config is not None else PenConfig.professional()
         self._p = self.config.physics
         self._rng = random.Random(seed)
+        self._cartridge_ids = cartridge_ids
         self._now = float(now_ms)
         self._listeners: list[Listener] = list(listeners)  # here already to hear the BOOT
         self.listener_errors = 0
@@ -275,7 +284,8 @@ class Firmware:
         self._depth_jammed = False
         self._stall_armed = False
         self._used_ids: set[int] = set()
-        self.cartridge_id = self._new_cartridge_id()
+        self.cartridge_id = 0
+        self.cartridge_id = cartridge_id if cartridge_id is not None else self._new_cartridge_id()
         self.cartridge_state = CartridgeState.FRESH
         self._removed_id: int | None = None
         # --- test truth: what was executed ----------------------------------------------------
@@ -563,6 +573,17 @@ class Firmware:
         self._flush()
         return cid
 
+    def fit_fresh_cartridge(self) -> int:
+        """Take out the cartridge that is in (if any) and fit a fresh one; returns its id.
+
+        Refused while the needle runs (stop it first): a swap is done at rest.
+        """
+        if self._running:
+            raise InjectError("Stop the needle before fitting a fresh cartridge.")
+        if self.cartridge_state != CartridgeState.NONE:
+            self.remove_cartridge()
+        return self.insert_cartridge(fresh=True)
+
     def set_battery(self, pct: float) -> None:
         """Set the battery's charge in percent (0 to 100)."""
         if isinstance(pct, bool) or not _finite(pct) or not 0 <= pct <= 100:
@@ -589,8 +610,11 @@ class Firmware:
 
     def _new_cartridge_id(self) -> int:
         while True:
-            cid = self._rng.randrange(1, U32 + 1)
-            if cid not in self._used_ids and cid != getattr(self, "cartridge_id", None):
+            if self._cartridge_ids is not None:
+                cid = self._cartridge_ids()
+            else:
+                cid = self._rng.randrange(1, U32 + 1)
+            if _cartridge_id_ok(cid) and cid not in self._used_ids and cid != self.cartridge_id:
                 return cid
 
     def _boot(self) -> None:
@@ -1009,6 +1033,10 @@ class Firmware:
             if self._next_status <= self._now:
                 self._next_status = self._now + 1000.0 / self.telemetry_hz
         self._flush()
+
+
+def _cartridge_id_ok(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= U32
 
 
 def _finite(value: object) -> bool:

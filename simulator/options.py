@@ -194,6 +194,13 @@ OPTIONS: tuple[Option, ...] = (
         "EVENT FAULT_RAISED/CLEARED detail: bit number (ICD, default) or mask (a pen that "
         "got it wrong)",
     ),
+    Option(
+        "cartridge",
+        parse_cartridge,
+        "HEX",
+        "pin the id of the cartridge fitted at power-on, in hex (default: a fresh one with a "
+        "new id in every run)",
+    ),
 )
 OPTION_BY_KEY: Mapping[str, Option] = {o.key: o for o in OPTIONS}
 URL_OPTIONS = (*OPTION_BY_KEY, "fault")
