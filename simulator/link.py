@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .faults import LinkFault, Sender
@@ -59,7 +59,8 @@ class Channel:
     `byte_ms` per byte (10 bits a byte for 8N1), and arrive when their last byte has. With
     `shed_status` (the pen's side) answers and EVENTs waiting for the line go before a waiting
     STATUS, and at most one STATUS waits: a newer one replaces it (its seq is skipped, so the
-    host counts one lost STATUS), so the line never fills with stale telemetry.
+    host counts one lost STATUS), so the line never fills with stale telemetry. A STATUS also
+    waits while a host frame is coming in (`status_hold`), so the answer to it goes first.
     """
 
     def __init__(
@@ -71,6 +72,11 @@ class Channel:
         self._line_free = -math.inf
         #: frames waiting for the line: (ready time, frame, is a STATUS)
         self._waiting: list[tuple[float, bytes, bool]] = []
+        #: (start, end) of the latest frames put on this line
+        self.spans: deque[tuple[float, float]] = deque(maxlen=8)
+        #: when a STATUS ready at t may start at the earliest (the pen's side: not while a
+        #: host frame is coming in, so the answer to it goes first)
+        self.status_hold: Callable[[float], float] | None = None
         self._rng = random.Random(f"needlepen-link:{seed}:{sender.value}")
         self.drop = 0.0
         self.corrupt = 0.0
@@ -166,9 +172,16 @@ class Channel:
                 return
             ready = [i for i, (t, _, _) in enumerate(self._waiting) if t <= start]
             first = next((i for i in ready if not self._waiting[i][2]), ready[0])
-            _, frame, _ = self._waiting.pop(first)
+            _, frame, status = self._waiting[first]
+            if status and self.status_hold is not None:
+                hold = self.status_hold(start)
+                if hold > start:  # a command is arriving: its answer may go first
+                    self._waiting[first] = (hold, frame, status)
+                    continue
+            del self._waiting[first]
             done = start + len(frame) * self.byte_ms
             self._line_free = done
+            self.spans.append((start, done))
             self._queue.append((done, frame))
 
     def _flip(self, frame: bytes) -> bytes:
@@ -225,8 +238,16 @@ class Link:
         byte_ms = byte_time_ms(baud) if baud else 0.0
         self.host_to_pen = Channel(Sender.HOST, seed, byte_ms)
         self.pen_to_host = Channel(Sender.PEN, seed, byte_ms, shed_status=True)
+        self.pen_to_host.status_hold = self._host_frame_end
         #: Recent cut windows as (start_ms, end_ms); the newest last.
         self.cuts: list[tuple[float, float]] = []
+
+    def _host_frame_end(self, t_ms: float) -> float:
+        """The end of the host frame on the line at `t_ms` (-inf if none)."""
+        return max(
+            (end for start, end in self.host_to_pen.spans if start <= t_ms < end),
+            default=-math.inf,
+        )
 
     def channel(self, sender: Sender) -> Channel:
         return self.host_to_pen if sender is Sender.HOST else self.pen_to_host

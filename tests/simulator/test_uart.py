@@ -143,3 +143,14 @@ def test_a_paced_sim_port_in_real_time() -> None:
         assert port.pen.link.baud == 9600
     finally:
         port.close()
+
+
+def test_a_status_due_while_a_command_arrives_waits_for_its_answer() -> None:
+    """The pen sees its UART receiving: a STATUS falling due then goes after the answer."""
+    sim = session(telemetry=10)  # STATUS every 100 ms, the next one due at 120 ms
+    due = sim.firmware.next_deadline()
+    sim.tick(due - 0.5)  # the STATUS falls due half way through the SET_DEPTH's 1.04 ms
+    sim.host_read()
+    took = answer_time(sim, SetDepth(500), 6)
+    assert took == pytest.approx(wire_time_ms(12 + 11, BAUD), abs=0.002)
+    assert sim.link.pen_to_host.stats.shed == 0  # delayed, not dropped
