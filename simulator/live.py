@@ -6,6 +6,10 @@ Host writes are handled at once on the writer's thread (so an e-stop is not held
 tick), under the same lock. Everything the pen sends waits in a bounded receive buffer, as in
 a UART driver: when nobody reads and it is full, newer bytes are lost and counted.
 
+A live pen is switched on with a fresh cartridge whose id comes from the OS's randomness (a new
+one in every run, so a store never remembers it as used) unless `cartridge_id` pins it; fresh
+cartridges fitted later get new ids the same way. The seed still repeats the link's faults.
+
 Tests and QA reach the live pen through `port.pen` (a `LivePen`):
 
     with port.pen.lock:                # a consistent look, or several changes at once
@@ -15,6 +19,7 @@ Tests and QA reach the live pen through `port.pen` (a `LivePen`):
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +32,13 @@ from .link import Link
 from .simulation import Simulation
 
 T = TypeVar("T")
+
+
+def os_cartridge_id() -> int:
+    """A cartridge id from the OS's randomness: new in every run, whatever the seed."""
+    return secrets.randbelow(0xFFFF_FFFF) + 1
+
+
 #: How often the pen thread ticks when nothing else wakes it.
 TICK_S = 0.002
 #: The receive buffer's size (bytes the host has not read yet).
@@ -46,8 +58,13 @@ class LivePen:
         tick_s: float = TICK_S,
         rx_limit: int = RX_LIMIT,
         listeners: Iterable[Listener] = (),
+        cartridge_id: int | None = None,
+        cartridge_ids: Callable[[], int] | None = os_cartridge_id,
+        uptime_ms: int = 0,
+        baud: int | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self._kick = threading.Event()  # a write wakes the pen thread for a paced line
         self._data = threading.Condition(self.lock)
         self._clock = clock
         self._t0 = clock()
@@ -59,7 +76,15 @@ class LivePen:
         self._thread: threading.Thread | None = None
         self._read_cancelled = False
         self._quiet = False  # exchange() takes the answer itself: no reader to wake for it
-        self.sim = Simulation(config, seed=seed, listeners=listeners)
+        self.sim = Simulation(
+            config,
+            seed=seed,
+            listeners=listeners,
+            cartridge_id=cartridge_id,
+            cartridge_ids=cartridge_ids,
+            uptime_ms=uptime_ms,
+            baud=baud,
+        )
         with self.lock:
             for fault in faults:
                 self.sim.apply(fault)
@@ -109,6 +134,7 @@ class LivePen:
     def close(self) -> None:
         """Stop the pen (its thread ends; readers wake up with what is left)."""
         self._closed.set()
+        self._kick.set()
         with self.lock:
             self._data.notify_all()
         thread = self._thread
@@ -122,9 +148,17 @@ class LivePen:
         self.close()
 
     def _run(self) -> None:
-        while not self._closed.wait(self.tick_s):
+        while not self._closed.is_set():
+            self._kick.clear()
             with self.lock:
                 self._tick_locked()
+                wait = self.tick_s
+                due = self.sim.link.next_release()  # a paced frame arriving or starting
+                if self.sim.link.baud:  # on a paced line, a STATUS goes on it when due
+                    due = min(due, self.sim.firmware.next_deadline())
+                if due < float("inf"):
+                    wait = min(wait, max(0.0, (due - self.now_ms()) / 1000.0))
+            self._kick.wait(wait)
 
     # ---------------------------------------------------------------------- host side ----
 
@@ -137,6 +171,7 @@ class LivePen:
             self._tick_locked()
             self.sim.host_write(data)
             self._collect()
+        self._kick.set()
         return len(data)
 
     def exchange(self, data: bytes, limit: int) -> bytes:
@@ -157,7 +192,8 @@ class LivePen:
             out = self._take(limit)
             if self._rx:
                 self._data.notify_all()
-            return out
+        self._kick.set()
+        return out
 
     def read(self, size: int, timeout: float | None) -> bytes:
         """Up to `size` bytes: wait until that many arrived, `timeout` ran out (None: no

@@ -9,7 +9,7 @@ After `import simulator` (or `serial.protocol_handler_packages.append("simulator
 
 Opening the port switches the pen on (a fresh boot; what it said before anyone listened is
 discarded, as a real port does on open); closing it switches the pen off. Options: see
-simulator.options (device_class, seed, watchdog_ms, fault).
+simulator.options (device_class, seed, watchdog_ms, the pen's ranges, cartridge, fault, ...).
 """
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ class Serial(SerialBase):
             raise SerialException("The port must be set to a sim:// URL before it is opened.")
         self.options = self.from_url(self.portstr or "")
         self.pen = LivePen(
-            self.options.config(), seed=self.options.seed, faults=self.options.faults
+            self.options.config(),
+            seed=self.options.seed,
+            faults=self.options.faults,
+            cartridge_id=self.options.cartridge,
+            uptime_ms=self.options.uptime_ms,
+            baud=self.options.baud,
         ).start()
         self.is_open = True
         self.pen.reset_input_buffer()
@@ -59,7 +64,8 @@ class Serial(SerialBase):
             pen.close()
 
     def _reconfigure_port(self, force_update: bool = False) -> None:
-        """Line settings mean nothing to a software pen; they are accepted as they are."""
+        """Line settings are accepted as they are: the pace is the URL's `baud` option (a real
+        UART's two ends must agree on it; this one has only the pen's)."""
 
     def _live(self) -> LivePen:
         if not self.is_open or self.pen is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .errors import InjectError
 from .faults import FaultSpec, LinkFault, PenFault, Sender, parse_fault
@@ -35,10 +35,25 @@ class Simulation:
         faults: Iterable[FaultSpec | str] = (),
         now_ms: float = 0.0,
         listeners: Iterable[Listener] = (),
+        *,
+        cartridge_id: int | None = None,
+        cartridge_ids: Callable[[], int] | None = None,
+        uptime_ms: int = 0,
+        baud: int | None = None,
     ) -> None:
+        """`baud` paces both directions as an 8N1 UART at that speed (None: bytes arrive at
+        once)."""
         self.seed = seed
-        self.firmware = Firmware(config, seed=seed, now_ms=now_ms, listeners=listeners)
-        self.link = Link(seed)
+        self.firmware = Firmware(
+            config,
+            seed=seed,
+            now_ms=now_ms,
+            listeners=listeners,
+            cartridge_id=cartridge_id,
+            cartridge_ids=cartridge_ids,
+            uptime_ms=uptime_ms,
+        )
+        self.link = Link(seed, baud)
         self.start_ms = float(now_ms)
         self._now = float(now_ms)
         self._schedule: list[tuple[float, int, PenFault]] = []
@@ -97,6 +112,8 @@ class Simulation:
             fw.insert_cartridge(fresh=True)
         elif kind == "reinsert-cartridge":
             fw.insert_cartridge(fresh=False)
+        elif kind == "fresh-cartridge":
+            fw.fit_fresh_cartridge()
         elif kind == "reboot":
             fw.reboot()
         elif kind == "battery":
