@@ -264,13 +264,13 @@ def test_close_stops_the_needle(store):
 
 
 def test_cartridge_used_in_an_earlier_session_refuses_start(store):
-    # the same seed gives the same cartridge id: the "same cartridge put back"
-    with Pen.open("sim://?seed=17", role="home", zone="forehead", db=store) as pen:
+    # a pinned cartridge id: the "same cartridge put back" in the next session
+    with Pen.open("sim://?seed=17&cartridge=5eed17", role="home", zone="forehead", db=store) as pen:
         pen.set_depth(0.5)
         pen.set_rate(100)
         pen.start()
         pen.stop()
-    with Pen.open("sim://?seed=17", role="home", zone="cheeks", db=store) as pen:
+    with Pen.open("sim://?seed=17&cartridge=5eed17", role="home", zone="cheeks", db=store) as pen:
         pen.set_depth(0.5)
         pen.set_rate(100)
         with pytest.raises(NotAllowed, match="earlier session"):
