@@ -68,6 +68,10 @@ class UnknownOperator(AuthError):
     pass
 
 
+class NotAdministrator(AuthError):
+    """Operator administration (add, disable, unlock, reset a PIN) needs an administrator."""
+
+
 class OperatorDisabled(AuthError):
     pass
 

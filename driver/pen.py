@@ -47,11 +47,13 @@ from .errors import (
     NotAllowed,
     PenRebooted,
     SessionClosed,
+    StoreError,
 )
 from .governor import Decision, DeviceLimits, Governor, Outcome, Request
 from .link import Link
 from .policy import Policy, load_policy
-from .store import AuditStore
+from .screening import Verdict, session_verdict
+from .store import TREATING_ROLES, AuditStore, StartFacts, check_client, home_client
 from .transport import Port, open_port
 
 PROFESSIONAL_ROLES = ("aesthetician", "clinician", "engineer")
@@ -327,9 +329,21 @@ class Pen:
                 raise NotAllowed("This session has already begun; open a new one to change it.")
             if self.info.device_class == DeviceClass.HOME:
                 role = "home"
+            if operator is None and role in PROFESSIONAL_ROLES:
+                self._authenticate(self.store, role, operator, pin)  # raises: no operator
+            if role in TREATING_ROLES and (not isinstance(client, str) or not client.strip()):
+                raise NotAllowed(
+                    f"A {role} session must name its client (a pseudonymous reference such "
+                    "as a chart number)."
+                )
+            try:
+                client = check_client(client)  # compared and stored normalised
+            except StoreError as exc:
+                raise NotAllowed(str(exc)) from None
             role = self._authenticate(self.store, role, operator, pin)
-            if client is None and role == "home":
-                client = HOME_CLIENT  # self-treatment: the interval rule still applies
+            if role == "home" or self.info.device_class == DeviceClass.HOME:
+                # self-treatment: the interval is the pen's own user's, whatever was typed
+                client = home_client(self.info.serial)
             self.requested_role = role
             self.role = "home" if self.info.device_class == DeviceClass.HOME else role
             self.operator_id = operator
@@ -769,64 +783,87 @@ class Pen:
                 raise NotAllowed("Set a depth before starting.")
             if self.rate_decision is None:
                 raise NotAllowed("Set a stamp rate before starting.")
-            self._check_screening()
             status = self.status
-            if (
-                status is not None
-                and status.cartridge_id
-                and self.store.cartridge_used_before(status.cartridge_id, self.session_id)
-            ):
-                self._log(
-                    "start_refused",
-                    {"reason": "cartridge_reused", "cartridge_id": status.cartridge_id},
-                )
-                raise NotAllowed(
-                    f"Cartridge {status.cartridge_id:08x} was used in an earlier session; "
-                    "fit a fresh one."
-                )
+            cartridge = status.cartridge_id if status is not None and status.cartridge_id else None
+            # The rules are re-checked and the treatment recorded in one transaction BEFORE
+            # START is sent: a host killed right after START still leaves its record, and a
+            # second host on the same store sees it.
+            treatment = self._record_start(cartridge)
             try:
                 self._command(protocol.Start())
-            except CommandRefused:
-                raise  # a NACK: the pen did not start
+            except CommandRefused as exc:
+                # a NACK: the pen did not start, so the treatment did not begin
+                with contextlib.suppress(DriverError):  # must not hide the NACK
+                    self.store.withdraw_treatment(
+                        treatment, f"the pen refused START ({getattr(exc.error, 'name', '?')})"
+                    )
+                raise
             except DriverError:
-                # No answer: the pen may be running. Record the treatment and cartridge as if
-                # it were (the interval and reuse checks must see it), then stop the needle.
-                with contextlib.suppress(Exception):  # must not hide the real error
-                    self._record_start(status)
+                # No answer: the pen may be running (the treatment stays recorded); stop it.
                 with contextlib.suppress(DriverError):
                     self._command(protocol.Stop())
                 raise
-            self._record_start(status)
             self._zone_started = self._clock()
 
-    def _record_start(self, status: protocol.Status | None) -> None:
-        assert self.zone is not None
-        self.store.record_treatment(self.session_id, self.client_ref, self.zone)
-        if status is not None and status.cartridge_id:
-            self.store.record_cartridge(status.cartridge_id, self.session_id)
+    def _record_start(self, cartridge_id: int | None) -> int:
+        """Re-check screening, cartridge and interval inside the store's write transaction
+        and record the treatment there; NotAllowed (nothing recorded but the refusal) when a
+        rule says no."""
+        assert self.zone is not None and self.depth_decision is not None
+        zone, approved = self.zone, self.depth_decision
 
-    def _check_screening(self) -> None:
+        def check(facts: StartFacts) -> dict[str, object]:
+            self._check_screening(facts)
+            if facts.cartridge_used_before and cartridge_id is not None:
+                raise _StartRefused(
+                    f"Cartridge {cartridge_id:08x} was used in an earlier session; "
+                    "fit a fresh one.",
+                    {"reason": "cartridge_reused", "cartridge_id": cartridge_id},
+                )
+            decision = self.governor.decide(
+                Request(
+                    role=self.role,
+                    zone=zone,
+                    depth_mm=approved.depth_mm if approved.depth_mm is not None else math.nan,
+                    rate_hz=self._current_rate(),
+                    device=self.device,
+                    override_reason=approved.override_reason,
+                    last_session_days_ago=facts.days_since_last,
+                )
+            )
+            if not decision.sendable or (decision.depth_um or 0) < (approved.depth_um or 0):
+                raise _StartRefused(
+                    f"Treatment cannot start on {zone}: {_sentences(decision.reasons)}",
+                    {"reason": "rules", **decision.to_json_dict()},
+                )
+            return {
+                "days_since_last": facts.days_since_last,
+                "override_reason": decision.override_reason,
+            }
+
+        try:
+            return self.store.begin_treatment(self.session_id, zone, cartridge_id, check)
+        except _StartRefused as refused:
+            self._log("start_refused", refused.record)
+            raise NotAllowed(refused.sentence) from None
+
+    def _check_screening(self, facts: StartFacts) -> None:
         """Refuse START after a contraindication screening of this session that blocks
-        treatment or still waits for a clinician's acknowledgement (driver/screening.py).
-        A session with no screening recorded is not refused here: the TUI always screens,
-        and scripts on the bench are the engineer's responsibility."""
-        verdict: str | None = None
-        for rec in self.store.records(self.session_id):
-            if rec.kind != "screening":
-                continue
-            event = rec.data.get("event")
-            if event == "answers":
-                verdict = str(rec.data.get("verdict"))
-            elif event == "acknowledged" and verdict == "needs_acknowledgement":
-                verdict = "acknowledged"
-        if verdict == "blocked":
-            self._log("start_refused", {"reason": "screening_blocked"})
-            raise NotAllowed("The screening found a contraindication: this session may not treat.")
-        if verdict == "needs_acknowledgement":
-            self._log("start_refused", {"reason": "screening_unacknowledged"})
-            raise NotAllowed(
+        treatment or still waits for a clinician's acknowledgement (driver/screening.py's
+        `session_verdict`: a later screening cannot undo a blocking one). A session with no
+        screening recorded is not refused here: the TUI always screens, and scripts on the
+        bench are the engineer's responsibility."""
+        verdict = session_verdict(facts.screening)
+        if verdict is Verdict.BLOCKED:
+            raise _StartRefused(
+                "The screening found a contraindication: this session may not treat.",
+                {"reason": "screening_blocked"},
+            )
+        if verdict is Verdict.NEEDS_ACKNOWLEDGEMENT:
+            raise _StartRefused(
                 "The screening found a contraindication: a clinician must acknowledge it "
-                "with a reason before treatment."
+                "with a reason before treatment.",
+                {"reason": "screening_unacknowledged"},
             )
 
     def stop(self) -> None:
@@ -977,6 +1014,15 @@ class Pen:
 #: rate is fine, nor a rate change the unchanged depth.
 _RATE_FINE = re.compile(r"^A rate of \S+ Hz is within the allowed ")
 _DEPTH_FINE = re.compile(r"^\S+ mm on \S+ is within the limits ")
+
+
+class _StartRefused(Exception):
+    """A start rule said no inside the store's transaction (which then writes nothing)."""
+
+    def __init__(self, sentence: str, record: dict[str, Any]) -> None:
+        super().__init__(sentence)
+        self.sentence = sentence
+        self.record = record
 
 
 def _without(decision: Decision, noise: re.Pattern[str]) -> Decision:

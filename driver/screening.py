@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -40,6 +40,7 @@ __all__ = [
     "evaluate",
     "record",
     "required",
+    "session_verdict",
 ]
 
 #: Bumped whenever a question is added, removed or reworded (recorded with every answer set).
@@ -250,6 +251,34 @@ def record(
         now=now,
     )
     return result
+
+
+def session_verdict(records: Iterable[Mapping[str, object]]) -> Verdict | None:
+    """What a session's screening records (their data, in order) allow; None: not screened.
+
+    The worst answer set stands: a later screening cannot undo an earlier one. A blocked
+    screening blocks the rest of the session; a positive professional screening needs a
+    clinician's acknowledgement recorded after it, whatever was answered later.
+    """
+    answered = blocked = pending = acknowledged = False
+    for data in records:
+        event = data.get("event")
+        if event == "answers":
+            answered = True
+            verdict = data.get("verdict")
+            if verdict == Verdict.NEEDS_ACKNOWLEDGEMENT.value:
+                pending = True
+            elif verdict not in (Verdict.CLEAR.value, Verdict.NOT_REQUIRED.value):
+                blocked = True  # blocked, or an answer set this code cannot read
+        elif event == "acknowledged" and pending:
+            pending, acknowledged = False, True
+    if blocked:
+        return Verdict.BLOCKED
+    if pending:
+        return Verdict.NEEDS_ACKNOWLEDGEMENT
+    if acknowledged:
+        return Verdict.ACKNOWLEDGED
+    return Verdict.CLEAR if answered else None
 
 
 def _check_reason(reason: object) -> str:
