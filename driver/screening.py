@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from .errors import DriverError
+from .governor import REASON_RULE, check_override_reason
 
 if TYPE_CHECKING:
     from .store import AuditStore
@@ -282,15 +283,14 @@ def session_verdict(records: Iterable[Mapping[str, object]]) -> Verdict | None:
 
 
 def _check_reason(reason: object) -> str:
+    """The reason as recorded, under the governor's one rule for reasons."""
     if not isinstance(reason, str) or not reason.strip():
         raise ScreeningError(
             "Give the reason treatment is acceptable despite the contraindication."
         )
-    text = reason.strip()
-    if len(text) > MAX_REASON_CHARS:
-        raise ScreeningError(f"The reason is too long (at most {MAX_REASON_CHARS} characters).")
-    if _CONTROL_RE.search(text):
-        raise ScreeningError("The reason must not contain control characters.")
+    text = check_override_reason(reason)
+    if text is None:
+        raise ScreeningError(REASON_RULE)
     return text
 
 

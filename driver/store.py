@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import decimal
 import enum
 import hashlib
 import hmac
@@ -350,6 +351,8 @@ def _plain(value: object, where: str, depth: int) -> object:
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, int):
+        if abs(value) >= 1 << 63:  # beyond what JSON readers keep exactly: a short text
+            return f"{decimal.Decimal(int(value)):.6e}"
         return int(value)
     if isinstance(value, float):
         if math.isnan(value):
