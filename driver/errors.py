@@ -60,6 +60,15 @@ class StoreError(DriverError):
     """The audit store could not be opened, read or written."""
 
 
+class StoreUntrusted(StoreError):
+    """The audit store failed its integrity check: its tables or chain cannot be trusted, so
+    no session may treat from it. `result` is the VerifyResult naming the first bad record."""
+
+    def __init__(self, sentence: str, result: object) -> None:
+        self.result = result
+        super().__init__(sentence)
+
+
 class AuthError(DriverError):
     """Operator authentication failed (unknown, disabled, wrong PIN, locked out)."""
 

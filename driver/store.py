@@ -43,6 +43,7 @@ from driver.errors import (
     OperatorDisabled,
     OperatorLocked,
     StoreError,
+    StoreUntrusted,
     UnknownOperator,
     WrongPin,
 )
@@ -1068,6 +1069,7 @@ class AuditStore:
         that disagrees (say, a count reset by UPDATE) refuses the login with StoreError.
         """
         now_us = _ts_us(now)
+        self.check_trust()  # the operators table is used only while it agrees with the chain
         key = op_id if isinstance(op_id, str) else None
         shown = printable(key[:64] if key is not None else repr(op_id)[:64])
         rows = (
@@ -1275,6 +1277,7 @@ class AuditStore:
         if role == "home":
             client = home_client(device_serial)
         ts_us = _ts_us(now)
+        self.check_trust()  # no session treats from a store whose tables disagree with the log
         with self._write() as conn:
             if operator_id is not None:
                 row = conn.execute(
@@ -1588,24 +1591,103 @@ class AuditStore:
 
         `anchor`: a head hash written down earlier; the log must still contain it (this catches
         a log that was cut short or rebuilt from some point on by someone with write access).
+        Ignores the checkpoint: this is the full check an auditor runs.
         """
         with self._snapshot() as conn:
             try:
-                return self._verify(conn, anchor)
+                return self._verify(conn, anchor, _Replay(), GENESIS_HASH, 1)
             except sqlite3.Error as exc:
                 return VerifyResult(
                     False, 0, None, f"The audit store could not be read to the end ({exc})."
                 )
 
-    def _verify(self, conn: sqlite3.Connection, anchor: str | None) -> VerifyResult:
-        replay = _Replay()
-        prev = GENESIS_HASH
-        expected = 1
+    def check_trust(self) -> VerifyResult:
+        """Verify the records since the last verified point, and the tables, or raise.
+
+        Called at session start and at every login: the tables the rules read (operators,
+        treatments, cartridges, ...) are used only while they agree with the chain. The chain
+        is walked from the checkpoint (the last record verified, with the tables' state as the
+        chain had built them then) to its end, so the check costs the new records plus one read
+        of the tables, not the whole log; then the checkpoint moves to the end. A checkpoint
+        that does not match its own digest or the log is ignored (a full walk instead).
+        Raises StoreUntrusted naming the first bad record.
+        """
+        with self._snapshot() as conn:
+            try:
+                replay, prev, start = self._load_checkpoint(conn)
+                result = self._verify(conn, None, replay, prev, start)
+            except sqlite3.Error as exc:
+                result = VerifyResult(
+                    False, 0, None, f"The audit store could not be read to the end ({exc})."
+                )
+            if not result.ok:
+                raise StoreUntrusted(
+                    "The audit store failed its integrity check, so it cannot be used to treat: "
+                    f"{result.problem} Run 'needlepen log verify' and restore a copy you trust.",
+                    result,
+                )
+            last = start - 1 + result.count
+            if result.count and not self.read_only and self._version >= 2:
+                state = replay.to_json()
+                digest = hashlib.sha256(f"{last}\n{result.head}\n{state}".encode()).hexdigest()
+                with suppress(StoreError), self._write() as wconn:
+                    wconn.execute(
+                        "INSERT INTO checkpoint (id, record_id, hash, state, state_hash) "
+                        "VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                        "record_id = excluded.record_id, hash = excluded.hash, "
+                        "state = excluded.state, state_hash = excluded.state_hash "
+                        "WHERE excluded.record_id > checkpoint.record_id",
+                        (last, result.head, state, digest),
+                    )
+        return result
+
+    def _load_checkpoint(self, conn: sqlite3.Connection) -> tuple[_Replay, str, int]:
+        """(replayed state, hash of the last verified record, next id) from the checkpoint,
+        or the genesis when there is none or it does not hold together."""
+        genesis = (_Replay(), GENESIS_HASH, 1)
+        if self._version < 2:
+            return genesis
+        row = conn.execute(
+            "SELECT record_id, hash, state, state_hash FROM checkpoint WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            return genesis
+        last, head, state, digest = row
+        if not (isinstance(last, int) and isinstance(head, str) and isinstance(state, str)):
+            return genesis
+        if hashlib.sha256(f"{last}\n{head}\n{state}".encode()).hexdigest() != digest:
+            return genesis
+        at = conn.execute("SELECT hash FROM log WHERE id = ?", (last,)).fetchone()
+        if at is None or at[0] != head:
+            return genesis
+        try:
+            replay = _Replay.from_json(state)
+        except (ValueError, KeyError, TypeError):
+            return genesis
+        return replay, head, last + 1
+
+    def _verify(
+        self,
+        conn: sqlite3.Connection,
+        anchor: str | None,
+        replay: _Replay,
+        prev: str,
+        expected: int,
+    ) -> VerifyResult:
         count = 0
         anchor_seen = anchor is None
+        first = expected
         cursor = conn.execute(
-            "SELECT id, ts_us, session_id, kind, data, prev_hash, hash FROM log ORDER BY id"
+            "SELECT id, ts_us, session_id, kind, data, prev_hash, hash FROM log WHERE id >= ? "
+            "ORDER BY id",
+            (expected,),
         )
+        if first > 1:  # a record deleted just before the resumed walk still shows as a gap
+            before = conn.execute("SELECT MAX(id) FROM log WHERE id < ?", (first,)).fetchone()
+            if before[0] != first - 1:
+                return VerifyResult(
+                    False, 0, first - 1, f"Record {first - 1} is missing or was changed.", None
+                )
 
         def broken(rid: int | None, problem: str) -> VerifyResult:
             return VerifyResult(False, count, rid, problem, prev if count else None)
@@ -1657,18 +1739,19 @@ class AuditStore:
 
         seq_row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'log'").fetchone()
         seq = int(seq_row[0]) if seq_row is not None else 0
-        head = prev if count else GENESIS_HASH
-        if seq > count:
+        head = prev
+        last = first - 1 + count
+        if seq > last:
             missing = (
-                f"Record {count + 1} is missing"
-                if seq == count + 1
-                else f"Records {count + 1} to {seq} are missing"
+                f"Record {last + 1} is missing"
+                if seq == last + 1
+                else f"Records {last + 1} to {seq} are missing"
             )
             return VerifyResult(
                 False,
                 count,
-                count + 1,
-                f"{missing}: the log was cut short after record {count}.",
+                last + 1,
+                f"{missing}: the log was cut short after record {last}.",
                 head,
             )
         if not anchor_seen:
@@ -1773,6 +1856,33 @@ class _Replay:
         self.treatments: dict[int, tuple[object, ...]] = {}
         self.cartridges: dict[tuple[int, int], tuple[int, int]] = {}
         self.withdrawals: dict[int, tuple[int, int]] = {}
+
+    def to_json(self) -> str:
+        """The replayed state as canonical JSON (the checkpoint keeps it)."""
+        return json.dumps(
+            {
+                "operators": self.operators,
+                "sessions": {str(k): v for k, v in self.sessions.items()},
+                "clients": self.clients,
+                "treatments": {str(k): list(v) for k, v in self.treatments.items()},
+                "cartridges": [[c, s, *v] for (c, s), v in self.cartridges.items()],
+                "withdrawals": {str(k): list(v) for k, v in self.withdrawals.items()},
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> _Replay:
+        data = json.loads(text)
+        replay = cls()
+        replay.operators = {str(k): dict(v) for k, v in data["operators"].items()}
+        replay.sessions = {int(k): dict(v) for k, v in data["sessions"].items()}
+        replay.clients = {str(k): int(v) for k, v in data["clients"].items()}
+        replay.treatments = {int(k): tuple(v) for k, v in data["treatments"].items()}
+        replay.cartridges = {(int(c), int(s)): (a, b) for c, s, a, b in data["cartridges"]}
+        replay.withdrawals = {int(k): (v[0], v[1]) for k, v in data["withdrawals"].items()}
+        return replay
 
     def _is_admin(self, op: object) -> bool:
         state = self.operators.get(str(op))
