@@ -220,6 +220,11 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE operators ADD COLUMN admin INTEGER NOT NULL DEFAULT 0",
         "DROP TRIGGER operators_fixed",
+        # a schema-1 store's first professional operator (in log order) becomes its
+        # administrator; the replay of the chain applies the same rule
+        "UPDATE operators SET admin = 1 WHERE id = (SELECT json_extract(data, '$.operator') "
+        "FROM log WHERE kind = 'operator_added' AND json_extract(data, '$.role') != 'home' "
+        "ORDER BY id LIMIT 1)",
         # a PIN may now be reset (a chained operator_pin_reset record says so); identity,
         # role and administrator status stay fixed, and a disabled operator stays disabled
         """CREATE TRIGGER operators_fixed BEFORE UPDATE ON operators
@@ -1884,6 +1889,11 @@ class _Replay:
         replay.withdrawals = {int(k): (v[0], v[1]) for k, v in data["withdrawals"].items()}
         return replay
 
+    def _legacy_admin(self, data: dict[str, Any]) -> bool:
+        """A schema-1 record: its first professional operator is the administrator."""
+        first_pro = all(state["role"] == "home" for state in self.operators.values())
+        return data.get("role") != "home" and first_pro
+
     def _is_admin(self, op: object) -> bool:
         state = self.operators.get(str(op))
         return state is not None and bool(state["admin"]) and not state["disabled"]
@@ -1914,7 +1924,7 @@ class _Replay:
                     "failed": 0,
                     "locked_until_us": None,
                     "created_us": ts_us,
-                    "admin": bool(data.get("admin", False)),
+                    "admin": bool(data["admin"]) if "admin" in data else self._legacy_admin(data),
                     "record": rid,
                 }
             elif kind == "operator_disabled":
@@ -1998,7 +2008,8 @@ class _Replay:
                 "failed": row[9],
                 "locked_until_us": row[10],
                 "created_us": row[11],
-                "admin": bool(row[12]),
+                # a schema-1 store read as it is has no administrator column to compare
+                "admin": bool(row[12]) if has_admin else want["admin"],
             }
             for field, value in have.items():
                 if want[field] != value:

@@ -212,3 +212,80 @@ def test_exports_and_operator_names_escape_c1_and_bidi(tmp_path: Path) -> None:
     assert "\\u202e" in listed.stdout
     wrong = cli("operators", "disable", "x\x1b[2J", "--db", str(db))
     assert wrong.returncode == 1 and "\x1b" not in wrong.stderr
+
+
+def make_schema_1(path: Path) -> None:
+    """A store as schema 1 wrote it: a home operator, then a clinician, a session and a
+    treatment of 'P-0042' as typed (not normalised)."""
+    from driver.store import _MIGRATIONS, APPLICATION_ID, GENESIS_HASH, record_hash
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in _MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 1")
+    prev = GENESIS_HASH
+    rows = [
+        (None, "operator_added", {"operator": "pat", "name": "Pat", "role": "home", "pin": None}),
+        (
+            None,
+            "operator_added",
+            {"operator": "doc", "name": "Doc", "role": "clinician", "pin": None},
+        ),
+        (
+            1,
+            "session_opened",
+            {
+                "role": "clinician",
+                "operator": "doc",
+                "client": "P-0042",
+                "device_serial": 1,
+                "boot_id": 1,
+                "device_class": "professional",
+            },
+        ),
+        (1, "treatment_recorded", {"client": "P-0042", "zone": "cheeks"}),
+    ]
+    ts = int(T0 * 1e6)
+    for rid, (sid, kind, data) in enumerate(rows, start=1):
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        digest = record_hash(prev, rid, ts, sid, kind, text)
+        conn.execute(
+            "INSERT INTO log (id, ts_us, session_id, kind, data, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (rid, ts, sid, kind, text, prev, digest),
+        )
+        prev = digest
+    for op, name, role in (("pat", "Pat", "home"), ("doc", "Doc", "clinician")):
+        conn.execute(
+            "INSERT INTO operators (id, name, role, created_us) VALUES (?, ?, ?, ?)",
+            (op, name, role, ts),
+        )
+    conn.execute("INSERT INTO clients VALUES ('P-0042', ?)", (ts,))
+    conn.execute(
+        "INSERT INTO sessions (id, role, operator_id, client_ref, device_serial, boot_id, "
+        "device_class, started_us) VALUES (1, 'clinician', 'doc', 'P-0042', 1, 1, "
+        "'professional', ?)",
+        (ts,),
+    )
+    conn.execute(
+        "INSERT INTO treatments (session_id, client_ref, zone, ts_us, record_id) "
+        "VALUES (1, 'P-0042', 'cheeks', ?, 4)",
+        (ts,),
+    )
+    conn.close()
+
+
+def test_a_schema_1_store_reads_read_only_then_migrates_keeping_its_rules(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    make_schema_1(path)
+    with AuditStore(path, read_only=True) as old:
+        assert old.schema_version == 1 and old.verify().ok
+        assert old.last_treatment_days_ago(" p-0042 ", "cheeks", now=T0 + 86_400) == 1.0
+    with AuditStore(path) as s:  # migrates to schema 2
+        assert s.verify().ok
+        # the treatment typed 'P-0042' before normalisation still counts for 'p-0042'
+        assert s.last_treatment_days_ago("p-0042", "cheeks", now=T0 + 86_400) == 1.0
+        # its first professional operator is now the administrator, as the replay agrees
+        assert [(o.id, o.admin) for o in s.list_operators()] == [("doc", True), ("pat", False)]
+        assert s.check_trust().ok
