@@ -568,13 +568,15 @@ class AuditStore:
 
             path = default_db_path()
         self.path: str = os.fspath(path)
+        #: the path as sentences show it (control and invisible characters escaped)
+        self._where = printable(self.path)
         if not self.path:
             raise StoreError("The audit store needs a file name.")
         self._memory = self.path == ":memory:"
         if not create and not self._memory and not os.path.exists(self.path):
-            raise StoreError(f"There is no audit store at {self.path}.")
+            raise StoreError(f"There is no audit store at {self._where}.")
         if not self._memory and os.path.isdir(self.path):
-            raise StoreError(f"{self.path} is a directory, not an audit store file.")
+            raise StoreError(f"{self._where} is a directory, not an audit store file.")
         if scrypt_n < 2 or scrypt_n & (scrypt_n - 1):
             raise StoreError("The scrypt cost must be a power of two.")
         self._scrypt_n = scrypt_n
@@ -582,7 +584,7 @@ class AuditStore:
         self._closed = False
         self.read_only = bool(read_only)
         if self.read_only and (self._memory or not os.path.exists(self.path)):
-            raise StoreError(f"There is no audit store at {self.path} to open read-only.")
+            raise StoreError(f"There is no audit store at {self._where} to open read-only.")
         self._ro_uri = Path(self.path).absolute().as_uri() + "?mode=ro"
         try:
             if self.read_only:
@@ -592,7 +594,7 @@ class AuditStore:
                     self.path, timeout=10.0, isolation_level=None, check_same_thread=False
                 )
         except sqlite3.Error as exc:
-            raise StoreError(f"The audit store {self.path} could not be opened ({exc}).") from exc
+            raise StoreError(f"The audit store {self._where} could not be opened ({exc}).") from exc
         self._conn.create_function("np_client_key", 1, _client_key, deterministic=True)
         try:
             self.journal_mode = self._setup_read_only() if self.read_only else self._setup()
@@ -603,9 +605,9 @@ class AuditStore:
             self._conn.close()
             if "not a database" in str(exc) or "malformed" in str(exc):
                 raise StoreError(
-                    f"{self.path} is not a needlepen audit store (not an SQLite database)."
+                    f"{self._where} is not a needlepen audit store (not an SQLite database)."
                 ) from exc
-            raise StoreError(f"The audit store {self.path} could not be opened ({exc}).") from exc
+            raise StoreError(f"The audit store {self._where} could not be opened ({exc}).") from exc
 
     # --- opening, schema, closing ------------------------------------------------------------
 
@@ -623,7 +625,7 @@ class AuditStore:
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(
-                f"{self.path} is not a needlepen audit store (not an SQLite database)."
+                f"{self._where} is not a needlepen audit store (not an SQLite database)."
             ) from exc
         self._ro_uri = Path(self.path).absolute().as_uri() + "?mode=ro&immutable=1"
         return sqlite3.connect(
@@ -634,7 +636,7 @@ class AuditStore:
         version, app_id = self._header()
         self._check_identity(version, app_id)
         if version == 0:
-            raise StoreError(f"{self.path} holds no needlepen audit store yet.")
+            raise StoreError(f"{self._where} holds no needlepen audit store yet.")
         self._version = version
         return str(self._conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
 
@@ -676,18 +678,18 @@ class AuditStore:
             }
             if names:
                 raise StoreError(
-                    f"{self.path} is an SQLite database of another application, not a "
+                    f"{self._where} is an SQLite database of another application, not a "
                     "needlepen audit store."
                 )
             return
         if app_id != APPLICATION_ID:
             raise StoreError(
-                f"{self.path} is an SQLite database of another application, not a needlepen "
+                f"{self._where} is an SQLite database of another application, not a needlepen "
                 "audit store."
             )
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"The audit store {self.path} has schema version {version}, newer than this "
+                f"The audit store {self._where} has schema version {version}, newer than this "
                 f"needlepen understands ({SCHEMA_VERSION}); use a newer needlepen."
             )
 
@@ -720,12 +722,12 @@ class AuditStore:
             self._check_open()
             if self.read_only:
                 raise StoreError(
-                    f"The audit store {self.path} was opened read-only; nothing can be written."
+                    f"The audit store {self._where} was opened read-only; nothing can be written."
                 )
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StoreError(f"The audit store {self.path} is not writable ({exc}).") from exc
+                raise StoreError(f"The audit store {self._where} is not writable ({exc}).") from exc
             try:
                 yield self._conn
                 self._conn.execute("COMMIT")
@@ -759,7 +761,7 @@ class AuditStore:
             conn.create_function("np_client_key", 1, _client_key, deterministic=True)
             conn.execute("BEGIN")
         except sqlite3.Error as exc:
-            raise StoreError(f"The audit store {self.path} could not be read ({exc}).") from exc
+            raise StoreError(f"The audit store {self._where} could not be read ({exc}).") from exc
         try:
             yield conn
         finally:

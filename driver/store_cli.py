@@ -56,7 +56,9 @@ def _session_number(text: str) -> int:
     try:
         value = int(text, 10)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a session number") from None
+        raise argparse.ArgumentTypeError(
+            f"'{printable(text)[:40]}' is not a session number"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError("session numbers start at 1")
     return value
@@ -185,7 +187,7 @@ def _open(args: argparse.Namespace, *, create: bool, read_only: bool = False) ->
     path = args.db if args.db else default_db_path(create_dir=create)
     if read_only:  # reading never writes, so a read-only copy can be shown and verified
         if not os.path.exists(path):
-            raise CliInputError(f"There is no audit store at {path}.")
+            raise CliInputError(f"There is no audit store at {printable(str(path))}.")
         return AuditStore(path, create=False, read_only=True)
     return AuditStore(path, create=create)
 
@@ -399,12 +401,14 @@ def cmd_log_export(args: argparse.Namespace) -> int:
             return 0
         target = Path(args.output)
         if target.exists() and not args.force:
-            raise CliInputError(f"{target} already exists; choose another name or add --force.")
+            raise CliInputError(
+                f"{_safe(target)} already exists; choose another name or add --force."
+            )
         if target.is_dir():
-            raise CliInputError(f"{target} is a directory.")
+            raise CliInputError(f"{_safe(target)} is a directory.")
         directory = target.parent if str(target.parent) else Path(".")
         if not directory.is_dir():
-            raise CliInputError(f"The directory {directory} does not exist.")
+            raise CliInputError(f"The directory {_safe(directory)} does not exist.")
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
@@ -416,7 +420,7 @@ def cmd_log_export(args: argparse.Namespace) -> int:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-    print(f"Exported {_records(count)} to {target}.", file=sys.stderr)
+    print(f"Exported {_records(count)} to {_safe(target)}.", file=sys.stderr)
     return 0
 
 

@@ -289,3 +289,15 @@ def test_a_schema_1_store_reads_read_only_then_migrates_keeping_its_rules(tmp_pa
         # its first professional operator is now the administrator, as the replay agrees
         assert [(o.id, o.admin) for o in s.list_operators()] == [("doc", True), ("pat", False)]
         assert s.check_trust().ok
+
+
+def test_paths_and_arguments_in_errors_never_echo_raw_control_bytes(tmp_path: Path) -> None:
+    ghost = tmp_path / "no\x1b[2Jstore\u202e.db"
+    for argv in (
+        ("log", "verify", "--db", str(ghost)),
+        ("operators", "list", "--db", str(ghost)),
+        ("log", "show", "--session", "1\x1b[31m", "--db", str(ghost)),
+    ):
+        done = cli(*argv)
+        assert done.returncode != 0
+        assert "\x1b" not in done.stderr and "\u202e" not in done.stderr, done.stderr
