@@ -8,6 +8,7 @@ and the check after 100 new records, beside a full `verify()` in the same run (t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import tempfile
@@ -59,6 +60,28 @@ def _timed(fn: object) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def _login_times(tmp: str, tries: int = 10) -> tuple[float, float]:
+    """Median ms of a wrong PIN for a real operator and of any PIN for an unknown ID, at the
+    default scrypt cost (the lockout is lifted between tries so each is a full check)."""
+    from driver.errors import AuthError
+
+    path = Path(tmp) / "login.db"
+    store = AuditStore(path)  # default scrypt cost
+    store.add_operator("doc", "Doc", "clinician", "24681357")
+    wrong: list[float] = []
+    unknown: list[float] = []
+    for i in range(tries):
+        for op_id, out in (("doc", wrong), (f"ghost{i}", unknown)):
+            start = time.perf_counter()
+            with contextlib.suppress(AuthError):
+                store.authenticate(op_id, "11112222")
+            out.append((time.perf_counter() - start) * 1000)
+        if i % 3 == 2:  # the administrator's own login resets the count: never locked
+            store.unlock_operator("doc", by=("doc", "24681357"))
+    store.close()
+    return sorted(wrong)[tries // 2], sorted(unknown)[tries // 2]
+
+
 def run() -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="needlepen-trust-") as tmp:
         path = Path(tmp) / "big.db"
@@ -78,8 +101,19 @@ def run() -> list[Row]:
             store.append("note", {"i": i})
         tail = _timed(store.check_trust)
         store.close()
+        wrong_ms, unknown_ms = _login_times(tmp)
     label = f"{count:,} records"
     return [
+        Row(
+            "store_trust",
+            "login: unknown ID (median of 10)",
+            unknown_ms,
+            "ms",
+            "wrong PIN",
+            wrong_ms,
+            better="lower",
+            note="the same work and the same sentence: ratio near 1",
+        ),
         Row("store_trust", f"open ({label})", opened, "ms", better="lower"),
         Row(
             "store_trust",
