@@ -321,7 +321,11 @@ class Pen:
         """Authenticate the operator and begin the treatment session (once per Pen).
 
         Professional roles need an operator and PIN; a home-class pen forces the home role.
-        A wrong PIN raises (WrongPin, OperatorLocked, ...) and changes nothing: try again.
+        An aesthetician or clinician session must name its client (checked before the PIN);
+        the reference is compared and stored normalised (`store.normalise_client`). A home
+        session's client is always the pen's own user (`store.home_client(serial)`), whatever
+        `client` says. A wrong PIN raises (WrongPin, OperatorLocked, ...) and changes nothing:
+        try again. A store that fails its integrity check raises StoreUntrusted.
         """
         with self._cmd_lock:
             self._require_connected()
