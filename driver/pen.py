@@ -82,7 +82,7 @@ UpdateKind = Literal[
 
 #: How far depth_actual may be from the set-point for START (the pen's DEPTH_ERROR tolerance,
 #: docs/PROTOCOL.md); a lowering of more than this while RUNNING stops the needle first.
-DEPTH_TOLERANCE_UM = 50
+DEPTH_TOLERANCE_UM = protocol.DEPTH_TOLERANCE_UM
 #: How long START holds for the needle to reach a shallower set-point before it is refused.
 START_SETTLE_S = 1.0
 #: How long a risk-lowering command waits for its record before it is sent regardless.
@@ -91,17 +91,12 @@ LOWERING_RECORD_WAIT_S = 0.005
 RAISING_FLUSH_S = 1.0
 #: Fault bits that latch the FAULT state (the others, BATTERY_LOW and WATCHDOG, are flags):
 #: a pen reporting RUNNING with one of these set contradicts itself.
-LATCHING_FAULTS = int(
-    protocol.Fault.OVERTEMP
-    | protocol.Fault.MOTOR_STALL
-    | protocol.Fault.DEPTH_ERROR
-    | protocol.Fault.CARTRIDGE_REMOVED
-)
+LATCHING_FAULTS = int(protocol.LATCHING_FAULTS)
 #: While the needle runs, a `progress` record (stamps, actual depth) this often: the delivered
 #: treatment over time, and a regular write that finds out at once when the store fails.
 PROGRESS_EVERY_S = 5.0
 #: The watchdog periods the host's heartbeat (100 ms) and link check (300 ms) can serve.
-WATCHDOG_MS_RANGE = (150, 2000)
+WATCHDOG_MS_RANGE = (protocol.WATCHDOG_MIN_MS, protocol.WATCHDOG_MAX_MS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1433,7 +1428,11 @@ class Pen:
             self._status_count += 1
             if msg.state != State.RUNNING and self._start_acked:
                 self._may_run = False
-            if self._last_uptime is not None and msg.uptime_ms < self._last_uptime:
+            if (
+                self._last_uptime is not None
+                and msg.uptime_ms < self._last_uptime
+                and self._last_uptime - msg.uptime_ms < 1 << 31  # not the u32 wrap at 49.7 d
+            ):
                 self._rebooted("The pen rebooted (its uptime went back); start again.")
             self._last_uptime = msg.uptime_ms
             why = self._contradiction(msg) if self.dead is None else None

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from driver import screening
-from driver.errors import NotAllowed, StoreError
+from driver.errors import CommandRefused, NotAllowed, StoreError
 from driver.pen import Pen
 from driver.store import AuditStore, StartFacts, home_client, normalise_client
 
@@ -175,8 +175,8 @@ def test_a_nacked_start_withdraws_the_treatment(fast_store: AuditStore) -> None:
     ) as pen:
         pen.set_depth(0.5)
         pen.set_rate(100)
-        pen.estop()
-        with pytest.raises(Exception, match=r"(?i)e-stop|estop"):
+        pen.port.pen.command("battery 5")  # the pen refuses START (NACK BATTERY_LOW)
+        with pytest.raises(CommandRefused, match="battery"):
             pen.start()
         kinds = [r.kind for r in fast_store.records(pen.session_id)]
         assert "treatment_recorded" in kinds and "treatment_withdrawn" in kinds

@@ -94,7 +94,7 @@ def test_home_pen_reports_itself_and_stays_below_a_millimetre(host: PortHost) ->
 def test_watchdog_stops_resets_and_never_resumes(sim: SimProcess, host: PortHost) -> None:
     host.hello()
     host.request(SetTelemetry(50))
-    host.request(SetDepth(2000))
+    host.settle_depth(2000)  # START needs the needle at its set-point
     host.request(Start())
     host.keep_alive(0.3)
     assert host.fresh_status().state == State.RUNNING
@@ -160,7 +160,7 @@ def test_hello_during_a_session_stops_the_needle(host: PortHost) -> None:
 def test_depth_follows_set_point_while_running(host: PortHost) -> None:
     host.hello()
     host.request(SetTelemetry(200))
-    host.request(SetDepth(500))
+    host.settle_depth(500)
     host.request(Start())
     host.keep_alive(0.1)
     assert host.request(SetDepth(2500)) == Ack(MsgType.SET_DEPTH)
@@ -199,7 +199,8 @@ def test_reboot_changes_boot_id_and_turns_telemetry_off(sim: SimProcess, host: P
 def test_json_log_has_every_command_event_and_state_change(sim: SimProcess, host: PortHost) -> None:
     started = time.time()
     host.hello()
-    host.request(SetDepth(700))
+    host.request(SetTelemetry(50))
+    host.settle_depth(700)
     host.request(SetDepth(9999))
     host.request(Start())
     host.request(Estop())
