@@ -325,6 +325,8 @@ class Pen:
         #: bumped by every stop and e-stop: a START that was overtaken is not sent
         self._run_epoch = 0
         self.last_status: protocol.Status | None = None
+        #: the STATUS rate asked of the pen (lowered on a serial line too slow for the request)
+        self.telemetry_hz = DEFAULT_TELEMETRY_HZ
         self._last_progress: float | None = None
         #: the sentence of the audit store's present trouble (None while it writes)
         self.store_trouble: str | None = None
@@ -429,7 +431,8 @@ class Pen:
                 pen._send_estop("an earlier e-stop was never confirmed by the pen")
             else:
                 link.enable_heartbeat()
-            pen._command(protocol.SetTelemetry(telemetry_hz))
+            pen.telemetry_hz = telemetry_for_line(telemetry_hz, url, port)
+            pen._command(protocol.SetTelemetry(pen.telemetry_hz))
             link.expect_status()
         except BaseException:
             if link is not None:
@@ -1591,6 +1594,21 @@ def _unregister(pen: Pen) -> None:
 
 
 # --- the pen's INFO: what this host can work with -------------------------------------------
+
+
+#: An 8N1 line carries baud / 10 bytes a second; STATUS (39 bytes on the wire) may take at most
+#: half of it: baud / 780 frames a second (docs/PROTOCOL.md, "telemetry on a slow line").
+BAUD_PER_STATUS_HZ = 780
+
+
+def telemetry_for_line(wanted_hz: int, url: str, port: object) -> int:
+    """The STATUS rate to ask for: `wanted_hz`, lowered on a serial device whose baud rate is
+    known to be too slow for it (a pty, a socket or sim:// report no real line speed)."""
+    baud = getattr(port, "baudrate", None)
+    is_device = "://" not in url and not url.startswith("/dev/pts/")
+    if not is_device or not isinstance(baud, int) or baud <= 0:
+        return wanted_hz
+    return max(5, min(wanted_hz, baud // BAUD_PER_STATUS_HZ))
 
 
 def check_info(info: protocol.Info, url: str, policy: Policy) -> None:

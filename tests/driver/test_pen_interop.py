@@ -286,3 +286,28 @@ def test_status_is_not_shown_as_current_after_a_reboot(bench: Bench) -> None:
     assert pen.dead is not None
     assert pen.status is None or pen.status.state != State.RUNNING
     pen.close()
+
+
+class _Line:
+    def __init__(self, baud: int) -> None:
+        self.baudrate = baud
+
+
+@pytest.mark.parametrize(
+    ("url", "baud", "wanted", "asked"),
+    [
+        ("/dev/ttyUSB0", 115200, 200, 147),
+        ("/dev/ttyUSB0", 115200, 20, 20),
+        ("/dev/ttyUSB0", 9600, 20, 12),
+        ("/dev/ttyUSB0", 1200, 20, 5),
+        ("/dev/pts/3", 9600, 200, 200),  # a pty has no line speed
+        ("sim://?baud=9600", 9600, 200, 200),  # the simulator sheds STATUS itself
+        ("socket://127.0.0.1:5555", 9600, 200, 200),
+    ],
+)
+def test_telemetry_is_lowered_only_on_a_serial_line_known_to_be_slow(
+    url: str, baud: int, wanted: int, asked: int
+) -> None:
+    from driver.pen import telemetry_for_line
+
+    assert telemetry_for_line(wanted, url, _Line(baud)) == asked
