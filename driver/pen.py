@@ -1239,6 +1239,19 @@ class Pen:
         ESTOP): the operator must be told "E-STOP NOT CONFIRMED by the pen"."""
         return self._link.estop_pending
 
+    def wait_estop_confirmed(self, timeout: float = 1.0) -> bool:
+        """Wait up to `timeout` seconds for the pen to confirm an e-stop; True once it has
+        (or when none is pending). The host keeps resending meanwhile, and after."""
+        deadline = self._clock() + timeout
+        while self._link.estop_pending:
+            if self._clock() >= deadline:
+                return False
+            if self._link.threaded:
+                time.sleep(0.002)
+            else:
+                self._link._wait(threading.Event(), 0.002)
+        return True
+
     def _send_estop(self, why: str | None) -> None:
         self._bump_epoch()
         _hold_estop(self.info.serial)

@@ -75,6 +75,16 @@ def test_readme_python_example_prints_what_it_says(tmp_path: Path) -> None:
     assert lines[1] == "clamped"
     assert lines[-1].startswith("IDLE ")
     assert (tmp_path / "treat.db").exists()
+    again = subprocess.run(  # a second run in the same folder: refused in one sentence
+        [sys.executable, "-c", block.group(1)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("Zone forehead is not available:")
+    assert "28 days" in again.stdout
 
 
 def test_the_license_is_an_spdx_string() -> None:
