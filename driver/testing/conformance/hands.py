@@ -34,6 +34,7 @@ from .client import (
     is_event,
     status_where,
 )
+from .reasons import OPERATOR_REASON
 
 #: The two simulator targets of a run without --pen-url.
 SIM_TARGET = "sim"
@@ -42,7 +43,6 @@ PTY_TARGET = "pty"
 OPERATOR_TIMEOUT_S = 120.0
 #: How long the simulator's hook may take to confirm a command.
 HOOK_TIMEOUT_S = 5.0
-OPERATOR_REASON = "needs an operator on a real pen"
 
 Hook = Callable[[str], str]
 Prompt = Callable[[str], None]
@@ -169,13 +169,19 @@ def _nothing() -> None:
     pass
 
 
-def open_target(which: str) -> Target:
-    """SIM_TARGET, PTY_TARGET, or a URL given with --pen-url."""
+def open_target(which: str, device_class: str | None = None) -> Target:
+    """SIM_TARGET, PTY_TARGET, or a URL given with --pen-url. `device_class` (home or
+    professional) makes the simulator targets simulate that class (by default the in-process
+    one is professional and the pty one home), and a sim:// URL without one too."""
     if which == SIM_TARGET:
-        port = open_url("sim://conformance?seed=7")
-        return _with_client("sim:// (in-process simulator)", port, _sim_hook(port), _nothing)
+        cls = device_class or "professional"
+        port = open_url(f"sim://conformance?seed=7&device_class={cls}")
+        label = f"sim:// (in-process simulator, {cls} pen)"
+        return _with_client(label, port, _sim_hook(port), _nothing)
     if which == PTY_TARGET:
-        return _pty_target()
+        return _pty_target(device_class or "home")
+    if device_class is not None and which.startswith("sim://") and "device_class" not in which:
+        which += ("&" if "?" in which else "?") + f"device_class={device_class}"
     port = open_url(which)
     hook = _sim_hook(port) if which.startswith("sim://") else None
     return _with_client(which, port, hook, _nothing)
@@ -267,14 +273,15 @@ class SimProcess:
                     stream.close()
 
 
-def _pty_target() -> Target:
-    sim = SimProcess("--device-class", "home", "--seed", "11")
+def _pty_target(device_class: str) -> Target:
+    sim = SimProcess("--device-class", device_class, "--seed", "11")
     try:
         port = open_url(sim.path)
     except BaseException:
         sim.close()
         raise
-    return _with_client(f"{sim.path} (needlepen sim --pty, home pen)", port, sim.command, sim.close)
+    label = f"{sim.path} (needlepen sim --pty, {device_class} pen)"
+    return _with_client(label, port, sim.command, sim.close)
 
 
 # --- steps many checks share ----------------------------------------------------------------
