@@ -37,7 +37,7 @@ TELEMETRY_HZ = 200
 POLL_S = 0.02  # how often the host's reader turns, in pen time
 HEARTBEAT_S = 0.1
 DEPTH_EVERY_S = 10.0
-DEPTHS_MM = (0.5, 0.6, 0.75, 0.9, 1.0, 0.8, 0.65)  # cheeks: all within the recommended max
+DEPTHS_MM = (0.5, 0.55, 0.6, 0.65, 0.7, 0.65, 0.6, 0.55)  # cheeks; each change one 50 µm step
 RATE_HZ = 120
 #: The pen sits on its charger: its battery is topped up this often (the simulated battery
 #: lasts about 2.5 h at 120 Hz, and a flat battery stops the needle, as it should).
@@ -161,7 +161,6 @@ def soak_driver(pen_hours: float) -> Soak:
         pen.select_zone("cheeks")
         pen.set_depth(DEPTHS_MM[0])
         pen.set_rate(RATE_HZ)
-        pen.start()
         statuses = [0]
 
         def count(update: PenUpdate) -> None:
@@ -169,6 +168,7 @@ def soak_driver(pen_hours: float) -> Soak:
                 statuses[0] += 1
 
         pen.subscribe(count)  # as the TUI does: every STATUS reaches a subscriber
+        pen.start()  # holds until the needle is at its depth: count the frames meanwhile too
         memory = _Memory(total_s)
         next_depth = DEPTH_EVERY_S
         next_charge = CHARGE_EVERY_S

@@ -49,6 +49,10 @@ class NotAllowed(DriverError):
     decision: object = None
 
 
+class Cancelled(DriverError):
+    """A command was not sent because a stop or an e-stop overtook it (nothing reached the pen)."""
+
+
 class SessionClosed(DriverError):
     """The Pen session is closed or dead; open a new one."""
 

@@ -9,6 +9,7 @@ reader died stops feeding the pen's watchdog; and it declares the link lost when
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -17,14 +18,17 @@ from dataclasses import dataclass, field
 import protocol
 from protocol import Direction, Frame, InvalidFrame, Message, MsgType
 
-from .errors import LinkLost, NoAnswer, SessionClosed
+from .errors import Cancelled, LinkLost, NoAnswer, SessionClosed
 from .transport import FdPort, Port
 
 ANSWER_TIMEOUT_S = 0.050
 RESENDS = 3
 HEARTBEAT_PERIOD_S = 0.100
 LINK_TIMEOUT_S = 0.300
-ESTOP_COPIES = 3
+#: An unconfirmed e-stop is sent again this often until the pen confirms it (an ACK of ESTOP
+#: or a STATUS in ESTOP): far enough apart that one short glitch cannot swallow every copy,
+#: close enough that a pen that missed the first one stops within a few tens of milliseconds.
+ESTOP_RESEND_S = 0.020
 
 Clock = Callable[[], float]
 
@@ -46,6 +50,7 @@ class LinkStats:
     #: unsolicited frames (STATUS and EVENT share the pen's counter) lost on the way
     status_gaps: int = 0
     duplicates: int = 0  # unsolicited frames received twice (dropped)
+    estops_sent: int = 0  # ESTOP frames written (the first copy and every resend)
 
 
 class Link:
@@ -71,6 +76,8 @@ class Link:
         heartbeat_period: float = HEARTBEAT_PERIOD_S,
         link_timeout: float = LINK_TIMEOUT_S,
         idle: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+        on_estop_confirmed: Callable[[], None] | None = None,
     ) -> None:
         self.port = port
         self._idle = idle
@@ -85,7 +92,14 @@ class Link:
         self.link_timeout = link_timeout
         self.decoder = protocol.Decoder(Direction.HOST)
         self.stats = LinkStats()
-        self._seq = protocol.SeqCounter(int.from_bytes(_random_bytes(2), "little"))
+        #: where the first seq and the HELLO nonce come from: a seeded `random.Random` makes a
+        #: QA run repeat byte for byte; the default is the operating system's randomness
+        self.rng: random.Random = rng if rng is not None else random.SystemRandom()
+        self._seq = protocol.SeqCounter(self.rng.getrandbits(16))
+        self._on_estop_confirmed = on_estop_confirmed
+        #: an e-stop was sent and the pen has not confirmed it yet (see `send_estop`)
+        self.estop_pending = False
+        self._estop_next = 0.0
         self._seq_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._waiters: dict[int, _Waiter] = {}
@@ -131,6 +145,10 @@ class Link:
         self._last_heartbeat = self._clock()
         self._heartbeat_on = True
 
+    @property
+    def heartbeat_on(self) -> bool:
+        return self._heartbeat_on
+
     def stop_heartbeat(self) -> None:
         """Stop feeding the pen's watchdog (the pen will stop the needle by itself)."""
         self._heartbeat_on = False
@@ -145,8 +163,10 @@ class Link:
         with self._seq_lock:
             return self._seq.next()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, gate: Callable[[], bool] | None = None) -> None:
         with self._write_lock:
+            if gate is not None and not gate():
+                raise Cancelled("Not sent: a stop or an e-stop came first.")
             if self._first_write:
                 data = b"\x00" + data
                 self._first_write = False
@@ -160,8 +180,18 @@ class Link:
         self._write(protocol.encode(msg, seq))
         return seq
 
-    def request(self, msg: Message, seq: int | None = None) -> Message:
+    def request(
+        self,
+        msg: Message,
+        seq: int | None = None,
+        *,
+        gate: Callable[[], bool] | None = None,
+    ) -> Message:
         """Send `msg` and return its ACK, NACK or INFO; resend up to `resends` times.
+
+        `gate`, when given, is asked under the write lock before the first write and before
+        every resend; when it says False nothing more is written and `Cancelled` is raised
+        (a START overtaken by a STOP or an e-stop must not reach the pen after it).
 
         Raises NoAnswer after the last resend, LinkLost/SessionClosed if the link goes first.
         """
@@ -176,9 +206,10 @@ class Link:
             for attempt in range(self.resends + 1):
                 if attempt:
                     self.stats.resends += 1
-                    self._write(b"\x00" + frame)  # flush any partial frame at the pen first
+                    # flush any partial frame at the pen first
+                    self._write(b"\x00" + frame, gate)
                 else:
-                    self._write(frame)
+                    self._write(frame, gate)
                 if self._wait(waiter.event, self.answer_timeout):
                     break
                 self._check_usable()
@@ -196,21 +227,41 @@ class Link:
         return waiter.answer
 
     def send_estop(self) -> int:
-        """ESTOP, written at once from the caller's thread, 3 copies, no waiting for ACKs.
+        """ESTOP, written at once from the caller's thread; returns its seq without waiting.
 
-        Each copy starts with 0x00 so it cannot be swallowed by a partial frame. The write lock
-        is taken with a short timeout only: an e-stop is never blocked for long by anything.
+        From now until the pen confirms it (an ACK of ESTOP or a STATUS in ESTOP) the e-stop is
+        pending: the reader sends it again every `ESTOP_RESEND_S` (each copy with its own seq
+        and a leading 0x00, so a partial frame cannot swallow it), also after the link was
+        declared lost, and the heartbeat stays off, so at worst the pen's watchdog stops the
+        needle. The write lock is taken with a short timeout only: nothing blocks an e-stop.
         """
+        self.estop_pending = True
+        self._heartbeat_on = False
+        return self._write_estop()
+
+    def _write_estop(self) -> int:
         seq = self.next_seq()
         frame = b"\x00" + protocol.encode(protocol.Estop(), seq)
+        self._estop_next = self._clock() + ESTOP_RESEND_S
         got = self._write_lock.acquire(timeout=0.005)
         try:
-            self._port_write(frame * ESTOP_COPIES)
-            self.stats.frames_out += ESTOP_COPIES
+            self._port_write(frame)
+            self.stats.frames_out += 1
+            self.stats.estops_sent += 1
         finally:
             if got:
                 self._write_lock.release()
         return seq
+
+    def _estop_confirmed(self) -> None:
+        if not self.estop_pending:
+            return
+        self.estop_pending = False
+        if self.lost is None and not self._stop.is_set():
+            self.enable_heartbeat()
+        if self._on_estop_confirmed is not None:
+            with contextlib.suppress(Exception):
+                self._on_estop_confirmed()
 
     def _port_write(self, data: bytes) -> None:
         if self._fd is not None:
@@ -242,13 +293,20 @@ class Link:
     # --- the reader thread -------------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stop.is_set() and self.lost is None:
+        while not self._stop.is_set() and (self.lost is None or self.estop_pending):
             self.poll()
 
     def poll(self) -> None:
         """One turn of the reader: read what has arrived, dispatch it, send the heartbeat when
-        due, and declare the link lost after `link_timeout` without STATUS. Never raises."""
-        if self._stop.is_set() or self.lost is not None:
+        due, and declare the link lost after `link_timeout` without STATUS. Never raises.
+
+        After the link is lost, a pending e-stop keeps the reader turning: it goes on sending
+        the e-stop and watching for the pen's confirmation until the port is closed."""
+        if self._stop.is_set():
+            return
+        if self.lost is not None:
+            if self.estop_pending:
+                self._estop_turn()
             return
         try:
             if self._fd is not None:
@@ -259,6 +317,8 @@ class Link:
             if data:
                 self._feed(data)
             now = self._clock()
+            if self.estop_pending and now >= self._estop_next:
+                self._write_estop()
             if self._heartbeat_on and now - self._last_heartbeat >= self.heartbeat_period:
                 self._last_heartbeat = now
                 self.send(protocol.Heartbeat())
@@ -273,6 +333,23 @@ class Link:
             if not isinstance(exc, LinkLost):
                 exc = LinkLost(f"The link to the pen is lost: {exc}")
             self._lose(exc)
+
+    def _estop_turn(self) -> None:
+        """The reader's turn after the link was lost, while an e-stop is pending."""
+        try:
+            if self._fd is not None:
+                data = self._fd.read()
+            else:
+                n = self.port.in_waiting
+                data = self.port.read(n if n > 0 else 1)
+            if data:
+                self._feed(data)
+        except Exception:
+            if self._idle is None:
+                time.sleep(ESTOP_RESEND_S / 4)  # a broken port: keep trying, gently
+        if self.estop_pending and self._clock() >= self._estop_next:
+            with contextlib.suppress(Exception):
+                self._write_estop()
 
     def _lose(self, exc: BaseException) -> None:
         self.lost = exc
@@ -314,10 +391,22 @@ class Link:
         if kind is MsgType.STATUS:
             if self._status_deadline is not None:
                 self._status_deadline = self._clock() + self.link_timeout
+            if (
+                self.estop_pending
+                and isinstance(msg, protocol.Status)
+                and msg.state == protocol.State.ESTOP
+            ):
+                self._estop_confirmed()
+            if self.lost is not None:
+                return  # after the link was lost only the e-stop's confirmation matters
             self._on_message(msg, frame.seq)
         elif kind is MsgType.EVENT:
-            self._on_message(msg, frame.seq)
+            if self.lost is None:
+                self._on_message(msg, frame.seq)
         else:  # ACK, NACK, INFO: an answer to one of our commands
+            if isinstance(msg, protocol.Ack) and msg.of_type == MsgType.ESTOP:
+                self._estop_confirmed()
+                return
             with self._waiters_lock:
                 waiter = self._waiters.get(frame.seq)
             expected = _answer_matches(waiter.command, msg) if waiter else False
@@ -335,8 +424,3 @@ def _answer_matches(command: MsgType, msg: Message) -> bool:
         return msg.of_type == command
     return False
 
-
-def _random_bytes(n: int) -> bytes:
-    import os
-
-    return os.urandom(n)

@@ -14,11 +14,13 @@ before the command is written to the port, and nothing the governor did not appr
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import dataclasses
 import math
 import os
 import queue
+import random
 import re
 import signal
 import threading
@@ -39,6 +41,7 @@ from protocol import (
 )
 
 from .errors import (
+    Cancelled,
     CommandRefused,
     DriverError,
     HandshakeError,
@@ -47,6 +50,7 @@ from .errors import (
     NotAllowed,
     PenRebooted,
     SessionClosed,
+    StoreError,
 )
 from .governor import Decision, DeviceLimits, Governor, Outcome, Request
 from .link import Link
@@ -60,8 +64,40 @@ DEFAULT_TELEMETRY_HZ = 20
 HOME_CLIENT = "self"
 
 UpdateKind = Literal[
-    "status", "event", "decision", "estop", "link_lost", "rebooted", "session_ended", "closed"
+    "status",
+    "event",
+    "decision",
+    "estop",
+    "estop_confirmed",
+    "contradiction",
+    "retracting",
+    "store_trouble",
+    "store_ok",
+    "link_lost",
+    "rebooted",
+    "session_ended",
+    "closed",
 ]
+
+#: How far depth_actual may be from the set-point for START (the pen's DEPTH_ERROR tolerance,
+#: docs/PROTOCOL.md); a lowering of more than this while RUNNING stops the needle first.
+DEPTH_TOLERANCE_UM = 50
+#: How long START holds for the needle to reach a shallower set-point before it is refused.
+START_SETTLE_S = 1.0
+#: How long a risk-lowering command waits for its record before it is sent regardless.
+LOWERING_RECORD_WAIT_S = 0.005
+#: How long a risk-raising command waits for earlier records before it is refused.
+RAISING_FLUSH_S = 1.0
+#: Fault bits that latch the FAULT state (the others, BATTERY_LOW and WATCHDOG, are flags):
+#: a pen reporting RUNNING with one of these set contradicts itself.
+LATCHING_FAULTS = int(
+    protocol.Fault.OVERTEMP
+    | protocol.Fault.MOTOR_STALL
+    | protocol.Fault.DEPTH_ERROR
+    | protocol.Fault.CARTRIDGE_REMOVED
+)
+#: The watchdog periods the host's heartbeat (100 ms) and link check (300 ms) can serve.
+WATCHDOG_MS_RANGE = (150, 2000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,38 +150,101 @@ class UpdateStream:
         self._unsubscribe()
 
 
-class _BackgroundLog:
-    """Audit records from the reader thread (pen events, state changes, link loss) are written
-    by this thread instead, so a slow disk never delays the heartbeat or the telemetry."""
+class _AuditQueue:
+    """Audit records that must never hold anything up: what the reader sees (pen events,
+    state changes, link loss) and what the risk-lowering commands did (STOP, ESTOP, closing).
 
-    def __init__(self, store: AuditStore) -> None:
+    A writer thread appends them in order. A record that cannot be written (a full disk, a
+    store locked by another process, a read-only file) is never dropped: it stays first in the
+    queue and is retried, `on_trouble(sentence)` is called once per outage and
+    `on_recovered()` when it is written again. `put` never blocks.
+    """
+
+    RETRY_S = 0.2
+
+    def __init__(
+        self,
+        store: AuditStore,
+        on_trouble: Callable[[str], None],
+        on_recovered: Callable[[], None],
+    ) -> None:
         self._store = store
-        self._queue: queue.Queue[tuple[str, dict[str, Any], int | None] | None] = queue.Queue()
+        self._on_trouble = on_trouble
+        self._on_recovered = on_recovered
+        self._items: collections.deque[tuple[str, dict[str, Any], int | None]] = (
+            collections.deque()
+        )
+        self._cond = threading.Condition()
+        self._busy = False
+        self._closing = False
+        self.trouble: str | None = None
         self._thread = threading.Thread(target=self._run, name="needlepen-audit", daemon=True)
         self._thread.start()
 
     def put(self, kind: str, data: dict[str, Any], session_id: int | None) -> None:
-        self._queue.put((kind, data, session_id))
+        with self._cond:
+            self._items.append((kind, data, session_id))
+            self._cond.notify_all()
+
+    @property
+    def backlog(self) -> int:
+        with self._cond:
+            return len(self._items) + (1 if self._busy else 0)
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            try:
-                if item is None:
+            with self._cond:
+                while not self._items and not self._closing:
+                    self._cond.wait()
+                if not self._items:
                     return
-                with contextlib.suppress(Exception):  # never kill the writer over one record
-                    self._store.append(item[0], item[1], session_id=item[2])
-            finally:
-                self._queue.task_done()
+                item = self._items[0]
+                self._busy = True
+            try:
+                self._store.append(item[0], item[1], session_id=item[2])
+            except Exception as exc:  # kept and retried: nothing is lost
+                with self._cond:
+                    self._busy = False
+                    first = self.trouble is None
+                    self.trouble = f"The audit store cannot be written: {exc}"
+                    closing = self._closing
+                if first:
+                    with contextlib.suppress(Exception):
+                        self._on_trouble(self.trouble)
+                if closing:
+                    return  # the caller's close() reports what is left
+                time.sleep(self.RETRY_S)
+                continue
+            with self._cond:
+                self._items.popleft()
+                self._busy = False
+                recovered = self.trouble is not None
+                self.trouble = None
+                self._cond.notify_all()
+            if recovered:
+                with contextlib.suppress(Exception):
+                    self._on_recovered()
 
-    def flush(self) -> None:
-        """Wait until every record handed over so far is in the store."""
-        if self._thread.is_alive():
-            self._queue.join()
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every record handed over so far is in the store; False on time-out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while (self._items or self._busy) and self._thread.is_alive():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left if left is not None else 0.05)
+            return not self._items
 
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=5.0)
+    def close(self, timeout: float = 2.0) -> list[tuple[str, dict[str, Any], int | None]]:
+        """Write what can be written within `timeout`; return the records that could not be."""
+        self.flush(timeout)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout=0.5)
+        with self._cond:
+            return list(self._items)
 
 
 _NACK_SENTENCES: dict[NackError, str] = {
@@ -189,7 +288,7 @@ class Pen:
         self.governor = governor
         self.info = info
         self.url = url
-        self.device = DeviceLimits.from_info(info)
+        self.device = usable_limits(info)
         self.requested_role = "home"
         #: the effective role (a home-class pen forces "home"); set by begin()
         self.role = "home"
@@ -204,16 +303,39 @@ class Pen:
         self.dead: DriverError | None = None
         self.closed = False
         self._cmd_lock = threading.RLock()
+        #: guards `closed` and the run epoch only (never held while waiting for anything)
+        self._state_lock = threading.Lock()
+        #: records a risk-lowering path could not write yet (virtual-clock mode, or at close)
+        self._unwritten: list[tuple[str, dict[str, Any], int | None]] = []
         self._subs: list[Subscriber] = []
         self._subs_lock = threading.Lock()
         self._last_uptime: int | None = None
+        #: the deepest SET_DEPTH sent whose answer never came (the pen may hold it)
         self._unconfirmed_um: int | None = None
-        self._bg_log: _BackgroundLog | None = _BackgroundLog(store) if link.threaded else None
+        #: the last set-point the pen acknowledged in this session (None: not set yet)
+        self._acked_um: int | None = None
+        #: STATUS frames seen, and how many had been seen when the last depth was ACKed: a
+        #: STATUS counted after that reflects the new set-point (the pen answers in order)
+        self._status_count = 0
+        self._status_count_at_ack = 0
+        #: every set-point this session may legitimately see the pen hold
+        self._known_setpoints: set[int] = {info.depth_min_um}
+        #: the needle may be running because this host sent START (cleared by STOP, ESTOP)
+        self._may_run = False
+        self._start_acked = False
+        #: bumped by every stop and e-stop: a START that was overtaken is not sent
+        self._run_epoch = 0
+        self.last_status: protocol.Status | None = None
+        #: the sentence of the audit store's present trouble (None while it writes)
+        self.store_trouble: str | None = None
+        self._audit: _AuditQueue | None = (
+            _AuditQueue(store, self._store_in_trouble, self._store_recovered)
+            if link.threaded
+            else None
+        )
         self._zone_started: float | None = None
         self._clock: Callable[[], float] = time.monotonic
         self.zone_seconds: dict[str, float] = {}
-        #: True from `estop()` until the pen confirms the e-stop (its ACK or a STATUS in ESTOP)
-        self.estop_pending = False
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -255,6 +377,7 @@ class Pen:
         port: Port | None = None,
         clock: Callable[[], float] | None = None,
         idle: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
     ) -> Pen:
         """Open the port, shake hands (HELLO, nonce check) and turn telemetry on.
 
@@ -263,7 +386,8 @@ class Pen:
 
         For QA harnesses: `port` is an already open port (`url` is then only a label), and
         `clock` with `idle` run the link without a thread on a virtual clock (see `Link`);
-        drive it with `pen.poll()`.
+        drive it with `pen.poll()`; `rng` (a seeded `random.Random`) draws the first seq and the
+        HELLO nonce, so a run repeats byte for byte.
         """
         if (
             isinstance(telemetry_hz, bool)
@@ -289,14 +413,22 @@ class Pen:
                 on_lost=lambda e: pen_box[0]._on_lost(e) if pen_box else None,
                 clock=clock or time.monotonic,
                 idle=idle,
+                rng=rng,
+                on_estop_confirmed=lambda: pen_box[0]._on_estop_confirmed() if pen_box else None,
             )
             link.start()
             info = cls._handshake(link, url)
+            check_info(info, url, pol)
             pen = cls(link, store, governor, info, owns_store=owns_store, url=url)
             pen._clock = clock or time.monotonic
             pen_box.append(pen)
             pen._log("connect", pen._device_record())
-            link.enable_heartbeat()
+            if estop_held(info.serial) is False:
+                # an e-stop this host sent to this pen was never confirmed: send it again now,
+                # before anything else, and keep sending it until the pen confirms it
+                pen._send_estop("an earlier e-stop was never confirmed by the pen")
+            else:
+                link.enable_heartbeat()
             pen._command(protocol.SetTelemetry(telemetry_hz))
             link.expect_status()
         except BaseException:
@@ -382,7 +514,7 @@ class Pen:
 
     @staticmethod
     def _handshake(link: Link, url: str) -> protocol.Info:
-        nonce = int.from_bytes(os.urandom(4), "little")
+        nonce = link.rng.getrandbits(32)
         try:
             answer = link.request(protocol.Hello(protocol.PROTOCOL_VERSION, nonce))
         except DriverError as exc:
@@ -423,31 +555,54 @@ class Pen:
         self.close()
 
     def close(self, reason: str = "closed") -> None:
-        """Stop the needle, end the session and release the port (idempotent)."""
-        with self._cmd_lock:
+        """Stop the needle, end the session and release the port (idempotent).
+
+        Closing lowers risk: the STOP goes first and never waits for the audit store; the
+        records are written after, as far as the store lets them within a second or two
+        (`unwritten` keeps any it could not take)."""
+        with self._state_lock:
             if self.closed:
                 return
             self.closed = True
+        self._bump_epoch()
         try:
             if self.dead is None:
                 with contextlib.suppress(DriverError):
-                    self._command(protocol.Stop())
+                    self._command(protocol.Stop(), lowers_risk=True)
             else:  # the link is gone: one best-effort STOP, the pen's watchdog does the rest
                 with contextlib.suppress(Exception):
                     self._link.send(protocol.Stop())
         finally:
             self._end_zone_timer()
             self._link.close()
-            if self._bg_log is not None:
-                self._bg_log.close()  # everything the reader handed over is written first
-            with contextlib.suppress(Exception):
-                self._log("session_end", {"reason": reason})
-                if self.session_id >= 0:
-                    self.store.end_session(self.session_id, reason)
+            sid = self.session_id if self.session_id >= 0 else None
+            if self._audit is not None:
+                self._unwritten.extend(self._audit.close())
+            tail: list[tuple[str, dict[str, Any], int | None]] = [
+                *self._unwritten,
+                ("session_end", {"reason": reason}, sid),
+            ]
+            self._unwritten = []
+            for i, (kind, data, rec_sid) in enumerate(tail):
+                try:
+                    self.store.append(kind, data, session_id=rec_sid)
+                except Exception:
+                    self._unwritten = tail[i:]
+                    break
+            else:
+                with contextlib.suppress(Exception):
+                    if self.session_id >= 0:
+                        self.store.end_session(self.session_id, reason)
             if self._owns_store:
                 self.store.close()
             _unregister(self)
-            self._publish(PenUpdate("closed", "The session is closed."))
+            message = "The session is closed."
+            if self._unwritten:
+                message += (
+                    f" {len(self._unwritten)} audit record(s) could not be written: "
+                    f"{self.store_trouble or 'the audit store is unavailable'}"
+                )
+            self._publish(PenUpdate("closed", message))
 
     # --- subscriptions -----------------------------------------------------------------------
 
@@ -542,7 +697,7 @@ class Pen:
         if self.session_id < 0:
             raise NotAllowed("Log in first: the treatment session has not begun.")
 
-    # --- governed commands -------------------------------------------------------------------
+    # --- the governor ------------------------------------------------------------------------
 
     def _days_since_last(self, zone: str) -> float | None:
         return self.store.last_treatment_days_ago(
@@ -564,34 +719,68 @@ class Pen:
             )
         )
 
-    def _current_depth_um(self) -> int:
-        """The deepest set-point the pen may hold now: the last approved depth, any depth
-        sent without an answer, and what the pen itself last reported."""
-        candidates = [round(self.device.depth_min_mm * 1000)]
-        d = self.depth_decision
-        if d is not None and d.depth_um is not None:
-            candidates.append(d.depth_um)
+    # --- what the pen holds ------------------------------------------------------------------
+
+    def _deepest_possible_um(self) -> int:
+        """The deepest set-point the pen may hold now (for judging a zone change or a rate):
+        the last acknowledged depth, any depth sent without an answer, and what a STATUS sent
+        after the last acknowledgement reports. Before any depth was set, the pen's own
+        set-point, whatever it is (never taken as the operator's request)."""
+        candidates = [self.device_floor_um]
+        if self._acked_um is not None:
+            candidates.append(self._acked_um)
         if self._unconfirmed_um is not None:
             candidates.append(self._unconfirmed_um)
-        if self.status is not None:
-            candidates.append(self.status.depth_set_um)
+        st = self.status
+        if st is not None and (self._acked_um is None or self._status_is_fresh()):
+            candidates.append(st.depth_set_um)
         return max(candidates)
 
+    def _real_setpoint_um(self) -> int:
+        """The set-point the pen really holds, as low as it may be: the one it acknowledged
+        last (or, with an unanswered one outstanding, the lower of the two). A depth the host
+        lowers to automatically never goes above this."""
+        candidates: list[int] = []
+        if self._acked_um is not None:
+            candidates.append(self._acked_um)
+        if self._unconfirmed_um is not None:
+            candidates.append(self._unconfirmed_um)
+        st = self.status
+        if st is not None and (self._acked_um is None or self._status_is_fresh()):
+            candidates.append(st.depth_set_um)
+        return min(candidates) if candidates else self.device_floor_um
+
+    def _status_is_fresh(self) -> bool:
+        return self._status_count > self._status_count_at_ack
+
+    @property
+    def device_floor_um(self) -> int:
+        """The shallowest depth this host sends to this pen (its range within the policy)."""
+        return round(self.device.depth_min_mm * 1000)
+
     def _current_depth_mm(self) -> float:
-        if self.depth_decision is not None and self.depth_decision.depth_mm is not None:
-            return max(self.depth_decision.depth_mm, self._current_depth_um() / 1000)
-        return self._current_depth_um() / 1000
+        """The depth a rate change is judged with: the approved one, or the deepest the pen may
+        hold; before any depth was approved, the shallowest depth the host would send."""
+        if self.depth_decision is None or self.depth_decision.depth_mm is None:
+            return self.device_floor_um / 1000
+        return max(self.depth_decision.depth_mm, self._deepest_possible_um() / 1000)
 
     def _current_rate(self) -> float:
+        """The rate a depth or zone change is judged with: the approved one; before any was
+        approved, the lowest the role may get on this pen (never the pen's idle set-point)."""
         if self.rate_decision is not None and self.rate_decision.rate_hz is not None:
             return self.rate_decision.rate_hz
-        return self.device.rate_min_hz
+        bounds = self.governor.rate_range_for(self.role, self.device)
+        return bounds[0] if bounds is not None else self.device.rate_min_hz
+
+    # --- governed commands -------------------------------------------------------------------
 
     def set_depth(self, depth_mm: float, override_reason: str | None = None) -> Decision:
         """Ask the governor for `depth_mm` in the current zone; send what it approves.
 
         Returns the decision. `needs_override` and `rejected` send nothing. A clamped depth is
-        sent clamped. The decision is committed to the audit log before the command is written.
+        sent clamped. A deeper (or equal) depth is committed to the audit log before it is
+        written; a shallower one is sent even when the store cannot take its record at once.
         """
         with self._cmd_lock:
             self._require_usable()
@@ -629,32 +818,49 @@ class Pen:
         sendable = decision.outcome in (Outcome.ALLOWED, Outcome.CLAMPED)
         depth_um = decision.depth_um if sendable else None
         seq = self._link.next_seq() if depth_um is not None else None
-        self._log(
-            "decision",
-            {
-                "what": "depth",
-                "why": why,
-                "zone": zone,
-                "requested_mm": _jsonable(requested),
-                **decision.to_json_dict(),
-                "command": None
-                if depth_um is None
-                else {"type": "SET_DEPTH", "seq": seq, "depth_um": depth_um},
-            },
-        )
+        record = {
+            "what": "depth",
+            "why": why,
+            "zone": zone,
+            "requested_mm": _jsonable(requested),
+            **decision.to_json_dict(),
+            "command": None
+            if depth_um is None
+            else {"type": "SET_DEPTH", "seq": seq, "depth_um": depth_um},
+        }
+        deepest = self._deepest_possible_um()
+        lowering = depth_um is not None and depth_um < deepest
+        if lowering:
+            self._log_soon("decision", record)
+        else:
+            self._log_first("decision", record)
         self._publish(PenUpdate("decision", " ".join(decision.reasons), decision=decision))
         if depth_um is None or seq is None:
             return
+        if lowering and deepest - depth_um > DEPTH_TOLERANCE_UM and self._needle_may_run():
+            # the needle would stamp deeper than the new set-point while it retracts: stop it
+            # first; it does not start again by itself
+            self._command(protocol.Stop(), lowers_risk=True)
+            self._end_zone_timer()
+            sentence = (
+                f"The needle was stopped while it retracts from {_mm(deepest)} to "
+                f"{_mm(depth_um)}; start again when ready."
+            )
+            self._log_soon("retract_stop", {"from_um": deepest, "to_um": depth_um})
+            self._publish(PenUpdate("retracting", sentence))
         previous = self._unconfirmed_um
         # Until the ACK arrives the pen may or may not have this set-point: remember the
         # deepest such depth, so later checks (a zone change) assume the worst.
         self._unconfirmed_um = max(depth_um, previous or 0)
+        self._known_setpoints.add(depth_um)
         try:
-            self._command(protocol.SetDepth(depth_um), seq=seq, logged=True)
+            self._command(protocol.SetDepth(depth_um), seq=seq, logged=True, lowers_risk=lowering)
         except CommandRefused:
             self._unconfirmed_um = previous  # a NACK: the pen changed nothing
             raise
         self._unconfirmed_um = None
+        self._acked_um = depth_um
+        self._status_count_at_ack = self._status_count
         self.depth_decision = decision
 
     def set_rate(self, rate_hz: float) -> Decision:
@@ -671,7 +877,7 @@ class Pen:
             sendable = decision.outcome in (Outcome.ALLOWED, Outcome.CLAMPED)
             rate = decision.rate_hz if sendable else None
             seq = self._link.next_seq() if rate is not None else None
-            self._log(
+            self._log_first(
                 "decision",
                 {
                     "what": "rate",
@@ -690,27 +896,36 @@ class Pen:
             return decision
 
     def select_zone(self, zone: str, override_reason: str | None = None) -> Decision | None:
-        """Change the treatment zone. The current depth is re-checked against the new zone's
-        limits and clamped down at once if it is too deep there; the zone changes only once
-        the pen has acknowledged the lower depth. Raises NotAllowed (and keeps the old zone)
-        when the role may not treat that zone at all.
+        """Change the treatment zone.
+
+        The depth in force is judged against the new zone's limits (with `override_reason`,
+        which is recorded with the decision for the new zone). If it is too deep there it is
+        brought down at once, never above the set-point the pen really holds: a zone change
+        only ever lowers the depth, and the zone changes only once the pen has acknowledged
+        the lower depth. Raises NotAllowed (and keeps the old zone) when the role may not
+        treat that zone at all, or only with a reason that was not given.
 
         If the lower depth cannot be confirmed, the needle is stopped; if even that fails, the
         host stops feeding the pen's watchdog, so the pen stops by itself.
         """
         with self._cmd_lock:
             self._require_usable()
-            current_um = self._current_depth_um()
-            depth = current_um / 1000
-            decision = self._decide(zone, depth, self._current_rate(), override_reason)
+            deepest = self._deepest_possible_um()
+            real = self._real_setpoint_um()
+            rate = self._current_rate()
+            approved = self.depth_decision is not None or self._unconfirmed_um is not None
+            # Before any depth was approved the pen's idle set-point is nobody's request: judge
+            # the zone at the shallowest depth the host would send, and only lower the pen.
+            judged = deepest if approved else min(deepest, self.device_floor_um)
+            decision = self._decide(zone, judged / 1000, rate, override_reason)
             if decision.outcome is Outcome.NEEDS_OVERRIDE:
                 # Deeper than the new zone allows without a reason: come down to what it
                 # allows (its cap without override), never stay deeper.
                 fallback = self.governor.cap_for(self.role, zone, self.device)
                 if fallback is not None:
-                    decision = self._decide(zone, min(depth, fallback), self._current_rate(), None)
+                    decision = self._decide(zone, min(judged / 1000, fallback), rate, None)
             if decision.outcome is Outcome.REJECTED or decision.outcome is Outcome.NEEDS_OVERRIDE:
-                self._log(
+                self._log_first(
                     "zone_refused",
                     {"zone": zone, "from": self.zone, **decision.to_json_dict()},
                 )
@@ -719,26 +934,49 @@ class Pen:
                 )
                 refusal.decision = decision
                 raise refusal
-            if decision.depth_um is not None and decision.depth_um < current_um:
+            target = decision.depth_um
+            if target is not None and target > real and target < deepest:
+                # Never raise: the pen may already hold less than the worst case judged above.
+                again = self._decide(zone, real / 1000, rate, decision.override_reason)
+                if again.sendable and again.depth_um is not None and again.depth_um <= real:
+                    decision = again
+                    target = again.depth_um
+            if target is not None and target < deepest:
                 try:
-                    self._apply_depth(decision, requested=depth, why="zone_change", zone=zone)
+                    self._apply_depth(
+                        decision, requested=judged / 1000, why="zone_change", zone=zone
+                    )
                 except DriverError as exc:
                     raise self._clamp_failed(zone, exc) from exc
-            elif self.depth_decision is not None:
+            elif approved:
+                # No depth change: the depth in force gets its decision for the new zone, with
+                # the reason it was given (the interval, a recommended limit).
+                self._log_first(
+                    "decision",
+                    {
+                        "what": "depth",
+                        "why": "zone_change",
+                        "zone": zone,
+                        "requested_mm": judged / 1000,
+                        **decision.to_json_dict(),
+                        "command": None,
+                    },
+                )
+                self._publish(PenUpdate("decision", " ".join(decision.reasons), decision=decision))
                 self.depth_decision = decision
             old = self.zone
             self._end_zone_timer()
             self.zone = zone
             if self.status is not None and self.status.state == State.RUNNING:
                 self._zone_started = self._clock()
-            self._log("zone", {"zone": zone, "from": old})
+            self._log_first("zone", {"zone": zone, "from": old})
             return decision
 
     def _clamp_failed(self, zone: str, exc: DriverError) -> DriverError:
         """The pen may still be deeper than `zone` allows: stop the needle, or failing that,
         let the pen's watchdog stop it."""
         try:
-            self._command(protocol.Stop())
+            self._command(protocol.Stop(), lowers_risk=True)
             stopped = "the needle was stopped"
         except DriverError:
             self._link.stop_heartbeat()
@@ -749,18 +987,33 @@ class Pen:
                 )
             )
             stopped = "the pen does not answer, so its watchdog will stop the needle"
-        with contextlib.suppress(Exception):
-            self._log("zone_change_failed", {"zone": zone, "error": str(exc), "then": stopped})
+        sent = self._unconfirmed_um
+        self._log_soon(
+            "zone_change_failed",
+            {"zone": zone, "error": str(exc), "sent_depth_um": sent, "then": stopped},
+        )
+        what = f"{_mm(sent)} was sent without an answer" if sent is not None else str(exc)
         return NotAllowed(
             f"The zone stays {self.zone or 'unset'}: the depth could not be lowered for {zone} "
-            f"({exc}); {stopped}."
+            f"({what}); {stopped}."
         )
 
     # --- run control -------------------------------------------------------------------------
 
+    def _needle_may_run(self) -> bool:
+        st = self.status
+        return self._may_run or (st is not None and st.state == State.RUNNING)
+
     def start(self) -> None:
-        """Start the needle at the approved depth and rate (refused when they are not set, or
-        when the fitted cartridge was used in an earlier session)."""
+        """Start the needle at the approved depth and rate.
+
+        Refused when they are not set, after an e-stop the pen has not confirmed or the
+        operator has not released, when the fitted cartridge was used in an earlier session,
+        and until the needle has reached the approved depth (START holds up to
+        `START_SETTLE_S` for a needle still moving to a shallower set-point). A stop or an
+        e-stop that comes while START waits wins: START is then not sent."""
+        with self._state_lock:
+            epoch = self._run_epoch
         with self._cmd_lock:
             self._require_usable()
             if self.zone is None:
@@ -769,6 +1022,7 @@ class Pen:
                 raise NotAllowed("Set a depth before starting.")
             if self.rate_decision is None:
                 raise NotAllowed("Set a stamp rate before starting.")
+            self._check_estop_released()
             self._check_screening()
             status = self.status
             if (
@@ -776,7 +1030,7 @@ class Pen:
                 and status.cartridge_id
                 and self.store.cartridge_used_before(status.cartridge_id, self.session_id)
             ):
-                self._log(
+                self._log_first(
                     "start_refused",
                     {"reason": "cartridge_reused", "cartridge_id": status.cartridge_id},
                 )
@@ -784,9 +1038,19 @@ class Pen:
                     f"Cartridge {status.cartridge_id:08x} was used in an earlier session; "
                     "fit a fresh one."
                 )
+            status = self._wait_depth_settled()
+
+            def gate() -> bool:
+                return self._run_epoch == epoch and not self._link.estop_pending
+
+            self._may_run, self._start_acked = True, False
             try:
-                self._command(protocol.Start())
+                self._command(protocol.Start(), gate=gate)
+            except Cancelled as exc:
+                self._may_run = False
+                raise NotAllowed("Not started: a stop or an e-stop came first.") from exc
             except CommandRefused:
+                self._may_run = False
                 raise  # a NACK: the pen did not start
             except DriverError:
                 # No answer: the pen may be running. Record the treatment and cartridge as if
@@ -794,10 +1058,58 @@ class Pen:
                 with contextlib.suppress(Exception):  # must not hide the real error
                     self._record_start(status)
                 with contextlib.suppress(DriverError):
-                    self._command(protocol.Stop())
+                    self._command(protocol.Stop(), lowers_risk=True)
                 raise
+            self._start_acked = True
             self._record_start(status)
             self._zone_started = self._clock()
+
+    def _wait_depth_settled(self) -> protocol.Status | None:
+        """Hold START until a STATUS sent after the last depth was acknowledged shows the
+        needle within `DEPTH_TOLERANCE_UM` of it; refuse after `START_SETTLE_S`."""
+        target = self._acked_um
+        if target is None:
+            return self.status
+        deadline = self._clock() + START_SETTLE_S
+        while True:
+            st = self.status
+            if (
+                st is not None
+                and self._status_is_fresh()
+                and st.depth_set_um == target
+                and abs(st.depth_actual_um - target) <= DEPTH_TOLERANCE_UM
+            ):
+                return st
+            self._require_connected()
+            if self._clock() >= deadline:
+                at = f"it is at {_mm(st.depth_actual_um)}" if st is not None else "no telemetry"
+                self._log_first(
+                    "start_refused",
+                    {
+                        "reason": "depth_not_settled",
+                        "depth_set_um": target,
+                        "depth_actual_um": st.depth_actual_um if st is not None else None,
+                    },
+                )
+                raise NotAllowed(
+                    f"Not started: the needle has not reached {_mm(target)} yet ({at}); "
+                    "try again in a moment."
+                )
+            if self._link.threaded:
+                time.sleep(0.002)
+            else:
+                self._link._wait(threading.Event(), 0.002)
+
+    def _check_estop_released(self) -> None:
+        held = estop_held(self.info.serial)
+        if held is False or self._link.estop_pending:
+            raise NotAllowed(
+                "E-STOP NOT CONFIRMED by the pen: it may not have stopped; the host keeps "
+                "sending the e-stop. Start is refused until the pen confirms it and it is "
+                "released."
+            )
+        if held is True:
+            raise NotAllowed("The e-stop is latched: release it before starting.")
 
     def _record_start(self, status: protocol.Status | None) -> None:
         assert self.zone is not None
@@ -820,63 +1132,133 @@ class Pen:
             elif event == "acknowledged" and verdict == "needs_acknowledgement":
                 verdict = "acknowledged"
         if verdict == "blocked":
-            self._log("start_refused", {"reason": "screening_blocked"})
+            self._log_first("start_refused", {"reason": "screening_blocked"})
             raise NotAllowed("The screening found a contraindication: this session may not treat.")
         if verdict == "needs_acknowledgement":
-            self._log("start_refused", {"reason": "screening_unacknowledged"})
+            self._log_first("start_refused", {"reason": "screening_unacknowledged"})
             raise NotAllowed(
                 "The screening found a contraindication: a clinician must acknowledge it "
                 "with a reason before treatment."
             )
 
     def stop(self) -> None:
-        """Stop the needle (RUNNING to IDLE)."""
-        with self._cmd_lock:
-            self._require_connected()
-            self._command(protocol.Stop())
-            self._end_zone_timer()
+        """Stop the needle (RUNNING to IDLE).
+
+        Lowers risk, so it never waits: not behind another command in progress (a START
+        waiting for the store is cancelled by it), not for the audit store (the record is
+        written after, best effort)."""
+        self._bump_epoch()
+        if self.closed:
+            raise SessionClosed("The session is closed; open a new one.")
+        if self.dead is not None:
+            with contextlib.suppress(Exception):
+                self._link.send(protocol.Stop())
+            raise self.dead
+        self._command(protocol.Stop(), lowers_risk=True)
+        self._end_zone_timer()
 
     def reset(self, what: Literal["fault", "estop"]) -> None:
-        """Clear a latched fault ("fault", RESET 1) or release the e-stop ("estop", RESET 2)."""
+        """Clear a latched fault ("fault", RESET 1) or release the e-stop ("estop", RESET 2).
+
+        Raises risk, so it is recorded before it is sent; an e-stop the pen has not
+        confirmed yet cannot be released."""
         code = {"fault": protocol.ResetWhat.CLEAR_FAULT, "estop": protocol.ResetWhat.RELEASE_ESTOP}
         if what not in code:
             raise NotAllowed("Reset what? Say 'fault' or 'estop'.")
         with self._cmd_lock:
             self._require_connected()
+            if what == "estop" and (
+                self._link.estop_pending or estop_held(self.info.serial) is False
+            ):
+                raise NotAllowed(
+                    "E-STOP NOT CONFIRMED by the pen: it cannot be released until the pen "
+                    "confirms it."
+                )
             self._command(protocol.Reset(int(code[what])))
+            if what == "estop":
+                _release_estop(self.info.serial)
 
     def estop(self) -> None:
-        """Emergency stop: written at once from this thread, 3 copies, then logged.
+        """Emergency stop: written at once from the caller's thread; returns at once.
 
-        Never blocked by another command in progress; works even when the session is dead.
-        """
+        Never blocked by another command in progress or by the audit store; works even when
+        the session is dead. Until the pen confirms it (`estop_pending`), the host sends it
+        again every 20 ms and stops its heartbeat, and START is refused on this pen (by
+        serial, in this process) until it is confirmed and then released."""
+        self._send_estop(None)
+
+    @property
+    def estop_pending(self) -> bool:
+        """True from `estop()` until the pen confirms the e-stop (its ACK or a STATUS in
+        ESTOP): the operator must be told "E-STOP NOT CONFIRMED by the pen"."""
+        return self._link.estop_pending
+
+    def _send_estop(self, why: str | None) -> None:
+        self._bump_epoch()
+        _hold_estop(self.info.serial)
         seq: int | None = None
         error: str | None = None
-        self.estop_pending = True
         try:
             seq = self._link.send_estop()
         except Exception as exc:
             error = str(exc)
         self._end_zone_timer()
-        with contextlib.suppress(Exception):
-            self._log("estop", {"seq": seq, "copies": 3, "error": error})
-        self._publish(PenUpdate("estop", "E-stop sent." if error is None else error))
+        self._log_soon(
+            "estop",
+            {"seq": seq, "serial": self.info.serial, "why": why, "error": error},
+        )
+        sentence = "E-stop sent; waiting for the pen to confirm it."
+        if error is not None:
+            sentence = f"E-stop could not be written ({error}); the host keeps trying."
+        self._publish(PenUpdate("estop", sentence))
+
+    def _on_estop_confirmed(self) -> None:
+        """Reader thread: the pen acknowledged the e-stop or reported ESTOP."""
+        _confirm_estop(self.info.serial)
+        self._may_run = False
+        self._log_soon("estop_confirmed", {"serial": self.info.serial})
+        self._publish(PenUpdate("estop_confirmed", "The pen confirmed the e-stop."))
+
+    def _bump_epoch(self) -> None:
+        with self._state_lock:
+            self._run_epoch += 1
 
     # --- plumbing ----------------------------------------------------------------------------
 
-    def _command(self, msg: Message, *, seq: int | None = None, logged: bool = False) -> None:
+    def _command(
+        self,
+        msg: Message,
+        *,
+        seq: int | None = None,
+        logged: bool = False,
+        lowers_risk: bool = False,
+        gate: Callable[[], bool] | None = None,
+    ) -> None:
+        """Send one command and check its answer.
+
+        A command that raises risk is recorded (committed) before it is written and not
+        written when that fails; one that lowers risk (`lowers_risk`) is written first and
+        recorded after, best effort, so nothing can hold it up."""
         name = msg.TYPE.name
         if seq is None:
             seq = self._link.next_seq()
-        if not logged:
-            self._log("command", {"type": name, "seq": seq, **_fields(msg)})
+        fields = {"type": name, "seq": seq, **_fields(msg)}
+        if not logged and not lowers_risk:
+            self._log_first("command", fields)
         try:
-            answer = self._link.request(msg, seq)
-        except LinkLost as exc:
-            self._die(exc)
+            answer = self._link.request(msg, seq, gate=gate)
+        except Cancelled:
             raise
+        except DriverError as exc:
+            if lowers_risk and not logged:
+                self._log_soon("command", {**fields, "error": str(exc)})
+            if isinstance(exc, LinkLost):
+                self._die(exc)
+            raise
+        if lowers_risk and not logged:
+            self._log_soon("command", fields)
         if isinstance(answer, protocol.Nack):
-            self._log(
+            self._log_soon(
                 "nack",
                 {"type": name, "seq": seq, "error": answer.error.name, "detail": answer.detail},
             )
@@ -884,27 +1266,88 @@ class Pen:
             if answer.error == NackError.NO_SESSION:
                 self._die(SessionClosed(str(error) + " Start a new session."))
             raise error
-        self._log("ack", {"type": name, "seq": seq})
+        if msg.TYPE is protocol.MsgType.STOP:
+            self._may_run = False
+        self._log_soon("ack", {"type": name, "seq": seq})
 
     def _log(self, kind: str, data: dict[str, Any]) -> None:
         sid = self.session_id if self.session_id >= 0 else None
         self.store.append(kind, data, session_id=sid)
 
-    def _log_from_reader(self, kind: str, data: dict[str, Any]) -> None:
-        if self._bg_log is None:
+    def _log_first(self, kind: str, data: dict[str, Any]) -> None:
+        """Commit a record before a risk-raising command: after every record handed over
+        earlier, and raising StoreError (nothing is then sent) when it cannot be written."""
+        if self._audit is not None and not self._audit.flush(RAISING_FLUSH_S):
+            trouble = self._audit.trouble or "it is still writing earlier records"
+            raise StoreError(f"Nothing was sent: {trouble.rstrip('.')}.")
+        try:
             self._log(kind, data)
-        else:
-            self._bg_log.put(kind, data, self.session_id if self.session_id >= 0 else None)
+        except StoreError as exc:
+            raise StoreError(f"Nothing was sent: {str(exc).rstrip('.')}.") from exc
 
-    def flush_log(self) -> None:
-        """Wait until the records of pen events and state changes seen so far are stored."""
-        if self._bg_log is not None:
-            self._bg_log.flush()
+    def _log_soon(self, kind: str, data: dict[str, Any]) -> None:
+        """A record that must not hold anything up (reader-side, risk-lowering): handed to
+        the audit writer, given a few milliseconds, then left to it. Never raises."""
+        sid = self.session_id if self.session_id >= 0 else None
+        if self._audit is not None:
+            self._audit.put(kind, data, sid)
+            if threading.current_thread() is not self._link_thread():
+                self._audit.flush(LOWERING_RECORD_WAIT_S)
+            return
+        try:  # virtual clock, no writer thread: in line, kept when it fails
+            if self._unwritten:
+                while self._unwritten:
+                    k, d, rs = self._unwritten[0]
+                    self.store.append(k, d, session_id=rs)
+                    self._unwritten.pop(0)
+            self.store.append(kind, data, session_id=sid)
+        except Exception as exc:
+            self._unwritten.append((kind, data, sid))
+            self._store_in_trouble(f"The audit store cannot be written: {exc}")
+
+    def _log_from_reader(self, kind: str, data: dict[str, Any]) -> None:
+        self._log_soon(kind, data)
+
+    def _link_thread(self) -> threading.Thread | None:
+        return getattr(self._link, "_thread", None)
+
+    def flush_log(self, timeout: float | None = None) -> bool:
+        """Wait until the records handed to the audit writer so far are stored."""
+        if self._audit is not None:
+            return self._audit.flush(timeout)
+        return not self._unwritten
+
+    def _store_in_trouble(self, sentence: str) -> None:
+        """The audit store stopped taking records: tell the operator, stop the needle."""
+        first = self.store_trouble is None
+        self.store_trouble = sentence
+        if not first:
+            return
+        self._publish(PenUpdate("store_trouble", sentence))
+        if self._needle_may_run() and self.dead is None and not self.closed:
+            threading.Thread(target=self._stop_for_store, daemon=True).start()
+
+    def _stop_for_store(self) -> None:
+        with contextlib.suppress(DriverError):
+            self.stop()
+            self._publish(
+                PenUpdate(
+                    "store_trouble",
+                    "The needle was stopped: treatment cannot go on without its record.",
+                )
+            )
+
+    def _store_recovered(self) -> None:
+        self.store_trouble = None
+        self._publish(PenUpdate("store_ok", "The audit store is written again."))
 
     def _die(self, exc: DriverError) -> None:
         if self.dead is None:
             self.dead = exc
             self._end_zone_timer()
+            self._may_run = False
+            # what the pen said last is history now, not its present state
+            self.status = None
 
     def _end_zone_timer(self) -> None:
         if self._zone_started is not None and self.zone is not None:
@@ -912,42 +1355,64 @@ class Pen:
             self.zone_seconds[self.zone] = self.zone_seconds.get(self.zone, 0.0) + spent
         self._zone_started = None
 
+    def _contradiction(self, msg: protocol.Status) -> str | None:
+        """Why this STATUS contradicts what the host did, or None (slewing is no
+        contradiction: depth_actual may lag the set-point)."""
+        if msg.state == State.RUNNING and not self._may_run:
+            return "the pen reports RUNNING although this host did not start it"
+        if msg.state == State.RUNNING and int(msg.faults) & LATCHING_FAULTS:
+            return f"the pen reports RUNNING with a latched fault ({int(msg.faults):#06x})"
+        sent = self._acked_um is not None or self._unconfirmed_um is not None
+        if sent and msg.depth_set_um not in self._known_setpoints:
+            return (
+                f"the pen holds a depth set-point of {msg.depth_set_um} µm that this host "
+                "did not approve"
+            )
+        return None
+
     def _on_message(self, msg: Message, seq: int) -> None:
         """Reader thread: STATUS and EVENT from the pen."""
         if isinstance(msg, protocol.Status):
-            previous = self.status
-            self.status = msg
-            if msg.state == State.ESTOP:
-                self.estop_pending = False
+            previous = self.last_status
+            self.last_status = msg
+            if self.dead is None or not isinstance(self.dead, LinkLost | PenRebooted):
+                self.status = msg
+            self._status_count += 1
+            if msg.state != State.RUNNING and self._start_acked:
+                self._may_run = False
             if self._last_uptime is not None and msg.uptime_ms < self._last_uptime:
                 self._rebooted("The pen rebooted (its uptime went back); start again.")
             self._last_uptime = msg.uptime_ms
+            why = self._contradiction(msg) if self.dead is None else None
+            if why is not None and not self._link.estop_pending:
+                self._send_estop(why)
+                self._log_soon("pen_contradiction", {"why": why, **_status_fields(msg)})
+                self._publish(
+                    PenUpdate("contradiction", f"E-stop: {why}.", status=msg)
+                )
             if previous is not None and (
                 previous.state != msg.state or previous.faults != msg.faults
             ):
-                with contextlib.suppress(Exception):
-                    self._log_from_reader(
-                        "pen_state",
-                        {
-                            "state": msg.state.name,
-                            "from": previous.state.name,
-                            "faults": int(msg.faults),
-                            "depth_set_um": msg.depth_set_um,
-                        },
-                    )
+                self._log_soon(
+                    "pen_state",
+                    {
+                        "state": msg.state.name,
+                        "from": previous.state.name,
+                        "faults": int(msg.faults),
+                        "depth_set_um": msg.depth_set_um,
+                    },
+                )
                 if msg.state != State.RUNNING:
                     self._end_zone_timer()
             self._publish(PenUpdate("status", status=msg))
             return
         if isinstance(msg, protocol.Event):
-            with contextlib.suppress(Exception):
-                self._log_from_reader(
-                    "pen_event", {"code": msg.code.name, "detail": msg.detail, "seq": seq}
-                )
+            self._log_soon("pen_event", {"code": msg.code.name, "detail": msg.detail, "seq": seq})
             self._publish(PenUpdate("event", msg.code.name, event=msg))
             if msg.code == EventCode.BOOT:
                 self._rebooted("The pen rebooted; the session is over, start again.")
             elif msg.code == EventCode.WATCHDOG_TRIPPED:
+                self._known_setpoints.add(self.info.depth_min_um)
                 exc = SessionClosed(
                     "The pen's watchdog stopped the needle and ended the session; start again."
                 )
@@ -959,8 +1424,7 @@ class Pen:
             return
         exc = PenRebooted(sentence)
         self._die(exc)
-        with contextlib.suppress(Exception):
-            self._log_from_reader("reboot", {"message": sentence})
+        self._log_soon("reboot", {"message": sentence})
         self._publish(PenUpdate("rebooted", sentence))
 
     def _on_lost(self, exc: BaseException) -> None:
@@ -968,8 +1432,7 @@ class Pen:
         if self.closed:
             return
         self._die(err)
-        with contextlib.suppress(Exception):
-            self._log_from_reader("link_lost", {"message": str(err)})
+        self._log_soon("link_lost", {"message": str(err)})
         self._publish(PenUpdate("link_lost", str(err)))
 
 
@@ -987,6 +1450,22 @@ def _without(decision: Decision, noise: re.Pattern[str]) -> Decision:
 def _sentences(reasons: tuple[str, ...]) -> str:
     text = " ".join(r.strip() for r in reasons if r.strip()) or "the governor refused it."
     return text if text.endswith(".") else text + "."
+
+
+def _mm(um: int) -> str:
+    """A depth in mm with the precision of micrometres that matter (0.275 mm, 0.50 mm)."""
+    text = f"{um / 1000:.3f}"
+    return (text[:-1] if text.endswith("0") else text) + " mm"
+
+
+def _status_fields(msg: protocol.Status) -> dict[str, Any]:
+    return {
+        "state": msg.state.name,
+        "faults": int(msg.faults),
+        "depth_set_um": msg.depth_set_um,
+        "depth_actual_um": msg.depth_actual_um,
+        "rate_set_hz": msg.rate_set_hz,
+    }
 
 
 def _fields(msg: Message) -> dict[str, Any]:
@@ -1034,3 +1513,88 @@ def _register(pen: Pen) -> None:
 
 def _unregister(pen: Pen) -> None:
     _OPEN.discard(pen)
+
+
+# --- the pen's INFO: what this host can work with -------------------------------------------
+
+
+def check_info(info: protocol.Info, url: str, policy: Policy) -> None:
+    """Refuse, with one sentence, a pen whose INFO this host cannot work with safely."""
+    lo, hi = WATCHDOG_MS_RANGE
+    where = f"The pen on {url}"
+    if not lo <= info.watchdog_ms <= hi:
+        raise HandshakeError(
+            f"{where} reports a watchdog of {info.watchdog_ms} ms; this host supports "
+            f"{lo} to {hi} ms (its heartbeat every 100 ms must be able to feed it)."
+        )
+    if info.depth_step_um == 0 or info.depth_min_um > info.depth_max_um:
+        raise HandshakeError(
+            f"{where} reports an impossible depth range ({info.depth_min_um}-"
+            f"{info.depth_max_um} µm in {info.depth_step_um} µm steps)."
+        )
+    if info.depth_max_um > 3000 or info.depth_max_um < 250:
+        raise HandshakeError(
+            f"{where} reports a deepest depth of {info.depth_max_um} µm; a pen must stop "
+            "between 250 and 3000 µm."
+        )
+    if info.device_class == DeviceClass.HOME and info.depth_max_um >= 1000:
+        raise HandshakeError(
+            f"{where} is a home pen that reports {info.depth_max_um} µm; a home pen must stay "
+            "below 1000 µm."
+        )
+    limits = usable_limits(info)
+    if limits.depth_min_mm > limits.depth_max_mm:
+        raise HandshakeError(f"{where} has no depth step between 250 and 3000 µm.")
+    governor = Governor(policy)
+    roles = ("home", *PROFESSIONAL_ROLES)
+    if all(governor.rate_range_for(role, limits) is None for role in roles):
+        raise HandshakeError(
+            f"{where} reports stamp rates {info.rate_min_hz}-{info.rate_max_hz} Hz, none of "
+            "which the treatment policy allows."
+        )
+
+
+def usable_limits(info: protocol.Info) -> DeviceLimits:
+    """The pen's range as the governor uses it: a pen that reaches shallower than 0.25 mm or
+    down to 0 Hz is used within the policy's range (from its first step at or above 0.25 mm,
+    and from 1 Hz)."""
+    limits = DeviceLimits.from_info(info)
+    step = max(info.depth_step_um, 1)
+    floor_um = max(info.depth_min_um, 250)
+    floor_um = -(-floor_um // step) * step  # the first step at or above it
+    return dataclasses.replace(
+        limits,
+        depth_min_mm=floor_um / 1000,
+        rate_min_hz=max(info.rate_min_hz, 1),
+    )
+
+
+# --- e-stops this process sent, per pen serial ----------------------------------------------
+
+#: serial -> confirmed: False while the pen has not confirmed the e-stop, True once it has
+#: and until the operator releases it. START is refused on a serial listed here.
+_ESTOPS: dict[int, bool] = {}
+_ESTOPS_LOCK = threading.Lock()
+
+
+def estop_held(serial: int) -> bool | None:
+    """None: no e-stop outstanding for this pen; False: sent, not confirmed by the pen;
+    True: confirmed, not yet released."""
+    with _ESTOPS_LOCK:
+        return _ESTOPS.get(serial)
+
+
+def _hold_estop(serial: int) -> None:
+    with _ESTOPS_LOCK:
+        if _ESTOPS.get(serial) is not True:
+            _ESTOPS[serial] = False
+
+
+def _confirm_estop(serial: int) -> None:
+    with _ESTOPS_LOCK:
+        _ESTOPS[serial] = True
+
+
+def _release_estop(serial: int) -> None:
+    with _ESTOPS_LOCK:
+        _ESTOPS.pop(serial, None)

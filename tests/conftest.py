@@ -7,6 +7,9 @@ the needlepen-conformance pytest plugin (driver/testing/conformance/plugin.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -25,3 +28,13 @@ settings.register_profile(
 )
 settings.load_profile("ci")
 
+
+@pytest.fixture(autouse=True)
+def _fresh_host_estops() -> Iterator[None]:
+    """Each test is a host process of its own: e-stops another test left outstanding for a
+    (simulated) pen serial do not carry over. Tests of that memory live inside one test."""
+    import driver.pen
+
+    driver.pen._ESTOPS.clear()
+    yield
+    driver.pen._ESTOPS.clear()

@@ -139,12 +139,16 @@ def test_estop_latches_and_reset_releases(store):
         pen.estop()
         wait_for(lambda: fw(pen).state == State.ESTOP, what="ESTOP")
         assert not fw(pen).needle_running
-        with pytest.raises(CommandRefused, match="e-stop is latched") as err:
-            pen.start()
-        assert err.value.error == protocol.NackError.ESTOP_LATCHED
+        wait_for(lambda: not pen.estop_pending, what="the pen's confirmation")
+        with pytest.raises(NotAllowed, match="e-stop is latched"):
+            pen.start()  # the host refuses it first; the pen would too (ESTOP_LATCHED)
+        assert fw(pen).state == State.ESTOP
         pen.reset("estop")
         wait_for(lambda: pen.status.state == State.IDLE, what="IDLE after reset")
-        assert "estop" in kinds(store, pen.session_id)
+        pen.start()
+        wait_for(lambda: fw(pen).needle_running, what="running after the release")
+        pen.flush_log()
+        assert {"estop", "estop_confirmed"} <= set(kinds(store, pen.session_id))
 
 
 def test_estop_under_200hz_telemetry(store):

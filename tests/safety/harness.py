@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import shutil
 import tempfile
 from collections import Counter
 from contextlib import suppress
 from dataclasses import dataclass, field
-from unittest import mock
 
-import driver.link
 from driver.errors import DriverError
 from driver.pen import Pen
 from driver.store import AuditStore, Record
@@ -57,6 +56,20 @@ def scratch_dir() -> str | None:
     if os.path.isdir(shm) and os.access(shm, os.W_OK):
         return shm
     return None
+
+
+class _FirstSeq(random.Random):
+    """A seeded generator whose first 16-bit draw (the link's first seq) is chosen."""
+
+    def __init__(self, first_seq: int, seed: int) -> None:
+        super().__init__(seed)
+        self._first: int | None = first_seq
+
+    def getrandbits(self, k: int, /) -> int:
+        if k == 16 and self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return super().getrandbits(k)
 
 
 @dataclass
@@ -125,18 +138,17 @@ class Rig:
         self.fw.add_listener(self._on_pen_record)
         self._wrap_feed()
         self._next_seq_start = seq_start
-        self._patch = mock.patch.object(driver.link, "_random_bytes", self._seq_bytes)
-        self._patch.start()
 
     # --- set-up and tear-down --------------------------------------------------------------
 
-    def _seq_bytes(self, n: int) -> bytes:
-        """The link's first seq: chosen by the test (near the wrap, say), else counted up."""
+    def _rng(self) -> random.Random:
+        """The link's randomness: its first seq chosen by the test (near the wrap, say), else
+        counted up; the HELLO nonce from a generator seeded per session (a run repeats)."""
         start = self._next_seq_start
         if start is None:
             start = (len(self.sessions) * 7919) & 0xFFFF
         self._next_seq_start = (start + 4099) & 0xFFFF
-        return int(start).to_bytes(2, "little")[:n]
+        return _FirstSeq(start, seed=len(self.sessions))
 
     def close(self) -> None:
         """Close every session still open, the store, and remove the temp dir."""
@@ -146,7 +158,6 @@ class Rig:
                     with suppress(DriverError):
                         s.pen.close("test over")
         finally:
-            self._patch.stop()
             self.store.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -220,6 +231,7 @@ class Rig:
                 port=port,
                 clock=self.clock.now,
                 idle=self.clock.advance,
+                rng=self._rng(),
             )
         finally:
             self._connecting = None
