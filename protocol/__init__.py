@@ -28,6 +28,17 @@ from .enums import (
     State,
 )
 from .errors import CobsError, EncodeError, ProtocolError
+from .limits import (
+    DEPTH_SLEW_MIN_UM_PER_MS,
+    DEPTH_TOLERANCE_MAX_UM,
+    DEPTH_TOLERANCE_UM,
+    FLAG_FAULTS,
+    LATCHING_FAULTS,
+    WATCHDOG_MAX_MS,
+    WATCHDOG_MIN_MS,
+    fault_bit,
+    fault_of_bit,
+)
 from .messages import (
     HOST_TO_PEN,
     MESSAGE_TYPES,
@@ -51,12 +62,19 @@ from .messages import (
 from .seq import DuplicateWindow, SeqCounter, seq_gap
 
 __all__ = [
+    "DEPTH_SLEW_MIN_UM_PER_MS",
+    "DEPTH_TOLERANCE_MAX_UM",
+    "DEPTH_TOLERANCE_UM",
+    "FLAG_FAULTS",
     "HOST_TO_PEN",
+    "LATCHING_FAULTS",
     "MAX_BODY",
     "MAX_ENCODED",
     "MESSAGE_TYPES",
     "PEN_TO_HOST",
     "PROTOCOL_VERSION",
+    "WATCHDOG_MAX_MS",
+    "WATCHDOG_MIN_MS",
     "Ack",
     "CartridgeState",
     "CobsError",
@@ -93,6 +111,8 @@ __all__ = [
     "Stop",
     "encode",
     "encode_body",
+    "fault_bit",
+    "fault_of_bit",
     "message_type_name",
     "seq_gap",
 ]

@@ -1,7 +1,8 @@
 """`needlepen sim`: serve a software pen on a pty or a TCP port.
 
     needlepen sim --pty [--device-class home|professional] [--seed N] [--fault SPEC]...
-                        [--watchdog-ms MS] [--log-json]
+                        [--watchdog-ms MS] [--rate-min-hz HZ] [--depth-step-um UM] ...
+                        [--log-json]
     needlepen sim --tcp 127.0.0.1:5555 ...
 
 The first line of stdout is the port (a pty path, or socket://HOST:PORT) alone, flushed. With
@@ -29,7 +30,7 @@ from .errors import ControlError
 from .faults import FAULT_HELP, parse_faults
 from .firmware import LogRecord
 from .live import LivePen
-from .options import parse_device_class, parse_seed, parse_watchdog_ms
+from .options import OPTIONS, build_options
 from .serve import PtyServer, TcpServer, parse_host_port
 
 #: Lines the log may hold back for a slow reader before it drops (and counts) the rest.
@@ -55,22 +56,14 @@ def register(subparsers: Any) -> None:
     where.add_argument(
         "--tcp", metavar="HOST:PORT", help="serve on TCP for socket://HOST:PORT (port 0: any free)"
     )
-    p.add_argument(
-        "--device-class",
-        default="professional",
-        metavar="{home,professional}",
-        help="home (250-950 µm, 25-120 Hz) or professional (250-3000 µm, 25-150 Hz; default)",
-    )
-    p.add_argument("--seed", default="0", metavar="N", help="random seed (default 0)")
+    for option in OPTIONS:  # one table for these flags and the sim:// URL keys
+        p.add_argument(option.flag, dest=option.key, metavar=option.metavar, help=option.help)
     p.add_argument(
         "--fault",
         action="append",
         default=[],
         metavar="SPEC",
         help="inject a fault (repeatable), e.g. drop=0.05, corrupt:pen=0.01, overheat@5s",
-    )
-    p.add_argument(
-        "--watchdog-ms", default="300", metavar="MS", help="pen watchdog in ms (default 300)"
     )
     p.add_argument(
         "--log-json",
@@ -182,15 +175,10 @@ def _stdin_loop(pen: LivePen, say: Callable[[str], None], stop: threading.Event)
 
 def run(args: argparse.Namespace) -> int:
     """The handler of `needlepen sim`."""
-    device_class = parse_device_class(args.device_class)
-    seed = parse_seed(args.seed)
-    watchdog_ms = parse_watchdog_ms(args.watchdog_ms)
     faults = parse_faults(tuple(args.fault))
+    options = build_options({o.key: getattr(args, o.key) for o in OPTIONS}, faults)
     tcp = parse_host_port(args.tcp) if args.tcp else None
-
-    from .options import SimOptions
-
-    options = SimOptions(device_class, seed, watchdog_ms, faults)
+    seed = options.seed
     err = sys.stderr
     printer = LogPrinter(sys.stdout if args.log_json else err, as_json=bool(args.log_json))
 
@@ -198,7 +186,10 @@ def run(args: argparse.Namespace) -> int:
         for line in text.splitlines():
             print(f"sim: {line}", file=err, flush=True)
 
-    pen = LivePen(options.config(), seed=seed, faults=faults, listeners=[printer])
+    cfg = options.config()
+    pen = LivePen(
+        cfg, seed=seed, faults=faults, listeners=[printer], cartridge_id=options.cartridge
+    )
     pen.reset_input_buffer()  # what it said at boot, before anyone listened
     server: PtyServer | TcpServer
     try:
@@ -224,10 +215,10 @@ def run(args: argparse.Namespace) -> int:
         pen.start()
         print(address, flush=True)
         printer.release()
-        cfg = options.config()
         say(
-            f"{device_class} pen (serial {cfg.serial}, {cfg.depth_min_um}-{cfg.depth_max_um} µm,"
-            f" {cfg.rate_min_hz}-{cfg.rate_max_hz} Hz, watchdog {watchdog_ms} ms, seed {seed}) "
+            f"{options.device_class} pen (serial {cfg.serial}, {cfg.depth_min_um}-"
+            f"{cfg.depth_max_um} µm in {cfg.depth_step_um} µm steps, {cfg.rate_min_hz}-"
+            f"{cfg.rate_max_hz} Hz, watchdog {cfg.watchdog_ms} ms, seed {seed}) "
             f"on {address}; type help for fault commands"
         )
         threading.Thread(

@@ -22,6 +22,7 @@ commands (one per line):
   remove               pull the cartridge out (CARTRIDGE_REMOVED if running)
   insert               insert a fresh cartridge
   reinsert             put the last removed cartridge back (SPENT if it was used)
+  fresh-cartridge      take the cartridge out (if one is in) and fit a fresh one (new id)
   battery PCT          set the battery level, 0 to 100
   reboot               power-cycle the firmware (new boot_id)
   cut DURATION         cut the link for a while, e.g. cut 2s
@@ -35,6 +36,8 @@ _ALIASES = {
     "remove-cartridge": "remove",
     "insert-cartridge": "insert",
     "reinsert-cartridge": "reinsert",
+    "fresh": "fresh-cartridge",
+    "new-cartridge": "fresh-cartridge",
     "?": "help",
 }
 
@@ -53,7 +56,17 @@ def execute(sim: Simulation, line: str) -> str:
             return HELP
         if word == "status":
             return describe(sim)
-        if word in ("overheat", "stall", "reboot", "cool", "jam", "unjam", "remove", "insert"):
+        if word in (
+            "overheat",
+            "stall",
+            "reboot",
+            "cool",
+            "jam",
+            "unjam",
+            "remove",
+            "insert",
+            "fresh-cartridge",
+        ):
             _no_argument(word, rest)
         if word == "overheat":
             fw.inject_overheat()
@@ -76,6 +89,9 @@ def execute(sim: Simulation, line: str) -> str:
         if word == "insert":
             cid = fw.insert_cartridge(fresh=True)
             return f"Fresh cartridge 0x{cid:08x} inserted."
+        if word == "fresh-cartridge":
+            cid = fw.fit_fresh_cartridge()
+            return f"Fresh cartridge 0x{cid:08x} fitted."
         if word == "reinsert":
             _no_argument(word, rest)
             cid = fw.insert_cartridge(fresh=False)

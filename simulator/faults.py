@@ -18,6 +18,7 @@ Two kinds of fault:
     remove-cartridge@10s pull the cartridge out (CARTRIDGE_REMOVED while running)
     insert-cartridge@12s insert a fresh cartridge
     reinsert-cartridge@12s  put the last removed cartridge back (SPENT if it was used)
+    fresh-cartridge@12s  take the cartridge out (if one is in) and fit a fresh one
     reboot@30s           power-cycle the firmware
     battery=8            set the battery to 8 % at start (battery=8@1min: later)
 
@@ -46,6 +47,8 @@ PEN_ACTIONS: dict[str, str] = {
     "insert": "insert-cartridge",
     "reinsert-cartridge": "reinsert-cartridge",
     "reinsert": "reinsert-cartridge",
+    "fresh-cartridge": "fresh-cartridge",
+    "fresh": "fresh-cartridge",
     "reboot": "reboot",
 }
 MAX_AT_MS = 7 * 24 * 3600 * 1000.0
@@ -57,8 +60,8 @@ FAULT_HELP = (
     "fault specs: drop=P, corrupt=P, dup=P, delay=P:DURATION (each optionally drop:host=P or "
     "drop:pen=P for frames sent by the host or by the pen), cut@TIME:DURATION, overheat@TIME, "
     "stall@TIME, depth-fault@TIME, remove-cartridge@TIME, insert-cartridge@TIME, "
-    "reinsert-cartridge@TIME, reboot@TIME, battery=PCT[@TIME]; P is 0..1 or a percentage, "
-    "TIME and DURATION need a unit (ms, s or min); @TIME defaults to the start"
+    "reinsert-cartridge@TIME, fresh-cartridge@TIME, reboot@TIME, battery=PCT[@TIME]; P is 0..1 "
+    "or a percentage, TIME and DURATION need a unit (ms, s or min); @TIME defaults to the start"
 )
 
 

@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from protocol import (
+    DEPTH_SLEW_MIN_UM_PER_MS,
+    DEPTH_TOLERANCE_MAX_UM,
+    DEPTH_TOLERANCE_UM,
+    LATCHING_FAULTS,
     PROTOCOL_VERSION,
     Ack,
     CartridgeState,
@@ -55,6 +59,7 @@ from protocol import (
     Status,
     Stop,
     encode,
+    fault_bit,
     message_type_name,
 )
 
@@ -63,11 +68,15 @@ from .errors import ConfigError, InjectError
 from .physics import PhysicsParams
 
 #: Faults that latch the FAULT state until the condition is gone and the host sends RESET 1.
-LATCHING = Fault.OVERTEMP | Fault.MOTOR_STALL | Fault.DEPTH_ERROR | Fault.CARTRIDGE_REMOVED
+LATCHING = LATCHING_FAULTS
 #: STATUS streams at 1..TELEMETRY_MAX_HZ (0 = off).
 TELEMETRY_MAX_HZ = 200
 #: How many executed commands `Firmware.applied` keeps.
 APPLIED_LOG_LEN = 4096
+#: What EVENT FAULT_RAISED / FAULT_CLEARED carry as detail: "bit", the fault's bit number
+#: (docs/PROTOCOL.md), or "mask", its mask value (a pen that read the ICD the other way; for
+#: testing that a host names faults from STATUS.faults).
+FAULT_DETAILS = ("bit", "mask")
 U16 = 0xFFFF
 U32 = 0xFFFF_FFFF
 
@@ -81,11 +90,6 @@ class StopCause(enum.IntEnum):
     FAULT = 3
     NEW_SESSION = 4  # HELLO during a session
     BATTERY_EMPTY = 5
-
-
-def fault_bit(fault: Fault) -> int:
-    """The bit number of a single fault flag (EVENT FAULT_RAISED/FAULT_CLEARED detail)."""
-    return int(fault).bit_length() - 1
 
 
 def _single_faults(mask: Fault) -> list[Fault]:
@@ -106,6 +110,7 @@ class PenConfig:
     serial: int = 1
     fw_version: tuple[int, int, int] = (1, 0, 0)
     physics: PhysicsParams = field(default_factory=PhysicsParams)
+    fault_detail: str = "bit"
 
     def __post_init__(self) -> None:
         def need(ok: bool, sentence: str) -> None:
@@ -146,9 +151,23 @@ class PenConfig:
             self.device_class != DeviceClass.HOME or self.depth_max_um < 1000,
             "A home pen's depth_max_um must stay below 1000 µm.",
         )
+        tolerance = self.physics.depth_tolerance_um
+        need(
+            DEPTH_TOLERANCE_UM <= tolerance <= DEPTH_TOLERANCE_MAX_UM,
+            f"The pen's depth tolerance must be from {DEPTH_TOLERANCE_UM} to "
+            f"{DEPTH_TOLERANCE_MAX_UM} µm, not {tolerance!r}.",
+        )
+        need(
+            self.physics.slew_um_per_ms >= DEPTH_SLEW_MIN_UM_PER_MS,
+            f"The pen's depth actuator must slew at least {DEPTH_SLEW_MIN_UM_PER_MS} µm/ms.",
+        )
         need(
             isinstance(self.serial, int) and 0 <= self.serial <= U32,
             f"The pen's serial number must fit in 32 bits, not {self.serial!r}.",
+        )
+        need(
+            self.fault_detail in FAULT_DETAILS,
+            f"The fault detail must be bit or mask, not {self.fault_detail!r}.",
         )
         need(
             len(self.fw_version) == 3 and all(0 <= int(v) <= 0xFF for v in self.fw_version),
@@ -240,12 +259,21 @@ class Firmware:
         seed: int = 0,
         now_ms: float = 0.0,
         listeners: Iterable[Listener] = (),
+        *,
+        cartridge_id: int | None = None,
+        cartridge_ids: Callable[[], int] | None = None,
     ) -> None:
+        """`cartridge_id` pins the cartridge fitted at power-on; `cartridge_ids` draws the id
+        of every fresh cartridge (default: the seeded generator, so a virtual-clock run repeats
+        byte for byte; a live pen passes the OS's randomness so every run has new ones)."""
         if not _finite(now_ms):
             raise ValueError("The start time must be a finite number of milliseconds.")
+        if cartridge_id is not None and not _cartridge_id_ok(cartridge_id):
+            raise ConfigError(f"A cartridge id must be from 1 to 4294967295, not {cartridge_id!r}.")
         self.config: PenConfig = config if config is not None else PenConfig.professional()
         self._p = self.config.physics
         self._rng = random.Random(seed)
+        self._cartridge_ids = cartridge_ids
         self._now = float(now_ms)
         self._listeners: list[Listener] = list(listeners)  # here already to hear the BOOT
         self.listener_errors = 0
@@ -256,7 +284,8 @@ class Firmware:
         self._depth_jammed = False
         self._stall_armed = False
         self._used_ids: set[int] = set()
-        self.cartridge_id = self._new_cartridge_id()
+        self.cartridge_id = 0
+        self.cartridge_id = cartridge_id if cartridge_id is not None else self._new_cartridge_id()
         self.cartridge_state = CartridgeState.FRESH
         self._removed_id: int | None = None
         # --- test truth: what was executed ----------------------------------------------------
@@ -544,6 +573,17 @@ class Firmware:
         self._flush()
         return cid
 
+    def fit_fresh_cartridge(self) -> int:
+        """Take out the cartridge that is in (if any) and fit a fresh one; returns its id.
+
+        Refused while the needle runs (stop it first): a swap is done at rest.
+        """
+        if self._running:
+            raise InjectError("Stop the needle before fitting a fresh cartridge.")
+        if self.cartridge_state != CartridgeState.NONE:
+            self.remove_cartridge()
+        return self.insert_cartridge(fresh=True)
+
     def set_battery(self, pct: float) -> None:
         """Set the battery's charge in percent (0 to 100)."""
         if isinstance(pct, bool) or not _finite(pct) or not 0 <= pct <= 100:
@@ -570,8 +610,11 @@ class Firmware:
 
     def _new_cartridge_id(self) -> int:
         while True:
-            cid = self._rng.randrange(1, U32 + 1)
-            if cid not in self._used_ids and cid != getattr(self, "cartridge_id", None):
+            if self._cartridge_ids is not None:
+                cid = self._cartridge_ids()
+            else:
+                cid = self._rng.randrange(1, U32 + 1)
+            if _cartridge_id_ok(cid) and cid not in self._used_ids and cid != self.cartridge_id:
                 return cid
 
     def _boot(self) -> None:
@@ -770,13 +813,15 @@ class Firmware:
         if self._latched & LATCHING:
             return Nack(t, NackError.FAULT_LATCHED, int(self._latched & LATCHING))
         if self._running:
-            return Nack(t, NackError.BAD_STATE, int(State.RUNNING))
+            return Ack(t)  # already running: changes nothing (no STARTED, cartridge untouched)
         if self.cartridge_state == CartridgeState.NONE:
             return Nack(t, NackError.NO_CARTRIDGE, 0)
         if self.cartridge_state == CartridgeState.SPENT:
             return Nack(t, NackError.CARTRIDGE_USED, self.cartridge_id & U16)
         if self.battery_pct < self._p.battery_low_pct:
             return Nack(t, NackError.BATTERY_LOW, self._p.battery_low_pct)
+        if self._depth_off():  # still moving (e.g. up to a shallower set-point): not yet
+            return Nack(t, NackError.BAD_STATE, self.depth_actual_um)
         self._running = True
         self._rate_actual = 0.0
         self.cartridge_state = CartridgeState.IN_USE
@@ -819,7 +864,7 @@ class Firmware:
             cleared = self._latched
             self._latched = Fault(0)
             for f in _single_faults(cleared):
-                self._event(EventCode.FAULT_CLEARED, fault_bit(f), fault=f.name)
+                self._event(EventCode.FAULT_CLEARED, self._fault_detail(f), fault=f.name)
             return Ack(t)
         if msg.what == 2:
             self.estop_latched = False
@@ -851,8 +896,12 @@ class Firmware:
         if self._latched & fault:
             return
         self._latched |= fault
-        self._event(EventCode.FAULT_RAISED, fault_bit(fault), fault=fault.name)
+        self._event(EventCode.FAULT_RAISED, self._fault_detail(fault), fault=fault.name)
         self._stop_needle(StopCause.FAULT)
+
+    def _fault_detail(self, fault: Fault) -> int:
+        """EVENT FAULT_RAISED / FAULT_CLEARED detail of one fault: its bit number (the ICD)."""
+        return int(fault) if self.config.fault_detail == "mask" else fault_bit(fault)
 
     def _reset_setpoints(self) -> None:
         self.depth_set_um = self.config.depth_min_um
@@ -870,7 +919,9 @@ class Firmware:
         )
 
     def _depth_off(self) -> bool:
-        return abs(self.depth_set_um - self._depth_actual) > self._p.depth_tolerance_um
+        """depth_actual is beyond the tolerance of depth_set, as STATUS reports them (so a
+        host that sees them within it in STATUS has START accepted)."""
+        return abs(self.depth_set_um - self.depth_actual_um) > self._p.depth_tolerance_um
 
     def _conditions(self) -> Fault:
         """The latching faults whose cause is still there (RESET 1 is refused for these)."""
@@ -956,7 +1007,7 @@ class Firmware:
             self._flags |= Fault.BATTERY_LOW
             self._event(
                 EventCode.FAULT_RAISED,
-                fault_bit(Fault.BATTERY_LOW),
+                self._fault_detail(Fault.BATTERY_LOW),
                 fault=Fault.BATTERY_LOW.name,
                 battery_pct=self.battery_pct,
             )
@@ -964,7 +1015,7 @@ class Firmware:
             self._flags &= ~Fault.BATTERY_LOW
             self._event(
                 EventCode.FAULT_CLEARED,
-                fault_bit(Fault.BATTERY_LOW),
+                self._fault_detail(Fault.BATTERY_LOW),
                 fault=Fault.BATTERY_LOW.name,
                 battery_pct=self.battery_pct,
             )
@@ -982,6 +1033,10 @@ class Firmware:
             if self._next_status <= self._now:
                 self._next_status = self._now + 1000.0 / self.telemetry_hz
         self._flush()
+
+
+def _cartridge_id_ok(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= U32
 
 
 def _finite(value: object) -> bool:

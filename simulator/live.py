@@ -6,6 +6,10 @@ Host writes are handled at once on the writer's thread (so an e-stop is not held
 tick), under the same lock. Everything the pen sends waits in a bounded receive buffer, as in
 a UART driver: when nobody reads and it is full, newer bytes are lost and counted.
 
+A live pen is switched on with a fresh cartridge whose id comes from the OS's randomness (a new
+one in every run, so a store never remembers it as used) unless `cartridge_id` pins it; fresh
+cartridges fitted later get new ids the same way. The seed still repeats the link's faults.
+
 Tests and QA reach the live pen through `port.pen` (a `LivePen`):
 
     with port.pen.lock:                # a consistent look, or several changes at once
@@ -15,6 +19,7 @@ Tests and QA reach the live pen through `port.pen` (a `LivePen`):
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +32,13 @@ from .link import Link
 from .simulation import Simulation
 
 T = TypeVar("T")
+
+
+def os_cartridge_id() -> int:
+    """A cartridge id from the OS's randomness: new in every run, whatever the seed."""
+    return secrets.randbelow(0xFFFF_FFFF) + 1
+
+
 #: How often the pen thread ticks when nothing else wakes it.
 TICK_S = 0.002
 #: The receive buffer's size (bytes the host has not read yet).
@@ -46,6 +58,8 @@ class LivePen:
         tick_s: float = TICK_S,
         rx_limit: int = RX_LIMIT,
         listeners: Iterable[Listener] = (),
+        cartridge_id: int | None = None,
+        cartridge_ids: Callable[[], int] | None = os_cartridge_id,
     ) -> None:
         self.lock = threading.RLock()
         self._data = threading.Condition(self.lock)
@@ -59,7 +73,13 @@ class LivePen:
         self._thread: threading.Thread | None = None
         self._read_cancelled = False
         self._quiet = False  # exchange() takes the answer itself: no reader to wake for it
-        self.sim = Simulation(config, seed=seed, listeners=listeners)
+        self.sim = Simulation(
+            config,
+            seed=seed,
+            listeners=listeners,
+            cartridge_id=cartridge_id,
+            cartridge_ids=cartridge_ids,
+        )
         with self.lock:
             for fault in faults:
                 self.sim.apply(fault)

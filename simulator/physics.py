@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from protocol import DEPTH_TOLERANCE_UM
+
 
 @dataclass(frozen=True, slots=True)
 class PhysicsParams:
@@ -18,8 +20,9 @@ class PhysicsParams:
 
     #: Depth actuator speed: 10 µm/ms is 10 mm/s.
     slew_um_per_ms: float = 10.0
-    #: depth_actual must settle within this many µm of depth_set.
-    depth_tolerance_um: int = 50
+    #: depth_actual must settle within this many µm of depth_set (DEPTH_ERROR otherwise), and
+    #: START needs it within this (protocol.DEPTH_TOLERANCE_UM .. DEPTH_TOLERANCE_MAX_UM).
+    depth_tolerance_um: int = DEPTH_TOLERANCE_UM
     #: Time allowed on top of the travel time before a depth difference is a DEPTH_ERROR.
     depth_settle_margin_ms: float = 100.0
     #: How far a faulty actuator slips away from its set-point (an injected depth fault).

@@ -9,7 +9,7 @@ After `import simulator` (or `serial.protocol_handler_packages.append("simulator
 
 Opening the port switches the pen on (a fresh boot; what it said before anyone listened is
 discarded, as a real port does on open); closing it switches the pen off. Options: see
-simulator.options (device_class, seed, watchdog_ms, fault).
+simulator.options (device_class, seed, watchdog_ms, the pen's ranges, cartridge, fault, ...).
 """
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ class Serial(SerialBase):
             raise SerialException("The port must be set to a sim:// URL before it is opened.")
         self.options = self.from_url(self.portstr or "")
         self.pen = LivePen(
-            self.options.config(), seed=self.options.seed, faults=self.options.faults
+            self.options.config(),
+            seed=self.options.seed,
+            faults=self.options.faults,
+            cartridge_id=self.options.cartridge,
         ).start()
         self.is_open = True
         self.pen.reset_input_buffer()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .errors import InjectError
 from .faults import FaultSpec, LinkFault, PenFault, Sender, parse_fault
@@ -35,9 +35,19 @@ class Simulation:
         faults: Iterable[FaultSpec | str] = (),
         now_ms: float = 0.0,
         listeners: Iterable[Listener] = (),
+        *,
+        cartridge_id: int | None = None,
+        cartridge_ids: Callable[[], int] | None = None,
     ) -> None:
         self.seed = seed
-        self.firmware = Firmware(config, seed=seed, now_ms=now_ms, listeners=listeners)
+        self.firmware = Firmware(
+            config,
+            seed=seed,
+            now_ms=now_ms,
+            listeners=listeners,
+            cartridge_id=cartridge_id,
+            cartridge_ids=cartridge_ids,
+        )
         self.link = Link(seed)
         self.start_ms = float(now_ms)
         self._now = float(now_ms)
@@ -97,6 +107,8 @@ class Simulation:
             fw.insert_cartridge(fresh=True)
         elif kind == "reinsert-cartridge":
             fw.insert_cartridge(fresh=False)
+        elif kind == "fresh-cartridge":
+            fw.fit_fresh_cartridge()
         elif kind == "reboot":
             fw.reboot()
         elif kind == "battery":

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from protocol import (
+    DEPTH_TOLERANCE_UM,
     Ack,
     Decoder,
     Direction,
@@ -17,8 +18,10 @@ from protocol import (
     Hello,
     Info,
     Message,
+    MsgType,
     Nack,
     SeqCounter,
+    SetDepth,
     Status,
     encode,
 )
@@ -71,6 +74,18 @@ class VirtualHost:
         answer = self.ask(Hello(1, nonce))
         assert isinstance(answer, Info), answer
         return answer
+
+    def settle_depth(self, depth_um: int) -> list[Frame]:
+        """SET_DEPTH `depth_um` (asserting the ACK), then heartbeat until the actuator is
+        within tolerance of it, so a START is accepted; returns the frames meanwhile."""
+        assert self.ask(SetDepth(depth_um)) == Ack(MsgType.SET_DEPTH)
+        out: list[Frame] = []
+        for _ in range(100):
+            if abs(self.fw.depth_actual_um - depth_um) <= DEPTH_TOLERANCE_UM:
+                return out
+            out.extend(self.advance(10))
+            out.extend(self.send(Heartbeat()))
+        raise AssertionError(f"the actuator did not reach {depth_um} µm within 1 s")
 
     def advance(self, ms: float, heartbeat_every: float | None = None) -> list[Frame]:
         """Let `ms` of pen time pass (sending HEARTBEATs every `heartbeat_every` ms if given)."""
@@ -158,6 +173,25 @@ class PortHost:
         frame = self.wait_for(lambda f: isinstance(f.message, Status) and match(f.message), timeout)
         assert isinstance(frame.message, Status)
         return frame.message
+
+    def settle_depth(self, depth_um: int, timeout: float = 1.0) -> Status:
+        """SET_DEPTH `depth_um`, then heartbeat until a STATUS shows the actuator within
+        tolerance of it (telemetry must be on), so a START is accepted."""
+        assert self.request(SetDepth(depth_um)) == Ack(MsgType.SET_DEPTH)
+        deadline = time.monotonic() + timeout
+        while True:
+            self.send(Heartbeat())
+            try:
+                return self.status(
+                    lambda s: (
+                        s.depth_set_um == depth_um
+                        and abs(s.depth_actual_um - depth_um) <= DEPTH_TOLERANCE_UM
+                    ),
+                    timeout=0.05,
+                )
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
 
     def fresh_status(self, timeout: float = 1.0) -> Status:
         """The next STATUS sent after everything received so far."""

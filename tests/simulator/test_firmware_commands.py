@@ -104,7 +104,7 @@ def test_home_pen_rate_limit() -> None:
 
 def test_start_runs_the_needle_and_stop_returns_to_idle() -> None:
     host = session()
-    host.ask(SetDepth(1000))
+    host.settle_depth(1000)
     host.ask(SetRate(100))
     frames = host.send(Start())
     assert frames[0].message == Ack(MsgType.START)
@@ -126,11 +126,15 @@ def test_start_again_with_the_cartridge_in_use_in_this_session() -> None:
     assert host.ask(Start()) == Ack(MsgType.START)
 
 
-def test_start_while_running_is_bad_state() -> None:
+def test_start_while_running_is_acked_and_changes_nothing() -> None:
     host = session()
     host.ask(Start())
-    assert host.ask(Start()) == Nack(MsgType.START, NackError.BAD_STATE, State.RUNNING)
+    host.advance(50, heartbeat_every=20)
+    before = (host.fw.cartridge_id, host.fw.cartridge_state, host.fw.stamps)
+    frames = host.send(Start())
+    assert [f.message for f in frames] == [Ack(MsgType.START)]  # no second STARTED
     assert host.fw.needle_running
+    assert (host.fw.cartridge_id, host.fw.cartridge_state, host.fw.stamps) == before
 
 
 def test_start_refused_while_estop_latched() -> None:
@@ -329,10 +333,11 @@ def test_telemetry_keeps_streaming_in_every_state_until_reboot() -> None:
 def test_status_reports_the_truth() -> None:
     host = session(seed=4)
     host.ask(SetTelemetry(10))
-    host.ask(SetDepth(600))
+    host.settle_depth(600)
     host.ask(SetRate(80))
     host.ask(Start())
-    status = host.statuses(host.advance(300, heartbeat_every=100))[-1]
+    host.advance(260, heartbeat_every=100)
+    status = host.statuses(host.advance(100, heartbeat_every=100))[-1]
     fw = host.fw
     assert status.state == State.RUNNING
     assert (status.depth_set_um, status.depth_actual_um) == (600, 600)

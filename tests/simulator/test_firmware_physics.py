@@ -54,7 +54,7 @@ def test_depth_slews_at_ten_mm_per_second_and_settles() -> None:
 
 def test_depth_changes_while_running_slew_and_keep_running() -> None:
     host = session()
-    host.ask(SetDepth(500))
+    host.settle_depth(500)
     host.ask(Start())
     host.advance(100, heartbeat_every=50)
     assert host.ask(SetDepth(1500)) == Ack(MsgType.SET_DEPTH)
@@ -67,7 +67,7 @@ def test_depth_changes_while_running_slew_and_keep_running() -> None:
 
 def test_depth_fault_raises_depth_error_and_stops_the_needle() -> None:
     host = session()
-    host.ask(SetDepth(1000))
+    host.settle_depth(1000)
     host.ask(Start())
     host.advance(200, heartbeat_every=50)
     host.fw.inject_depth_fault()

@@ -134,7 +134,7 @@ def test_hello_with_other_proto_is_nacked_with_newest_proto(proto: int) -> None:
 def test_bad_hello_during_session_changes_nothing() -> None:
     host = VirtualHost()
     host.hello()
-    host.ask(SetDepth(800))
+    host.settle_depth(800)
     host.ask(Start())
     assert host.ask(Hello(9, 1)).error == NackError.UNSUPPORTED_VERSION  # type: ignore[attr-defined]
     assert host.fw.state == State.RUNNING
@@ -144,7 +144,7 @@ def test_bad_hello_during_session_changes_nothing() -> None:
 def test_hello_during_session_stops_needle_and_starts_new_session() -> None:
     host = VirtualHost()
     host.hello(1)
-    host.ask(SetDepth(1500))
+    host.settle_depth(1500)
     host.ask(SetRate(120))
     host.ask(Start())
     host.advance(50, heartbeat_every=20)

@@ -18,7 +18,6 @@ from protocol import (
     Nack,
     NackError,
     Reset,
-    SetDepth,
     SetRate,
     SetTelemetry,
     Start,
@@ -34,7 +33,7 @@ from .helpers import VirtualHost
 def running(config: PenConfig | None = None) -> VirtualHost:
     host = VirtualHost(config=config)
     host.hello()
-    host.ask(SetDepth(1200))
+    host.settle_depth(1200)
     host.ask(SetRate(110))
     host.ask(Start())
     return host

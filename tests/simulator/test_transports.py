@@ -84,7 +84,7 @@ def test_commands_telemetry_and_depth_following(rig: Rig) -> None:
     host = PortHost(rig.port)
     host.hello()
     assert host.request(SetTelemetry(100)) == Ack(MsgType.SET_TELEMETRY)
-    assert host.request(SetDepth(1250)) == Ack(MsgType.SET_DEPTH)
+    host.settle_depth(1250)
     assert host.request(SetRate(120)) == Ack(MsgType.SET_RATE)
     assert host.request(Start()) == Ack(MsgType.START)
     assert host.event(EventCode.STARTED).detail == 1250
@@ -98,8 +98,8 @@ def test_watchdog_over_the_transport(rig: Rig) -> None:
     host = PortHost(rig.port)
     host.hello()
     host.request(SetTelemetry(50))
-    host.request(SetDepth(800))
-    host.request(Start())
+    host.settle_depth(800)
+    assert host.request(Start()) == Ack(MsgType.START)
     # no more frames from the host: the pen stops on its own and says so
     assert host.event(EventCode.WATCHDOG_TRIPPED).detail == 300
     status = host.status()
