@@ -22,7 +22,17 @@ from typing import Any
 import pytest
 import serial
 
-from protocol import CartridgeState, EventCode, Fault, Reset, Start, State, Status, Stop
+from protocol import (
+    DEPTH_TOLERANCE_UM,
+    CartridgeState,
+    EventCode,
+    Fault,
+    Reset,
+    Start,
+    State,
+    Status,
+    Stop,
+)
 
 from .client import (
     BAUDRATE,
@@ -287,9 +297,28 @@ def _pty_target(device_class: str) -> Target:
 # --- steps many checks share ----------------------------------------------------------------
 
 
+#: How long the needle may take to reach its set-point (the whole travel at the slowest slew
+#: a conforming pen may have is 0.55 s; docs/PROTOCOL.md "Depth tolerance and slew speed").
+SETTLE_TIMEOUT_S = 2.0
+
+
+def settle(pen: PenClient) -> Status:
+    """Wait until STATUS shows the needle at its set-point (within DEPTH_TOLERANCE_UM), as a
+    host does before START (the pen refuses START with BAD_STATE until then)."""
+    r = pen.wait_status(
+        lambda s: abs(s.depth_actual_um - s.depth_set_um) <= DEPTH_TOLERANCE_UM,
+        since=pen.mark(),
+        timeout=SETTLE_TIMEOUT_S,
+        what=f"depth_actual_um within {DEPTH_TOLERANCE_UM} µm of depth_set_um",
+    )
+    return _require_status(r)
+
+
 def run_needle(pen: PenClient, hands: Hands) -> Status:
-    """START from IDLE with a cartridge START accepts; returns the first RUNNING STATUS."""
+    """START from IDLE with a cartridge START accepts, once the needle is at its set-point;
+    returns the first RUNNING STATUS."""
     hands.fresh_cartridge()
+    settle(pen)
     pen.ack(Start(), why="START from IDLE with a fresh cartridge, the e-stop released")
     return _require_status(pen.wait_status(lambda s: s.state == State.RUNNING, what="RUNNING"))
 
@@ -349,6 +378,8 @@ def leave_safe(pen: PenClient, hands: Hands) -> None:
     if st.state == State.FAULT or st.faults & Fault.BATTERY_LOW:
         pen.request(Reset(1))
     st = pen.status()
+    if st.state == State.IDLE:
+        settle(pen)  # a check may START at once: the needle is where the set-point says
     if st.state != State.IDLE:
         raise ConformanceError(
             f"The pen could not be left stopped and released after the check: it reports "
