@@ -25,10 +25,12 @@ from typing import Any, TypeVar
 import protocol
 from protocol import (
     Ack,
+    CartridgeState,
     Decoder,
     Direction,
     Event,
     EventCode,
+    Fault,
     Frame,
     Heartbeat,
     Hello,
@@ -132,6 +134,10 @@ def status_where(test: Callable[[Status], bool]) -> Predicate:
         return st is not None and test(st)
 
     return match
+
+
+def _fault_name(fault: Fault) -> str:
+    return fault.name or f"bit {int(fault).bit_length() - 1}"
 
 
 class _LentPort:
@@ -255,17 +261,24 @@ class PenClient:
 
     def _feed(self, data: bytes, now: float) -> None:
         with self._cond:
-            before = self.decoder.drops.total()
-            items = self.decoder.feed(data)
-            dropped = self.decoder.drops.total() - before
-            if dropped:
-                self._drop_log.append((now, len(self._inbox), dropped))
-            if not items:
-                return
-            for item in items:
-                self._account(item)
-                self._inbox.append(Received(len(self._inbox), now, item))
-            self._cond.notify_all()
+            got = False
+            # one frame at a time, so a drop is placed exactly between the frames around it
+            pieces = data.split(b"\x00")
+            for n, piece in enumerate(pieces):
+                chunk = piece if n == len(pieces) - 1 else piece + b"\x00"
+                if not chunk:
+                    continue
+                before = self.decoder.drops.total()
+                items = self.decoder.feed(chunk)
+                dropped = self.decoder.drops.total() - before
+                if dropped:
+                    self._drop_log.append((now, len(self._inbox), dropped))
+                for item in items:
+                    self._account(item)
+                    self._inbox.append(Received(len(self._inbox), now, item))
+                    got = True
+            if got:
+                self._cond.notify_all()
 
     def _account(self, item: Frame | InvalidFrame) -> None:
         if isinstance(item, InvalidFrame):
@@ -571,6 +584,7 @@ class PenClient:
                     + (" and more" if len(missing) > 8 else "")
                     + " (every command except HEARTBEAT is answered exactly once)."
                 )
+            problems += self._event_problems()
             drops = +self.decoder.drops
             forgiven = self._forgivable_drops()
             if drops.total() > forgiven:
@@ -579,6 +593,63 @@ class PenClient:
             else:
                 self.forgiven_drops += drops.total()
         return problems
+
+    def _event_problems(self) -> list[str]:
+        """EVENT details against the STATUS that follows them (docs/PROTOCOL.md, EVENT codes):
+        FAULT_RAISED's detail is the bit number of a fault the next STATUS shows in `faults`
+        (unless a FAULT_CLEARED of it came first); CARTRIDGE_INSERTED's detail is the low 16
+        bits of the id the next STATUS with a cartridge reports. A host names faults and
+        cartridges from these details, so a pen that means something else misleads the
+        operator (e.g. a mask read as a bit number names DEPTH_ERROR as WATCHDOG)."""
+        problems: list[str] = []
+        inbox = self._inbox
+        for r in inbox:
+            ev = r.event
+            if ev is None:
+                continue
+            if ev.code == EventCode.FAULT_RAISED:
+                problems += self._fault_event_problem(r.index, ev.detail)
+            elif ev.code == EventCode.CARTRIDGE_INSERTED:
+                st = self._next_status(r.index, lambda s: s.cartridge_state != CartridgeState.NONE)
+                if st is not None and st.cartridge_id & 0xFFFF != ev.detail:
+                    problems.append(
+                        f"The pen sent EVENT CARTRIDGE_INSERTED with detail {ev.detail}, but its "
+                        f"STATUS then reports cartridge {st.cartridge_id:08x} (low 16 bits "
+                        f"{st.cartridge_id & 0xFFFF}); the detail is the low 16 bits of the id."
+                    )
+        return problems
+
+    def _fault_event_problem(self, index: int, detail: int) -> list[str]:
+        try:
+            fault = protocol.fault_of_bit(detail)
+        except ValueError:
+            return [
+                f"The pen sent EVENT FAULT_RAISED with detail {detail}, which is no fault bit "
+                "number (0..15): the detail is the fault's bit number, not its mask."
+            ]
+        for r in self._inbox[index + 1 :]:
+            ev = r.event
+            if ev is not None and ev.code == EventCode.FAULT_CLEARED and ev.detail == detail:
+                return []  # cleared before any STATUS showed it
+            st = r.status
+            if st is None:
+                continue
+            if st.faults & fault:
+                return []
+            return [
+                f"The pen sent EVENT FAULT_RAISED with detail {detail} ({_fault_name(fault)}), "
+                f"but its next STATUS shows faults {int(st.faults):#06x} without bit {detail}: "
+                "a host would name the wrong fault (the detail is the fault's bit number, "
+                "docs/PROTOCOL.md)."
+            ]
+        return []
+
+    def _next_status(self, index: int, test: Callable[[Status], bool]) -> Status | None:
+        for r in self._inbox[index + 1 :]:
+            st = r.status
+            if st is not None and test(st):
+                return st
+        return None
 
     def _forgivable_drops(self) -> int:
         """Decode drops a power cycle or a port hand-over explains.

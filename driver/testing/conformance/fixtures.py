@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from driver.pen import Pen
 from protocol import DeviceClass
 
 from .client import ConformanceError, PenClient
@@ -24,6 +25,7 @@ from .reasons import INCONCLUSIVE_REASON
 
 __all__ = [
     "hands",
+    "host_pen_class",
     "pen",
     "pen_url",
     "pytest_collection_modifyitems",
@@ -157,3 +159,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             reason = f"Skipped: {INCONCLUSIVE_REASON}: {client.starvation_sentence()}"
             report.longrepr = (str(item.path), line, reason)
     return report
+
+
+@pytest.fixture
+def host_pen_class() -> type[Pen]:
+    """The host the host-compatibility checks run: needlepen's own `driver.Pen` (a conftest
+    may override it, e.g. to show that the checks fail a host with a known defect)."""
+    return Pen

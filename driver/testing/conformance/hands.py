@@ -147,6 +147,17 @@ class Hands:
         else:
             self.do("replace_cartridge")
 
+    def unused_cartridge(self) -> None:
+        """A cartridge never used: FRESH (a new session makes one IN_USE in this session
+        SPENT, so a check that opens one first needs this)."""
+        st = self.pen.status()
+        if st.cartridge_state == CartridgeState.FRESH:
+            return
+        if st.cartridge_state == CartridgeState.NONE:
+            self.do("insert_fresh_cartridge")
+        else:
+            self.do("replace_cartridge")
+
 
 # --- opening targets ------------------------------------------------------------------------
 

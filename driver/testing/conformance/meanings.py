@@ -171,6 +171,14 @@ MEANINGS: dict[str, str] = {
     "test_a_stalled_motor_latches_motor_stall": (
         "a stalled motor is not reported or clears by itself"
     ),
+    "test_the_driver_treats_estops_and_closes_in_each_role_the_pen_allows": (
+        "the needlepen host cannot work with this pen in that role (the sentence names the "
+        "step), however well the pen keeps the ICD's letter"
+    ),
+    "test_a_fault_event_names_the_fault_that_status_shows": (
+        "a host names the wrong fault to the operator (FAULT_RAISED's detail is the bit "
+        "number of a fault STATUS shows)"
+    ),
     "test_an_operator_is_asked_and_the_check_waits_until_telemetry_shows_it": (
         "the suite's operator mode is broken (a fault of the suite, not of the pen)"
     ),
