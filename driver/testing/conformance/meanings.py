@@ -179,6 +179,13 @@ MEANINGS: dict[str, str] = {
         "a host names the wrong fault to the operator (FAULT_RAISED's detail is the bit "
         "number of a fault STATUS shows)"
     ),
+    "test_an_estop_is_confirmed_by_its_ack_and_every_status_after_it_says_estop": (
+        "a host cannot confirm its e-stop, or confirms one the pen does not keep"
+    ),
+    "test_start_is_refused_while_the_needle_is_still_deeper_than_a_new_shallower_set_point": (
+        "the needle can start deeper than the depth just approved (the actuator still on its "
+        "way up)"
+    ),
     "test_an_operator_is_asked_and_the_check_waits_until_telemetry_shows_it": (
         "the suite's operator mode is broken (a fault of the suite, not of the pen)"
     ),

@@ -118,3 +118,40 @@ def test_reset_with_an_undefined_what_is_refused_and_changes_nothing(
     answer = pen.request(Reset(what))
     assert isinstance(answer, Nack), f"RESET {what} was answered {answer}"
     assert pen.status().state == State.ESTOP
+
+
+#: How long the suite watches STATUS after a confirmed e-stop.
+WATCH_S = 0.3
+
+
+def test_an_estop_is_confirmed_by_its_ack_and_every_status_after_it_says_estop(
+    pen: PenClient, hands: Hands
+) -> None:
+    """What a host's e-stop confirmation relies on (docs/PROTOCOL.md): a host sends ESTOP,
+    with the heartbeat off, as a new copy (own seq, leading 0x00) every 20 ms until its ACK or
+    a STATUS in ESTOP arrives. Each copy is ACKed, and from the first ACK on no STATUS says
+    anything but ESTOP, so a confirmed e-stop never turns out to be wrong."""
+    pen.session()
+    run_needle(pen, hands)
+    mark = pen.mark()
+    pen.go_quiet()  # a host stops heartbeating while its e-stop is unconfirmed
+    seqs = []
+    for _ in range(3):
+        seqs.append(pen.send(Estop(), flush=True))
+        pen.pause(0.020)
+    for seq in seqs:
+        answer = pen.answer_to(seq, since=mark).message
+        assert isinstance(answer, Ack) and answer.of_type == Estop.TYPE, (
+            f"ESTOP (seq {seq}) was answered {answer}, not ACK: a host could not confirm it"
+        )
+    first_ack = min(r.index for r in pen.answers(mark) if r.seq in seqs)
+    pen.keepalive = True
+    pen.pause(WATCH_S)
+    after = [r.status for r in pen.received(first_ack + 1) if r.status is not None]
+    assert after, "no STATUS after the e-stop's ACK"
+    wrong = sorted({st.state.name for st in after if st.state != State.ESTOP})
+    assert not wrong, (
+        f"after ACKing ESTOP the pen reported {', '.join(wrong)}: a confirmed e-stop must show "
+        "as ESTOP in every STATUS until RESET 2"
+    )
+    assert after[-1].rate_actual_hz == 0, "the motor is still turning after a confirmed e-stop"
