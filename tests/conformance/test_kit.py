@@ -349,3 +349,22 @@ def _pytest(where: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_device_class_roles() -> None:
     assert roles_for(DeviceClass.HOME) == ("home",)
     assert roles_for(DeviceClass.PROFESSIONAL) == ("aesthetician", "clinician", "engineer")
+
+
+def test_conformance_md_lists_every_check_with_the_meaning_the_report_prints() -> None:
+    doc = (ROOT / "docs" / "CONFORMANCE.md").read_text(encoding="utf-8")
+    listed: dict[str, list[str]] = {}
+    for line in doc.splitlines():
+        if line.startswith("| `test_"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            listed[cells[0].strip("`")] = cells[1:]
+    operator_mode = {name for name in MEANINGS if "operator" in name and "step" in name}
+    operator_mode |= {
+        "test_an_operator_is_asked_and_the_check_waits_until_telemetry_shows_it",
+        "test_an_operator_who_does_nothing_fails_the_check_with_a_sentence",
+    }
+    assert set(MEANINGS) - set(listed) == operator_mode  # the suite's own mode: one sentence
+    physical = ROOT / "driver" / "testing" / "conformance" / "checks" / "test_physical.py"
+    for name, cells in listed.items():
+        if f"def {name}(" not in physical.read_text():
+            assert cells[1] == MEANINGS[name], name
