@@ -125,7 +125,11 @@ class Hands:
             return
         if self.prompt is None or action.done is None:
             bench = "" if action.done is not None else " with a fault bench"
-            hint = " (run with --pen-operator to be asked)" if action.done is not None else ""
+            hint = (
+                " (run with --operator, or --pen-operator under pytest, to be asked)"
+                if action.done is not None
+                else ""
+            )
             pytest.skip(f"{OPERATOR_REASON}{bench}: {action.instruction}{hint}")
         mark = self.pen.mark()
         self.prompt(f"Please {action.instruction}.")
