@@ -283,27 +283,31 @@ def test_needlepen_conformance_reports_a_failure_with_what_it_means(tmp_path: Pa
     assert list(tmp_path.iterdir()) == []  # nothing written into the current directory
 
 
-def test_needlepen_conformance_stops_on_a_pen_of_the_wrong_class(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "sentence"),
+    [
+        (
+            ["--port", "sim://?device_class=home", "--device-class", "professional"],
+            "reports device class home in its INFO, not the professional it was said to be",
+        ),
+        (["--port", "/dev/no-such-pen"], "Cannot open /dev/no-such-pen: no such device"),
+    ],
+    ids=["wrong-class", "no-port"],
+)
+def test_needlepen_conformance_stops_at_once_with_one_sentence(
+    tmp_path: Path, args: list[str], sentence: str
+) -> None:
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "driver.cli",
-            "conformance",
-            "--port",
-            "sim://?device_class=home",
-            "--device-class",
-            "professional",
-            "-k",
-            "bad_crc",
-        ],
+        [sys.executable, "-m", "driver.cli", "conformance", *args, "-k", "bad_crc"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert out.returncode == 1
-    assert "reports device class home in its INFO, not the professional" in out.stdout
+    assert "The run stopped: " in out.stdout and sentence in out.stdout
+    assert "Nothing was checked." in out.stdout
+    assert "0 passed, 0 failed" in out.stdout
 
 
 def test_every_check_has_a_meaning() -> None:

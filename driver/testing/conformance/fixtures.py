@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from driver.errors import PortError
 from driver.pen import Pen
 from protocol import DeviceClass
 
@@ -77,7 +78,10 @@ def target(request: Any) -> Iterator[Target]:
     """One connection to the pen for the whole run (a real pen is not re-opened per check).
     With --pen-device-class, the run stops at once if the pen's INFO says another class."""
     expected: str | None = request.config.getoption("--pen-device-class", default=None)
-    t = open_target(request.param, expected)
+    try:
+        t = open_target(request.param, expected)
+    except PortError as exc:
+        pytest.exit(f"{exc} Nothing was checked.", returncode=pytest.ExitCode.USAGE_ERROR)
     try:
         if expected is not None:
             t.pen.keepalive = True
@@ -87,7 +91,7 @@ def target(request: Any) -> Iterator[Target]:
             if actual != expected:
                 pytest.exit(
                     f"The pen on {t.label} reports device class {actual} in its INFO, not the "
-                    f"{expected} it was said to be (--pen-device-class); nothing was checked.",
+                    f"{expected} it was said to be (--pen-device-class). Nothing was checked.",
                     returncode=pytest.ExitCode.USAGE_ERROR,
                 )
         yield t

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import serial
 
+from driver.transport import open_port
 from protocol import (
     DEPTH_TOLERANCE_UM,
     CartridgeState,
@@ -35,7 +35,6 @@ from protocol import (
 )
 
 from .client import (
-    BAUDRATE,
     READ_TIMEOUT_S,
     ConformanceError,
     PenClient,
@@ -181,12 +180,10 @@ class Target:
 
 
 def open_url(url: str) -> Any:
-    """Open a device path or any pyserial URL, `sim://` included (a pyserial port)."""
-    if "simulator" not in serial.protocol_handler_packages:
-        serial.protocol_handler_packages.append("simulator")
-    port: Any = serial.serial_for_url(
-        url, baudrate=BAUDRATE, timeout=READ_TIMEOUT_S, write_timeout=1.0
-    )
+    """Open a device path (with exclusive access) or any pyserial URL, `sim://` included, as
+    the driver opens it (115200 8N1); a port that cannot be opened raises
+    driver.errors.PortError with one sentence."""
+    port: Any = open_port(url, timeout=READ_TIMEOUT_S)
     return port
 
 
