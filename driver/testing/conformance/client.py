@@ -25,12 +25,10 @@ from typing import Any, TypeVar
 import protocol
 from protocol import (
     Ack,
-    CartridgeState,
     Decoder,
     Direction,
     Event,
     EventCode,
-    Fault,
     Frame,
     Heartbeat,
     Hello,
@@ -46,6 +44,8 @@ from protocol import (
     Status,
 )
 from protocol.codec import encode_raw
+
+from . import rules
 
 #: How long the suite waits for any answer. Generous on purpose: a bound on a behaviour (the
 #: pen answers at all), not a performance figure. The driver itself resends after 50 ms.
@@ -134,10 +134,6 @@ def status_where(test: Callable[[Status], bool]) -> Predicate:
         return st is not None and test(st)
 
     return match
-
-
-def _fault_name(fault: Fault) -> str:
-    return fault.name or f"bit {int(fault).bit_length() - 1}"
 
 
 class _LentPort:
@@ -584,88 +580,15 @@ class PenClient:
                     + (" and more" if len(missing) > 8 else "")
                     + " (every command except HEARTBEAT is answered exactly once)."
                 )
-            problems += self._event_problems()
+            problems += rules.event_problems(self._inbox)
             drops = +self.decoder.drops
-            forgiven = self._forgivable_drops()
+            forgiven = rules.forgivable_drops(self._inbox, self._drop_log, self._handover_from)
             if drops.total() > forgiven:
                 reasons = ", ".join(f"{n} {r.value}" for r, n in sorted(drops.items(), key=str))
                 problems.append(f"The pen sent frames that do not decode ({reasons}).")
             else:
                 self.forgiven_drops += drops.total()
         return problems
-
-    def _event_problems(self) -> list[str]:
-        """EVENT details against the STATUS that follows them (docs/PROTOCOL.md, EVENT codes):
-        FAULT_RAISED's detail is the bit number of a fault the next STATUS shows in `faults`
-        (unless a FAULT_CLEARED of it came first); CARTRIDGE_INSERTED's detail is the low 16
-        bits of the id the next STATUS with a cartridge reports. A host names faults and
-        cartridges from these details, so a pen that means something else misleads the
-        operator (e.g. a mask read as a bit number names DEPTH_ERROR as WATCHDOG)."""
-        problems: list[str] = []
-        inbox = self._inbox
-        for r in inbox:
-            ev = r.event
-            if ev is None:
-                continue
-            if ev.code == EventCode.FAULT_RAISED:
-                problems += self._fault_event_problem(r.index, ev.detail)
-            elif ev.code == EventCode.CARTRIDGE_INSERTED:
-                st = self._next_status(r.index, lambda s: s.cartridge_state != CartridgeState.NONE)
-                if st is not None and st.cartridge_id & 0xFFFF != ev.detail:
-                    problems.append(
-                        f"The pen sent EVENT CARTRIDGE_INSERTED with detail {ev.detail}, but its "
-                        f"STATUS then reports cartridge {st.cartridge_id:08x} (low 16 bits "
-                        f"{st.cartridge_id & 0xFFFF}); the detail is the low 16 bits of the id."
-                    )
-        return problems
-
-    def _fault_event_problem(self, index: int, detail: int) -> list[str]:
-        try:
-            fault = protocol.fault_of_bit(detail)
-        except ValueError:
-            return [
-                f"The pen sent EVENT FAULT_RAISED with detail {detail}, which is no fault bit "
-                "number (0..15): the detail is the fault's bit number, not its mask."
-            ]
-        for r in self._inbox[index + 1 :]:
-            ev = r.event
-            if ev is not None and ev.code == EventCode.FAULT_CLEARED and ev.detail == detail:
-                return []  # cleared before any STATUS showed it
-            st = r.status
-            if st is None:
-                continue
-            if st.faults & fault:
-                return []
-            return [
-                f"The pen sent EVENT FAULT_RAISED with detail {detail} ({_fault_name(fault)}), "
-                f"but its next STATUS shows faults {int(st.faults):#06x} without bit {detail}: "
-                "a host would name the wrong fault (the detail is the fault's bit number, "
-                "docs/PROTOCOL.md)."
-            ]
-        return []
-
-    def _next_status(self, index: int, test: Callable[[Status], bool]) -> Status | None:
-        for r in self._inbox[index + 1 :]:
-            st = r.status
-            if st is not None and test(st):
-                return st
-        return None
-
-    def _forgivable_drops(self) -> int:
-        """Decode drops a power cycle or a port hand-over explains.
-
-        A frame the pen was sending when it lost power is cut on the wire: the drop comes
-        right before its EVENT BOOT, or right after it (the garbage ends at the pen's first
-        0x00 after boot). A frame half read by the other host when the port was lent is cut
-        for this one: the drop comes before the first frame on return."""
-        boots = [r for r in self._inbox if r.event is not None and r.event.code == EventCode.BOOT]
-        forgiven = 0
-        for _t, index, n in self._drop_log:
-            near_boot = any(b.index in (index, index - 1) for b in boots)
-            handover = self._handover_from is not None and index == self._handover_from
-            if near_boot or handover:
-                forgiven += n
-        return forgiven
 
     def gap_explains_a_trip(self) -> bool:
         """True when our own longest silence (heartbeat on) reached the pen's watchdog: then
