@@ -79,6 +79,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         here,
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:randomly",  # the checks run in their order: those that end the session last
         "--no-header",
         "--tb=short",
         "-rN",
