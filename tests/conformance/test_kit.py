@@ -22,6 +22,9 @@ from driver.pen import Pen
 from driver.testing.conformance.checks.test_host import (
     test_a_fault_event_names_the_fault_that_status_shows,
 )
+from driver.testing.conformance.checks.test_session import (
+    test_info_describes_a_pen_that_can_keep_its_promises,
+)
 from driver.testing.conformance.client import ConformanceError, PenClient
 from driver.testing.conformance.hands import Hands, Target, leave_safe, open_target
 from driver.testing.conformance.host import roles_for, treat_with_role
@@ -100,6 +103,14 @@ def test_the_host_group_fails_a_host_that_judges_the_pens_idle_rate(open_pen: An
     # the same host is fine with a pen whose idle rate is one the governor allows
     client2, hands2 = open_pen("sim://?seed=5")
     treat_with_role(client2, hands2, "clinician", pen_class=IdleRateHost)
+
+
+def test_a_pen_with_a_60_ms_watchdog_fails_info_and_the_host_group(open_pen: Any) -> None:
+    client, hands = open_pen("sim://?watchdog_ms=60&seed=8")
+    with pytest.raises(AssertionError, match="INFO says watchdog_ms 60; a pen reports 150 to 2000"):
+        test_info_describes_a_pen_that_can_keep_its_promises(client)
+    with pytest.raises(ConformanceError, match=r"could not connect .* as clinician"):
+        treat_with_role(client, hands, "clinician")
 
 
 def test_the_host_group_check_fails_that_host_through_pytest(tmp_path: Path) -> None:

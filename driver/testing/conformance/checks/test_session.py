@@ -12,6 +12,8 @@ from driver.testing.conformance.hands import Hands, run_needle, trip_watchdog
 from driver.testing.conformance.reasons import OTHER_CLASS_REASON
 from protocol import (
     PROTOCOL_VERSION,
+    WATCHDOG_MAX_MS,
+    WATCHDOG_MIN_MS,
     DeviceClass,
     Estop,
     Heartbeat,
@@ -48,7 +50,11 @@ def test_info_describes_a_pen_that_can_keep_its_promises(pen: PenClient) -> None
     assert info.depth_min_um % info.depth_step_um == 0, "depth_min_um is not a step multiple"
     assert info.depth_max_um % info.depth_step_um == 0, "depth_max_um is not a step multiple"
     assert 0 < info.rate_min_hz <= info.rate_max_hz
-    assert info.watchdog_ms > 0
+    assert WATCHDOG_MIN_MS <= info.watchdog_ms <= WATCHDOG_MAX_MS, (
+        f"INFO says watchdog_ms {info.watchdog_ms}; a pen reports {WATCHDOG_MIN_MS} to "
+        f"{WATCHDOG_MAX_MS} ms (a host's 100 ms heartbeat cannot feed a shorter one safely, and a "
+        "longer one lets a needle run on too long after the host is gone)"
+    )
     again = pen.hello()
     assert again.boot_id == info.boot_id, "boot_id changed without a reboot"
     assert again.serial == info.serial
