@@ -959,6 +959,7 @@ class Pen:
                         "zone": zone,
                         "requested_mm": judged / 1000,
                         **decision.to_json_dict(),
+                        "reason_given": override_reason,
                         "command": None,
                     },
                 )
@@ -1582,6 +1583,13 @@ def estop_held(serial: int) -> bool | None:
     True: confirmed, not yet released."""
     with _ESTOPS_LOCK:
         return _ESTOPS.get(serial)
+
+
+def forget_estops() -> None:
+    """Forget every outstanding e-stop: what a new host process starts with (for harnesses
+    that model several host processes in one)."""
+    with _ESTOPS_LOCK:
+        _ESTOPS.clear()
 
 
 def _hold_estop(serial: int) -> None:

@@ -33,8 +33,8 @@ settings.load_profile("ci")
 def _fresh_host_estops() -> Iterator[None]:
     """Each test is a host process of its own: e-stops another test left outstanding for a
     (simulated) pen serial do not carry over. Tests of that memory live inside one test."""
-    import driver.pen
+    from driver.pen import forget_estops
 
-    driver.pen._ESTOPS.clear()
+    forget_estops()
     yield
-    driver.pen._ESTOPS.clear()
+    forget_estops()

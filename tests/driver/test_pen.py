@@ -6,7 +6,6 @@ import pytest
 
 import protocol
 from driver.errors import (
-    CommandRefused,
     LinkLost,
     NotAllowed,
     OperatorLocked,

@@ -24,7 +24,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 
 from driver.errors import DriverError
-from driver.pen import Pen
+from driver.pen import Pen, forget_estops
 from driver.store import AuditStore, Record
 from protocol import DeviceClass, MsgType, Nack, NackError, State
 from simulator.firmware import Applied, Firmware, LogRecord, PenConfig
@@ -114,6 +114,7 @@ class Rig:
         seq_start: int | None = None,
         store_path: str | None = None,
     ) -> None:
+        forget_estops()  # a rig is one host process: it starts with no e-stop outstanding
         self.tmp = tempfile.mkdtemp(prefix="needlepen-safety-", dir=scratch_dir())
         self.store = AuditStore(
             store_path or os.path.join(self.tmp, "audit.db"), scrypt_n=TEST_SCRYPT_N
@@ -131,6 +132,14 @@ class Rig:
         self.depth_applied: list[DepthApplied] = []
         self.watchdog_trips: list[tuple[float, int]] = []  # (pen time, silence in ms)
         self.last_rx_ms = self.fw.now_ms
+        #: an e-stop the operator pressed and has not released (pen time of the press)
+        self.estop_pressed_ms: float | None = None
+        self.rebooted_since_estop = False
+        #: pen time since which host -> pen frames arrive unharmed (None: not now)
+        self.link_clean_since: float | None = self.fw.now_ms
+        #: (depth_actual_um, depth_set_um) of the pen at each STARTED event
+        self.start_depths: list[tuple[int, int]] = []
+        self._start_checked = 0
         self._decoder = self.fw.decoder
         self._frames_seen = self._decoder.frames
         self._depth_checked = 0
@@ -186,8 +195,12 @@ class Rig:
             self.depth_applied.append(DepthApplied(seq, depth, self.store.head(), index))
         elif record.event == "HELLO" and "seq" in fields:
             self.owner = self._connecting or self.current
+        elif record.event == "STARTED":
+            self.start_depths.append((self.fw.depth_actual_um, self.fw.depth_set_um))
         elif record.event in ("BOOT", "WATCHDOG_TRIPPED"):
             self.owner = None
+            if record.event == "BOOT":
+                self.rebooted_since_estop = True
             if record.event == "WATCHDOG_TRIPPED":
                 silence = fields.get("silence_ms")
                 assert isinstance(silence, int)
@@ -391,12 +404,75 @@ class Rig:
             )
         self._depth_checked = len(self.depth_applied)
 
+    # --- the command-path invariants (issue 10) ---------------------------------------------
+
+    def note_estop(self) -> None:
+        if self.estop_pressed_ms is None:
+            self.estop_pressed_ms = self.fw.now_ms
+            self.rebooted_since_estop = False
+
+    def note_estop_released(self) -> None:
+        self.estop_pressed_ms = None
+
+    def note_host_killed(self) -> None:
+        """A killed host takes its memory of e-stops with it (the next one is a new process)."""
+        forget_estops()
+        self.estop_pressed_ms = None
+
+    def check_estop(self) -> None:
+        """An e-stop that was pressed and not released is latched at the pen once the link
+        has carried host frames unharmed for 60 ms with a host reading it (unless the pen
+        rebooted since, which clears every latch; then START is refused by the host)."""
+        if self.estop_pressed_ms is None or self.rebooted_since_estop or self.pen is None:
+            return
+        since = self.link_clean_since
+        if since is None or self.fw.now_ms - max(since, self.estop_pressed_ms) < 60:
+            return
+        if self.sim.link.is_cut(self.sim.now_ms):
+            return
+        assert self.fw.estop_latched, (
+            f"an e-stop pressed at {self.estop_pressed_ms:.0f} ms is not latched at the pen "
+            f"{self.fw.now_ms - self.estop_pressed_ms:.0f} ms later on a clean link"
+        )
+
+    def check_start_depth(self) -> None:
+        """At every START the pen executed, the needle was within the tolerance of its
+        set-point (it had finished moving to a shallower one)."""
+        from driver.pen import DEPTH_TOLERANCE_UM
+
+        for actual, wanted in self.start_depths[self._start_checked :]:
+            assert abs(actual - wanted) <= DEPTH_TOLERANCE_UM, (
+                f"the needle started at {actual} µm, its set-point is {wanted} µm"
+            )
+        self._start_checked = len(self.start_depths)
+
+    def check_decided(self, records: list[Record]) -> None:
+        """While the needle runs for a live session, the depth in force has a decision
+        record for the zone it is used on."""
+        pen = self.pen
+        if not self.fw.needle_running or pen is None or not pen.alive or pen.zone is None:
+            return
+        if self.owner is not self.current or pen.session_id < 0:
+            return
+        depth = self.fw.depth_set_um
+        found = any(
+            r.kind == "decision"
+            and r.session_id == pen.session_id
+            and r.data.get("what") == "depth"
+            and r.data.get("zone") == pen.zone
+            and r.data.get("depth_um") == depth
+            for r in records
+        )
+        assert found, f"the needle runs at {depth} µm on {pen.zone} with no decision for it"
+
     def check_all(self) -> None:
         """Every invariant, as the safety machine checks them after each step."""
         self.check_watchdog()
         self.check_running()
         self.check_depth()
         self.check_rate()
+        self.check_estop()
+        self.check_start_depth()
         records = self.store.records()
         self.check_commands(records)
         self.check_audit(records)

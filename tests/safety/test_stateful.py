@@ -230,7 +230,10 @@ class SafetyMachine(RuleBasedStateMachine):
         assert session is not None
         if isinstance(reason, str) and reason.strip() and isinstance(zone, str):
             session.override_zones.add(zone)
+        before = self.r.fw.depth_set_um
         got = self._call(pen.select_zone, zone, reason)
+        after = self.r.fw.depth_set_um
+        assert after <= before, f"a zone change raised the set-point from {before} to {after} µm"
         if isinstance(got, Decision) and got.override_reason is None:
             session.override_zones.discard(zone)
 
@@ -282,6 +285,7 @@ class SafetyMachine(RuleBasedStateMachine):
         pen = session.pen
         COUNTS.steps += 1
         pen.estop()  # never raises, whatever the state of the session
+        self.r.note_estop()
         self.r.sync()
         clean = not self.host_link_dirty and not self.r.sim.link.is_cut(self.r.sim.now_ms)
         if clean:
@@ -295,7 +299,8 @@ class SafetyMachine(RuleBasedStateMachine):
         if pen is None:
             return
         for w in ("fault", "estop") if what == "both" else (what,):
-            self._call(pen.reset, w)
+            if self._call(pen.reset, w) is None and w == "estop":
+                self.r.note_estop_released()
 
     # --- rules: time and the host ------------------------------------------------------------
 
@@ -314,6 +319,7 @@ class SafetyMachine(RuleBasedStateMachine):
         session = self.r.current
         if dies and session is not None:
             session.abandoned = True
+            self.r.note_host_killed()
             self.r.run(self.r.config.watchdog_ms / 1000 + 0.01, poll=False)
             assert not self.r.fw.needle_running, "the needle outlived a dead host"
 
@@ -331,12 +337,14 @@ class SafetyMachine(RuleBasedStateMachine):
         self.r.sim.apply(f"{kind}{sender}={p}")
         if kind in ("drop", "corrupt") and sender != ":pen" and p > 0:
             self.host_link_dirty = True
+            self.r.link_clean_since = None
 
     @rule()
     def clean_link(self) -> None:
         COUNTS.steps += 1
         self.r.sim.link.clear()
         self.host_link_dirty = False
+        self.r.link_clean_since = self.r.fw.now_ms
 
     @rule(ms=st.sampled_from([10, 100, 250, 350, 600, 2000]), wait=st.booleans())
     def cut_link(self, ms: int, wait: bool) -> None:
@@ -345,6 +353,8 @@ class SafetyMachine(RuleBasedStateMachine):
         r = self.r
         r.sync()
         r.sim.apply(f"cut@0ms:{ms}ms", from_now=True)
+        if r.link_clean_since is not None:
+            r.link_clean_since = max(r.link_clean_since, r.fw.now_ms + ms)
         pen = self._pen()
         was_alive = pen is not None and pen.alive
         if wait:
@@ -401,6 +411,18 @@ class SafetyMachine(RuleBasedStateMachine):
             self.r.check_rate()
 
     @invariant()
+    def estop_latched_once_the_link_is_usable(self) -> None:
+        if self.rig is not None:
+            COUNTS.invariants["estop_latched"] += 1
+            self.r.check_estop()
+
+    @invariant()
+    def start_only_at_depth(self) -> None:
+        if self.rig is not None:
+            COUNTS.invariants["start_at_depth"] += 1
+            self.r.check_start_depth()
+
+    @invariant()
     def commands_once_and_audited(self) -> None:
         if self.rig is None:
             return
@@ -411,6 +433,8 @@ class SafetyMachine(RuleBasedStateMachine):
         COUNTS.invariants["audit_chain"] += 1
         COUNTS.invariants["decision_first"] += 1
         self.r.check_audit(records)
+        COUNTS.invariants["decided_for_zone"] += 1
+        self.r.check_decided(records)
 
 
 def _env_int(name: str) -> int | None:
