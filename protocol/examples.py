@@ -136,8 +136,8 @@ EXAMPLES: tuple[Example, ...] = (
     ),
     Example(
         4712,
-        Event(code=EventCode.WATCHDOG_TRIPPED, detail=0),
-        "the host went quiet; the needle stopped",
+        Event(code=EventCode.WATCHDOG_TRIPPED, detail=300),
+        "the host went quiet for the pen's watchdog_ms (detail 300); the needle stopped",
     ),
     Example(65535, SetDepth(depth_um=250), "the last seq before the counter wraps to 0"),
     Example(65535, Ack(of_type=MsgType.SET_DEPTH), "its answer carries the same seq"),
@@ -164,6 +164,22 @@ EXAMPLES: tuple[Example, ...] = (
         10,
         Event(code=EventCode.CARTRIDGE_INSERTED, detail=0xFFEE),
         "detail = low 16 bits of the cartridge id",
+    ),
+    Example(
+        17,
+        Event(code=EventCode.FAULT_RAISED, detail=5),
+        "CARTRIDGE_REMOVED raised: detail = its bit number 5, not its mask 0x20; a host names "
+        "faults from STATUS.faults",
+    ),
+    Example(
+        18,
+        Nack(of_type=MsgType.START, error=NackError.BAD_STATE, detail=2950),
+        "START refused: the needle is still at 2950 µm, more than 50 µm from its set-point",
+    ),
+    Example(
+        19,
+        Nack(of_type=MsgType.START, error=NackError.FAULT_LATCHED, detail=0x24),
+        "START refused: DEPTH_ERROR and CARTRIDGE_REMOVED latched (detail = the mask 0x24)",
     ),
 )
 

@@ -188,7 +188,12 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = options.config()
     pen = LivePen(
-        cfg, seed=seed, faults=faults, listeners=[printer], cartridge_id=options.cartridge
+        cfg,
+        seed=seed,
+        faults=faults,
+        listeners=[printer],
+        cartridge_id=options.cartridge,
+        uptime_ms=options.uptime_ms,
     )
     pen.reset_input_buffer()  # what it said at boot, before anyone listened
     server: PtyServer | TcpServer

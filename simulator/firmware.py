@@ -262,14 +262,25 @@ class Firmware:
         *,
         cartridge_id: int | None = None,
         cartridge_ids: Callable[[], int] | None = None,
+        uptime_ms: int = 0,
     ) -> None:
-        """`cartridge_id` pins the cartridge fitted at power-on; `cartridge_ids` draws the id
-        of every fresh cartridge (default: the seeded generator, so a virtual-clock run repeats
-        byte for byte; a live pen passes the OS's randomness so every run has new ones)."""
+        """`uptime_ms` is the uptime at power-on (a pen on for weeks: its u32 wraps at 49.7
+        days; reboots count from 0 again). `cartridge_id` pins the cartridge fitted at
+        power-on; `cartridge_ids` draws the id of every fresh cartridge (default: the seeded
+        generator, so a virtual-clock run repeats byte for byte; a live pen passes the OS's
+        randomness so every run has new ones)."""
         if not _finite(now_ms):
             raise ValueError("The start time must be a finite number of milliseconds.")
         if cartridge_id is not None and not _cartridge_id_ok(cartridge_id):
             raise ConfigError(f"A cartridge id must be from 1 to 4294967295, not {cartridge_id!r}.")
+        if (
+            isinstance(uptime_ms, bool)
+            or not isinstance(uptime_ms, int)
+            or not 0 <= uptime_ms <= U32
+        ):
+            raise ConfigError(
+                f"The uptime at power-on must be 0 to 4294967295 ms, not {uptime_ms!r}."
+            )
         self.config: PenConfig = config if config is not None else PenConfig.professional()
         self._p = self.config.physics
         self._rng = random.Random(seed)
@@ -321,6 +332,7 @@ class Firmware:
         self._next_status = math.inf
         self._last_state = State.NO_SESSION
         self._boot()
+        self._boot_ms = self._now - uptime_ms
 
     # ------------------------------------------------------------------ read-only truth ----
 

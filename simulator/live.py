@@ -60,6 +60,7 @@ class LivePen:
         listeners: Iterable[Listener] = (),
         cartridge_id: int | None = None,
         cartridge_ids: Callable[[], int] | None = os_cartridge_id,
+        uptime_ms: int = 0,
     ) -> None:
         self.lock = threading.RLock()
         self._data = threading.Condition(self.lock)
@@ -79,6 +80,7 @@ class LivePen:
             listeners=listeners,
             cartridge_id=cartridge_id,
             cartridge_ids=cartridge_ids,
+            uptime_ms=uptime_ms,
         )
         with self.lock:
             for fault in faults:

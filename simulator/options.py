@@ -47,6 +47,8 @@ class SimOptions:
     fault_detail: str = "bit"
     #: The cartridge fitted at power-on (None: a fresh one with a new id every boot).
     cartridge: int | None = None
+    #: The pen's uptime_ms at power-on (to meet the u32 wrap at 49.7 days soon).
+    uptime_ms: int = 0
     #: Pace both directions as an 8N1 UART at this speed (None: no pacing, bytes arrive at once).
     baud: int | None = None
 
@@ -200,6 +202,12 @@ OPTIONS: tuple[Option, ...] = (
         "HEX",
         "pin the id of the cartridge fitted at power-on, in hex (default: a fresh one with a "
         "new id in every run)",
+    ),
+    Option(
+        "uptime_ms",
+        lambda text: _whole(text, "uptime at power-on", 0, U32),
+        "MS",
+        "uptime_ms at power-on, e.g. 4294960000 to see the 49.7-day wrap in 7 s (default 0)",
     ),
 )
 OPTION_BY_KEY: Mapping[str, Option] = {o.key: o for o in OPTIONS}

@@ -44,6 +44,7 @@ class Serial(SerialBase):
             seed=self.options.seed,
             faults=self.options.faults,
             cartridge_id=self.options.cartridge,
+            uptime_ms=self.options.uptime_ms,
         ).start()
         self.is_open = True
         self.pen.reset_input_buffer()

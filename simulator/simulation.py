@@ -38,6 +38,7 @@ class Simulation:
         *,
         cartridge_id: int | None = None,
         cartridge_ids: Callable[[], int] | None = None,
+        uptime_ms: int = 0,
     ) -> None:
         self.seed = seed
         self.firmware = Firmware(
@@ -47,6 +48,7 @@ class Simulation:
             listeners=listeners,
             cartridge_id=cartridge_id,
             cartridge_ids=cartridge_ids,
+            uptime_ms=uptime_ms,
         )
         self.link = Link(seed)
         self.start_ms = float(now_ms)
