@@ -234,7 +234,10 @@ def test_a_starved_client_is_named_instead_of_the_pen() -> None:
         port.stall_s = 0.45  # longer than 0.8 x the (assumed) 300 ms watchdog
         time.sleep(0.7)
         assert client.longest_gap_s >= 0.4
-        assert client.gap_explains_a_trip()
+        assert not client.gap_explains_a_trip()  # the pen did not trip: nothing to explain
+        port.give(protocol.encode(Event(EventCode.WATCHDOG_TRIPPED, 0), 7))
+        _settle(client, 1)
+        assert client.gap_explains_a_trip()  # the trip that followed our silence
         assert "this test process was starved" in client.starvation_sentence()
     finally:
         client.close()

@@ -591,11 +591,19 @@ class PenClient:
         return problems
 
     def gap_explains_a_trip(self) -> bool:
-        """True when our own longest silence (heartbeat on) reached the pen's watchdog: then
-        a watchdog trip, and everything that failed after it, is the test process's fault."""
+        """True when our own longest silence (heartbeat on) reached the pen's watchdog and the
+        pen's watchdog then tripped: that trip, and everything that failed after it, is the
+        test process's fault, not the pen's."""
         info = self.info
         watchdog_s = (info.watchdog_ms if info is not None else 300) / 1000.0
-        return self.longest_gap_s >= watchdog_s * STARVED_FRACTION
+        if self.longest_gap_s < watchdog_s * STARVED_FRACTION:
+            return False
+        began = self.longest_gap_at - self.longest_gap_s
+        with self._cond:
+            return any(
+                r.t >= began and r.event is not None and r.event.code == EventCode.WATCHDOG_TRIPPED
+                for r in self._inbox
+            )
 
     def starvation_sentence(self) -> str:
         info = self.info
