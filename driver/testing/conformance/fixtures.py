@@ -128,7 +128,8 @@ def hands(target: Target, request: Any) -> Hands:
 def pen(target: Target, hands: Hands) -> Iterator[PenClient]:
     """The pen at the start of every check: a session open, IDLE, telemetry at 200 Hz, the
     heartbeat on. Afterwards it is left stopped with the e-stop released, and the check fails
-    if the pen broke a framing or numbering rule on the way (see PenClient.violations)."""
+    if the pen broke a rule checked over every check on the way (answers, decodable frames,
+    counter, EVENT details: see PenClient.violations)."""
     client = target.pen
     client.reset_books()
     leave_safe(client, hands)
