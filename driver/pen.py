@@ -96,6 +96,9 @@ LATCHING_FAULTS = int(
     | protocol.Fault.DEPTH_ERROR
     | protocol.Fault.CARTRIDGE_REMOVED
 )
+#: While the needle runs, a `progress` record (stamps, actual depth) this often: the delivered
+#: treatment over time, and a regular write that finds out at once when the store fails.
+PROGRESS_EVERY_S = 5.0
 #: The watchdog periods the host's heartbeat (100 ms) and link check (300 ms) can serve.
 WATCHDOG_MS_RANGE = (150, 2000)
 
@@ -326,6 +329,7 @@ class Pen:
         #: bumped by every stop and e-stop: a START that was overtaken is not sent
         self._run_epoch = 0
         self.last_status: protocol.Status | None = None
+        self._last_progress: float | None = None
         #: the sentence of the audit store's present trouble (None while it writes)
         self.store_trouble: str | None = None
         self._audit: _AuditQueue | None = (
@@ -1391,6 +1395,20 @@ class Pen:
                 self._publish(
                     PenUpdate("contradiction", f"E-stop: {why}.", status=msg)
                 )
+            if msg.state == State.RUNNING and self.dead is None:
+                now = self._clock()
+                if self._last_progress is None or now - self._last_progress >= PROGRESS_EVERY_S:
+                    self._last_progress = now
+                    self._log_soon(
+                        "progress",
+                        {
+                            "zone": self.zone,
+                            "stamps": msg.stamps,
+                            "depth_actual_um": msg.depth_actual_um,
+                            "depth_set_um": msg.depth_set_um,
+                            "rate_actual_hz": msg.rate_actual_hz,
+                        },
+                    )
             if previous is not None and (
                 previous.state != msg.state or previous.faults != msg.faults
             ):

@@ -194,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
         listeners=[printer],
         cartridge_id=options.cartridge,
         uptime_ms=options.uptime_ms,
+        baud=options.baud,
     )
     pen.reset_input_buffer()  # what it said at boot, before anyone listened
     server: PtyServer | TcpServer
@@ -223,7 +224,8 @@ def run(args: argparse.Namespace) -> int:
         say(
             f"{options.device_class} pen (serial {cfg.serial}, {cfg.depth_min_um}-"
             f"{cfg.depth_max_um} µm in {cfg.depth_step_um} µm steps, {cfg.rate_min_hz}-"
-            f"{cfg.rate_max_hz} Hz, watchdog {cfg.watchdog_ms} ms, seed {seed}) "
+            f"{cfg.rate_max_hz} Hz, watchdog {cfg.watchdog_ms} ms, seed {seed}"
+            f"{f', UART {options.baud} baud 8N1' if options.baud else ''}) "
             f"on {address}; type help for fault commands"
         )
         threading.Thread(

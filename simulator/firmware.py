@@ -476,6 +476,11 @@ class Firmware:
             self._advance(end - self._now)
             self._now = end
 
+    def next_deadline(self) -> float:
+        """The pen time (ms) when something next falls due on its own (watchdog, STATUS,
+        stall or depth check); inf if nothing does."""
+        return self._next_deadline()
+
     def take_output(self) -> bytes:
         """Everything the pen has sent since the last call."""
         return b"".join(data for _, data in self.take_output_timed())

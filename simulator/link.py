@@ -17,12 +17,15 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .faults import LinkFault, Sender
 
 DELIMITER = 0x00
+STATUS_TYPE = 0x83
+#: 8N1: a start bit, 8 data bits and a stop bit per byte.
+BITS_PER_BYTE = 10
 #: Bytes without a 0x00 are passed on as one chunk once this many have piled up.
 MAX_PARTIAL = 256
 #: Cut windows remembered (for frames still in flight when a cut starts).
@@ -39,13 +42,41 @@ class ChannelStats:
     duplicated: int = 0
     delayed: int = 0
     lost_to_cut: int = 0
+    #: STATUS frames replaced by a newer one before they went on the line (UART only)
+    shed: int = 0
+
+
+def is_status_frame(frame: bytes) -> bool:
+    """A pen's STATUS frame, told from its first bytes: COBS code >= 3 puts ver and type as
+    they are in frame[1] and frame[2] (both non-zero in every valid body)."""
+    return len(frame) > 3 and frame[0] >= 3 and frame[2] == STATUS_TYPE
 
 
 class Channel:
-    """One direction of the link."""
+    """One direction of the link.
 
-    def __init__(self, sender: Sender, seed: int) -> None:
+    With `byte_ms` > 0 it is a UART: frames go on the line one after another, each taking
+    `byte_ms` per byte (10 bits a byte for 8N1), and arrive when their last byte has. With
+    `shed_status` (the pen's side) answers and EVENTs waiting for the line go before a waiting
+    STATUS, and at most one STATUS waits: a newer one replaces it (its seq is skipped, so the
+    host counts one lost STATUS), so the line never fills with stale telemetry. A STATUS also
+    waits while a host frame is coming in (`status_hold`), so the answer to it goes first.
+    """
+
+    def __init__(
+        self, sender: Sender, seed: int, byte_ms: float = 0.0, shed_status: bool = False
+    ) -> None:
         self.sender = sender
+        self.byte_ms = float(byte_ms)
+        self.shed_status = shed_status
+        self._line_free = -math.inf
+        #: frames waiting for the line: (ready time, frame, is a STATUS)
+        self._waiting: list[tuple[float, bytes, bool]] = []
+        #: (start, end) of the latest frames put on this line
+        self.spans: deque[tuple[float, float]] = deque(maxlen=8)
+        #: when a STATUS ready at t may start at the earliest (the pen's side: not while a
+        #: host frame is coming in, so the answer to it goes first)
+        self.status_hold: Callable[[float], float] | None = None
         self._rng = random.Random(f"needlepen-link:{seed}:{sender.value}")
         self.drop = 0.0
         self.corrupt = 0.0
@@ -104,12 +135,54 @@ class Channel:
         if r_delay < self.delay and self.delay_ms > 0:
             release = now_ms + self.delay_ms
             self.stats.delayed += 1
-        release = max(release, self._last_release)  # the line stays in order
-        self._last_release = release
-        self._queue.append((release, frame))
+        copies = 1
         if r_dup < self.dup:
             self.stats.duplicated += 1
+            copies = 2
+        if self.byte_ms > 0:
+            status = self.shed_status and is_status_frame(frame)
+            for _ in range(copies):
+                self._wait_for_line(release, frame, status)
+            self._schedule(now_ms)
+            return
+        release = max(release, self._last_release)  # the line stays in order
+        self._last_release = release
+        for _ in range(copies):
             self._queue.append((release, frame))
+
+    def _wait_for_line(self, ready: float, frame: bytes, status: bool) -> None:
+        if status:
+            for i, (_, _, waiting_status) in enumerate(self._waiting):
+                if waiting_status:  # a newer STATUS replaces the one still waiting
+                    del self._waiting[i]
+                    self.stats.shed += 1
+                    break
+        self._waiting.append((ready, frame, status))
+
+    def _next_start(self) -> float:
+        if not self._waiting:
+            return math.inf
+        return max(self._line_free, min(ready for ready, _, _ in self._waiting))
+
+    def _schedule(self, now_ms: float) -> None:
+        """Put waiting frames on the line, in turn, as far as the line is free by `now_ms`."""
+        while True:
+            start = self._next_start()
+            if start > now_ms:
+                return
+            ready = [i for i, (t, _, _) in enumerate(self._waiting) if t <= start]
+            first = next((i for i in ready if not self._waiting[i][2]), ready[0])
+            _, frame, status = self._waiting[first]
+            if status and self.status_hold is not None:
+                hold = self.status_hold(start)
+                if hold > start:  # a command is arriving: its answer may go first
+                    self._waiting[first] = (hold, frame, status)
+                    continue
+            del self._waiting[first]
+            done = start + len(frame) * self.byte_ms
+            self._line_free = done
+            self.spans.append((start, done))
+            self._queue.append((done, frame))
 
     def _flip(self, frame: bytes) -> bytes:
         """Flip one bit, never in the trailing delimiter (a lost delimiter is a different
@@ -124,6 +197,8 @@ class Channel:
 
     def receive(self, now_ms: float, cuts: Sequence[tuple[float, float]] = ()) -> bytes:
         """Everything due by `now_ms`; frames that arrive while the link is cut are lost."""
+        if self._waiting:
+            self._schedule(now_ms)
         out = bytearray()
         queue = self._queue
         while queue and queue[0][0] <= now_ms:
@@ -135,22 +210,44 @@ class Channel:
         return bytes(out)
 
     def next_release(self) -> float:
-        return self._queue[0][0] if self._queue else math.inf
+        """When something next happens on this line: a frame arrives or one goes on it."""
+        arrival = self._queue[0][0] if self._queue else math.inf
+        return min(arrival, self._next_start())
 
     @property
     def in_flight(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + len(self._waiting)
+
+
+def byte_time_ms(baud: int) -> float:
+    """How long one byte takes on an 8N1 line at `baud`: 10 bits."""
+    return BITS_PER_BYTE * 1000.0 / baud
+
+
+def wire_time_ms(n_bytes: int, baud: int) -> float:
+    """How long `n_bytes` take on an 8N1 line at `baud` (a 39-byte STATUS: 3.39 ms at 115200)."""
+    return n_bytes * byte_time_ms(baud)
 
 
 class Link:
     """Both directions of the wire, and the cut that silences them both."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, baud: int | None = None) -> None:
         self.seed = seed
-        self.host_to_pen = Channel(Sender.HOST, seed)
-        self.pen_to_host = Channel(Sender.PEN, seed)
+        self.baud = baud
+        byte_ms = byte_time_ms(baud) if baud else 0.0
+        self.host_to_pen = Channel(Sender.HOST, seed, byte_ms)
+        self.pen_to_host = Channel(Sender.PEN, seed, byte_ms, shed_status=True)
+        self.pen_to_host.status_hold = self._host_frame_end
         #: Recent cut windows as (start_ms, end_ms); the newest last.
         self.cuts: list[tuple[float, float]] = []
+
+    def _host_frame_end(self, t_ms: float) -> float:
+        """The end of the host frame on the line at `t_ms` (-inf if none)."""
+        return max(
+            (end for start, end in self.host_to_pen.spans if start <= t_ms < end),
+            default=-math.inf,
+        )
 
     def channel(self, sender: Sender) -> Channel:
         return self.host_to_pen if sender is Sender.HOST else self.pen_to_host
@@ -202,6 +299,7 @@ class Link:
                 f"{ch.sender.value}->{'pen' if ch.sender is Sender.HOST else 'host'}: "
                 f"{' '.join(probs) or 'clean'}; {s.frames} frames, {s.dropped} dropped, "
                 f"{s.corrupted} corrupted, {s.duplicated} duplicated, {s.delayed} delayed, "
-                f"{s.lost_to_cut} lost to cuts"
+                f"{s.lost_to_cut} lost to cuts" + (f", {s.shed} STATUS shed" if s.shed else "")
             )
-        return " | ".join(parts)
+        line = f"UART {self.baud} baud 8N1 | " if self.baud else ""
+        return line + " | ".join(parts)

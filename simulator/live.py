@@ -61,8 +61,10 @@ class LivePen:
         cartridge_id: int | None = None,
         cartridge_ids: Callable[[], int] | None = os_cartridge_id,
         uptime_ms: int = 0,
+        baud: int | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self._kick = threading.Event()  # a write wakes the pen thread for a paced line
         self._data = threading.Condition(self.lock)
         self._clock = clock
         self._t0 = clock()
@@ -81,6 +83,7 @@ class LivePen:
             cartridge_id=cartridge_id,
             cartridge_ids=cartridge_ids,
             uptime_ms=uptime_ms,
+            baud=baud,
         )
         with self.lock:
             for fault in faults:
@@ -131,6 +134,7 @@ class LivePen:
     def close(self) -> None:
         """Stop the pen (its thread ends; readers wake up with what is left)."""
         self._closed.set()
+        self._kick.set()
         with self.lock:
             self._data.notify_all()
         thread = self._thread
@@ -144,9 +148,17 @@ class LivePen:
         self.close()
 
     def _run(self) -> None:
-        while not self._closed.wait(self.tick_s):
+        while not self._closed.is_set():
+            self._kick.clear()
             with self.lock:
                 self._tick_locked()
+                wait = self.tick_s
+                due = self.sim.link.next_release()  # a paced frame arriving or starting
+                if self.sim.link.baud:  # on a paced line, a STATUS goes on it when due
+                    due = min(due, self.sim.firmware.next_deadline())
+                if due < float("inf"):
+                    wait = min(wait, max(0.0, (due - self.now_ms()) / 1000.0))
+            self._kick.wait(wait)
 
     # ---------------------------------------------------------------------- host side ----
 
@@ -159,6 +171,7 @@ class LivePen:
             self._tick_locked()
             self.sim.host_write(data)
             self._collect()
+        self._kick.set()
         return len(data)
 
     def exchange(self, data: bytes, limit: int) -> bytes:
@@ -179,7 +192,8 @@ class LivePen:
             out = self._take(limit)
             if self._rx:
                 self._data.notify_all()
-            return out
+        self._kick.set()
+        return out
 
     def read(self, size: int, timeout: float | None) -> bytes:
         """Up to `size` bytes: wait until that many arrived, `timeout` ran out (None: no

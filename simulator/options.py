@@ -209,6 +209,13 @@ OPTIONS: tuple[Option, ...] = (
         "MS",
         "uptime_ms at power-on, e.g. 4294960000 to see the 49.7-day wrap in 7 s (default 0)",
     ),
+    Option(
+        "baud",
+        parse_baud,
+        "N",
+        f"pace both directions as an 8N1 UART at N baud, 10 bits a byte ({BAUD_MIN}-{BAUD_MAX}; "
+        "default: no pacing)",
+    ),
 )
 OPTION_BY_KEY: Mapping[str, Option] = {o.key: o for o in OPTIONS}
 URL_OPTIONS = (*OPTION_BY_KEY, "fault")

@@ -45,6 +45,7 @@ class Serial(SerialBase):
             faults=self.options.faults,
             cartridge_id=self.options.cartridge,
             uptime_ms=self.options.uptime_ms,
+            baud=self.options.baud,
         ).start()
         self.is_open = True
         self.pen.reset_input_buffer()
@@ -63,7 +64,8 @@ class Serial(SerialBase):
             pen.close()
 
     def _reconfigure_port(self, force_update: bool = False) -> None:
-        """Line settings mean nothing to a software pen; they are accepted as they are."""
+        """Line settings are accepted as they are: the pace is the URL's `baud` option (a real
+        UART's two ends must agree on it; this one has only the pen's)."""
 
     def _live(self) -> LivePen:
         if not self.is_open or self.pen is None:

@@ -39,7 +39,10 @@ class Simulation:
         cartridge_id: int | None = None,
         cartridge_ids: Callable[[], int] | None = None,
         uptime_ms: int = 0,
+        baud: int | None = None,
     ) -> None:
+        """`baud` paces both directions as an 8N1 UART at that speed (None: bytes arrive at
+        once)."""
         self.seed = seed
         self.firmware = Firmware(
             config,
@@ -50,7 +53,7 @@ class Simulation:
             cartridge_ids=cartridge_ids,
             uptime_ms=uptime_ms,
         )
-        self.link = Link(seed)
+        self.link = Link(seed, baud)
         self.start_ms = float(now_ms)
         self._now = float(now_ms)
         self._schedule: list[tuple[float, int, PenFault]] = []
