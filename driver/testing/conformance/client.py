@@ -504,7 +504,7 @@ class PenClient:
     def status(self, since: int | None = None, timeout: float = ANSWER_TIMEOUT_S) -> Status:
         """The first STATUS after `since` (default: after the last answer, so it shows the
         pen after our last command). Telemetry must be on."""
-        start = self.last_answer_index + 1 if since is None else since
+        start = self.after_last_answer(timeout) if since is None else since
         r = self.wait_for(is_status, since=start, timeout=timeout, what="STATUS (telemetry)")
         st = r.status
         assert st is not None
@@ -518,8 +518,24 @@ class PenClient:
         timeout: float = ANSWER_TIMEOUT_S,
         what: str,
     ) -> Received:
-        start = self.last_answer_index + 1 if since is None else since
+        start = self.after_last_answer(timeout) if since is None else since
         return self.wait_for(status_where(test), since=start, timeout=timeout, what=what)
+
+    def after_last_answer(self, timeout: float = ANSWER_TIMEOUT_S) -> int:
+        """Where STATUS showing the pen after our last answered command starts.
+
+        The first STATUS after an answer may be one that was waiting for the line while the
+        command was handled (docs/PROTOCOL.md: answers go before a waiting STATUS, and at most
+        one STATUS waits), so it can show the pen before the command; every STATUS after that
+        one was made after the answer. On a line that is never busy the first one is already
+        current, and skipping it costs one telemetry period."""
+        first = self.wait_for(
+            is_status,
+            since=self.last_answer_index + 1,
+            timeout=timeout,
+            what="STATUS (telemetry)",
+        )
+        return first.index + 1
 
     # --- session helpers -------------------------------------------------------------------
 

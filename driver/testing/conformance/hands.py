@@ -319,7 +319,6 @@ def settle(pen: PenClient) -> Status:
     host does before START (the pen refuses START with BAD_STATE until then)."""
     r = pen.wait_status(
         lambda s: abs(s.depth_actual_um - s.depth_set_um) <= DEPTH_TOLERANCE_UM,
-        since=pen.mark(),
         timeout=SETTLE_TIMEOUT_S,
         what=f"depth_actual_um within {DEPTH_TOLERANCE_UM} µm of depth_set_um",
     )
