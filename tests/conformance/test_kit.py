@@ -389,3 +389,46 @@ def test_conformance_md_lists_every_check_with_the_meaning_the_report_prints() -
     for name, cells in listed.items():
         if f"def {name}(" not in physical.read_text():
             assert cells[1] == MEANINGS[name], name
+
+
+# --- the counter on a line the pen's STATUS does not fit ------------------------------------
+
+
+def _frames(*items: tuple[str, int]) -> list[Any]:
+    from driver.testing.conformance.client import Received
+
+    out = []
+    for i, (kind, seq) in enumerate(items):
+        msg: Any
+        if kind == "S":
+            msg = Status(State.IDLE, protocol.Fault(0), 250, 250, 25, 0, 0, 0, 250, 100, 1, 1, i)
+        elif kind == "BOOT":
+            msg = Event(EventCode.BOOT, 0)
+        else:
+            msg = Event(EventCode.STARTED, 0)
+        out.append(Received(i, float(i), protocol.Frame(seq, msg)))
+    return out
+
+
+def test_the_counter_rule_allows_what_a_pen_on_a_full_line_does() -> None:
+    from driver.testing.conformance.rules import counter_problems
+
+    shed = _frames(("S", 10), ("S", 11), ("S", 13), ("S", 14))  # 12 was replaced by 13
+    overtaken = _frames(("S", 20), ("E", 22), ("S", 21), ("S", 23))  # EVENT before waiting 21
+    waited_at_start = _frames(("S", 31), ("S", 30), ("S", 32))  # 30 waited as the books began
+    rebooted = _frames(("S", 500), ("BOOT", 0), ("S", 1))
+    for frames in (shed, overtaken, waited_at_start, rebooted):
+        assert counter_problems(frames) == [], frames
+
+
+def test_the_counter_rule_fails_what_no_conforming_pen_does() -> None:
+    from driver.testing.conformance.rules import counter_problems
+
+    twice = counter_problems(_frames(("S", 10), ("S", 11), ("S", 11)))
+    assert twice == ["The pen sent its STATUS/EVENT counter value 11 twice."]
+    late_event = counter_problems(_frames(("S", 20), ("S", 22), ("E", 21)))
+    assert late_event and "EVENT STARTED with counter 21 came after 22" in late_event[0]
+    back = counter_problems(_frames(("S", 40), ("S", 41), ("S", 42), ("S", 36)))
+    assert back and "STATUS with counter 36 came after 42" in back[0]
+    jump = counter_problems(_frames(("S", 100), ("S", 300)))
+    assert jump and "jumped from 100 to 300" in jump[0]

@@ -177,7 +177,6 @@ class PenClient:
         self._answered: Counter[int] = Counter()
         self._stray: list[str] = []
         self._pen_errors: list[str] = []
-        self._last_unsolicited: int | None = None
         #: index of the latest answer to a request (STATUS after it shows the pen after it)
         self.last_answer_index = -1
         self._error: BaseException | None = None
@@ -228,7 +227,6 @@ class PenClient:
         finally:
             with self._cond:
                 self.decoder = Decoder(Direction.HOST)
-                self._last_unsolicited = None
                 self._handover_from = len(self._inbox)
                 self.info = None  # the other host opened its own session
             self._stop = threading.Event()
@@ -292,18 +290,9 @@ class PenClient:
                     "command of ours was waiting for (an answer too many)."
                 )
             return
-        # STATUS and EVENT carry the pen's own counter: consecutive unless frames were lost.
-        # A reboot starts it again; the BOOT event marks that.
-        last = self._last_unsolicited
-        rebooted = isinstance(msg, Event) and msg.code == EventCode.BOOT
-        if rebooted:
+        # STATUS and EVENT carry the pen's own counter, judged in `violations` (rules.py).
+        if isinstance(msg, Event) and msg.code == EventCode.BOOT:
             self.telemetry_hz = 0  # telemetry is off after boot
-        if last is not None and not rebooted and protocol.seq_gap(last, item.seq):
-            self._pen_errors.append(
-                f"The pen's STATUS/EVENT counter jumped from {last} to {item.seq} on a clean "
-                f"line ({protocol.seq_gap(last, item.seq)} frames missing)."
-            )
-        self._last_unsolicited = item.seq
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -597,6 +586,7 @@ class PenClient:
                     + " (every command except HEARTBEAT is answered exactly once)."
                 )
             problems += rules.event_problems(self._inbox)
+            problems += rules.counter_problems(self._inbox, self._handover_from)
             drops = +self.decoder.drops
             forgiven = rules.forgivable_drops(self._inbox, self._drop_log, self._handover_from)
             if drops.total() > forgiven:

@@ -75,7 +75,8 @@ def test_telemetry_0_turns_the_stream_off_and_it_can_come_back(pen: PenClient) -
     after = pen.last_answer_index + 1
     pen.pause(0.25)
     late = [r for r in pen.received(after) if is_status(r)]
-    assert not late, f"{len(late)} STATUS frames came after the ACK of SET_TELEMETRY 0"
+    # one STATUS may have been waiting for the line when the command came (docs/PROTOCOL.md)
+    assert len(late) <= 1, f"{len(late)} STATUS frames came after the ACK of SET_TELEMETRY 0"
     pen.telemetry(50)
     pen.status()
 
