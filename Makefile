@@ -25,7 +25,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The demo needs only the package and its runtime dependencies (no test or lint tools).
+$(VENV)/.demo: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+demo: $(VENV)/.demo
 	$(BIN)/needlepen tui
 
 lint: $(STAMP)

@@ -254,9 +254,13 @@ def soak_bare(pen_hours: float) -> Soak:
         protocol.SetTelemetry(TELEMETRY_HZ),
         protocol.SetRate(RATE_HZ),
         protocol.SetDepth(round(DEPTHS_MM[0] * 1000)),
-        protocol.Start(),
     ):
         send(msg)
+    # the pen starts only once the needle is at its set-point (docs/PROTOCOL.md): let it slew
+    while abs(sim.firmware.depth_actual_um - sim.firmware.depth_set_um) > 50:
+        clock.advance(POLL_S)
+        pump()
+    send(protocol.Start())
     memory = _Memory(total_s)
     next_depth = DEPTH_EVERY_S
     next_beat = HEARTBEAT_S

@@ -50,7 +50,10 @@ class NotAllowed(DriverError):
 
 
 class Cancelled(DriverError):
-    """A command was not sent because a stop or an e-stop overtook it (nothing reached the pen)."""
+    """A command was not sent (again) because a stop or an e-stop overtook it. `sent` is True
+    when an earlier copy of it had already gone out (the pen may have executed that one)."""
+
+    sent: bool = False
 
 
 class SessionClosed(DriverError):
@@ -64,12 +67,25 @@ class StoreError(DriverError):
     """The audit store could not be opened, read or written."""
 
 
+class StoreUntrusted(StoreError):
+    """The audit store failed its integrity check: its tables or chain cannot be trusted, so
+    no session may treat from it. `result` is the VerifyResult naming the first bad record."""
+
+    def __init__(self, sentence: str, result: object) -> None:
+        self.result = result
+        super().__init__(sentence)
+
+
 class AuthError(DriverError):
     """Operator authentication failed (unknown, disabled, wrong PIN, locked out)."""
 
 
 class UnknownOperator(AuthError):
     pass
+
+
+class NotAdministrator(AuthError):
+    """Operator administration (add, disable, unlock, reset a PIN) needs an administrator."""
 
 
 class OperatorDisabled(AuthError):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import math
+import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Final
@@ -42,11 +43,14 @@ from .policy import (
 )
 
 __all__ = [
+    "MIN_REASON_CHARS",
+    "REASON_RULE",
     "Decision",
     "DeviceLimits",
     "Governor",
     "Outcome",
     "Request",
+    "check_override_reason",
 ]
 
 HOME_CLASS: Final = "home"
@@ -179,6 +183,37 @@ class Decision:
         )
 
 
+# --- Override reasons ------------------------------------------------------------------------
+
+#: An override reason needs at least this many letters or digits.
+MIN_REASON_CHARS: Final = 3
+MAX_REASON_CHARS: Final = 500
+#: The rule, in one sentence, for a UI to show beside the reason field.
+REASON_RULE: Final = (
+    f"An override reason must say why in words: at least {MIN_REASON_CHARS} letters or "
+    f"digits (spaces, control and invisible characters do not count), at most "
+    f"{MAX_REASON_CHARS} characters."
+)
+
+
+def check_override_reason(reason: object) -> str | None:
+    """The reason as it is recorded, or None when it is not a reason at all.
+
+    The one rule for the governor, the API and the TUI: after removing control (Cc), format
+    (Cf: zero-width, bidi) and whitespace characters, at least `MIN_REASON_CHARS` letters or
+    digits must remain. The recorded form has control and format characters removed and the
+    ends stripped; at most `MAX_REASON_CHARS` characters.
+    """
+    if not isinstance(reason, str) or len(reason) > 4 * MAX_REASON_CHARS:
+        return None
+    kept = "".join(ch for ch in reason if unicodedata.category(ch) not in ("Cc", "Cf"))
+    kept = " ".join(kept.split())  # line breaks and runs of spaces become one space
+    if len(kept) > MAX_REASON_CHARS:
+        return None
+    visible = sum(1 for ch in kept if unicodedata.category(ch)[0] in ("L", "N"))
+    return kept if visible >= MIN_REASON_CHARS else None
+
+
 # --- Helpers (integer micrometres) ---------------------------------------------------------------
 
 
@@ -187,6 +222,8 @@ def _mm(um: int) -> str:
 
 
 def _show(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**18:
+        return f"{Decimal(value):.3e}"  # repr() of a huge int may refuse (str digits limit)
     try:
         text = repr(value)
     except Exception:
@@ -467,7 +504,12 @@ class Governor:
         reason_in = request.override_reason
         if reason_in is not None and not isinstance(reason_in, str):
             return reject("The override reason must be text.", "input")
-        override = reason_in.strip() if isinstance(reason_in, str) else ""
+        override = ""
+        if isinstance(reason_in, str) and reason_in.strip():
+            checked = check_override_reason(reason_in)
+            if checked is None:
+                return reject(REASON_RULE, "input")
+            override = checked
 
         caps = self._caps(eff, zone, dev)
         rejections: list[tuple[str, str]] = []  # (reason, bound_by)

@@ -204,12 +204,16 @@ class Link:
             self._waiters[seq] = waiter
         try:
             for attempt in range(self.resends + 1):
-                if attempt:
-                    self.stats.resends += 1
-                    # flush any partial frame at the pen first
-                    self._write(b"\x00" + frame, gate)
-                else:
-                    self._write(frame, gate)
+                try:
+                    if attempt:
+                        self.stats.resends += 1
+                        # flush any partial frame at the pen first
+                        self._write(b"\x00" + frame, gate)
+                    else:
+                        self._write(frame, gate)
+                except Cancelled as exc:
+                    exc.sent = attempt > 0  # an earlier copy may have reached the pen
+                    raise
                 if self._wait(waiter.event, self.answer_timeout):
                     break
                 self._check_usable()

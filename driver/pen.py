@@ -55,7 +55,8 @@ from .errors import (
 from .governor import Decision, DeviceLimits, Governor, Outcome, Request
 from .link import Link
 from .policy import Policy, load_policy
-from .store import AuditStore
+from .screening import Verdict, session_verdict
+from .store import TREATING_ROLES, AuditStore, StartFacts, check_client, home_client
 from .transport import Port, open_port
 
 PROFESSIONAL_ROLES = ("aesthetician", "clinician", "engineer")
@@ -455,7 +456,11 @@ class Pen:
         """Authenticate the operator and begin the treatment session (once per Pen).
 
         Professional roles need an operator and PIN; a home-class pen forces the home role.
-        A wrong PIN raises (WrongPin, OperatorLocked, ...) and changes nothing: try again.
+        An aesthetician or clinician session must name its client (checked before the PIN);
+        the reference is compared and stored normalised (`store.normalise_client`). A home
+        session's client is always the pen's own user (`store.home_client(serial)`), whatever
+        `client` says. A wrong PIN raises (WrongPin, OperatorLocked, ...) and changes nothing:
+        try again. A store that fails its integrity check raises StoreUntrusted.
         """
         with self._cmd_lock:
             self._require_connected()
@@ -463,9 +468,21 @@ class Pen:
                 raise NotAllowed("This session has already begun; open a new one to change it.")
             if self.info.device_class == DeviceClass.HOME:
                 role = "home"
+            if operator is None and role in PROFESSIONAL_ROLES:
+                self._authenticate(self.store, role, operator, pin)  # raises: no operator
+            if role in TREATING_ROLES and (not isinstance(client, str) or not client.strip()):
+                raise NotAllowed(
+                    f"A {role} session must name its client (a pseudonymous reference such "
+                    "as a chart number)."
+                )
+            try:
+                client = check_client(client)  # compared and stored normalised
+            except StoreError as exc:
+                raise NotAllowed(str(exc)) from None
             role = self._authenticate(self.store, role, operator, pin)
-            if client is None and role == "home":
-                client = HOME_CLIENT  # self-treatment: the interval rule still applies
+            if role == "home" or self.info.device_class == DeviceClass.HOME:
+                # self-treatment: the interval is the pen's own user's, whatever was typed
+                client = home_client(self.info.serial)
             self.requested_role = role
             self.role = "home" if self.info.device_class == DeviceClass.HOME else role
             self.operator_id = operator
@@ -1028,45 +1045,40 @@ class Pen:
             if self.rate_decision is None:
                 raise NotAllowed("Set a stamp rate before starting.")
             self._check_estop_released()
-            self._check_screening()
-            status = self.status
-            if (
-                status is not None
-                and status.cartridge_id
-                and self.store.cartridge_used_before(status.cartridge_id, self.session_id)
-            ):
-                self._log_first(
-                    "start_refused",
-                    {"reason": "cartridge_reused", "cartridge_id": status.cartridge_id},
-                )
-                raise NotAllowed(
-                    f"Cartridge {status.cartridge_id:08x} was used in an earlier session; "
-                    "fit a fresh one."
-                )
             status = self._wait_depth_settled()
+            cartridge = status.cartridge_id if status is not None and status.cartridge_id else None
+            # The rules are re-checked and the treatment recorded in one transaction BEFORE
+            # START is sent: a host killed right after START still leaves its record, and a
+            # second host on the same store sees it.
+            self._flush_first()
+            treatment = self._record_start(cartridge)
 
             def gate() -> bool:
                 return self._run_epoch == epoch and not self._link.estop_pending
+
+            def withdraw(why: str) -> None:
+                with contextlib.suppress(DriverError):  # must not hide the real answer
+                    self.store.withdraw_treatment(treatment, why)
 
             self._may_run, self._start_acked = True, False
             try:
                 self._command(protocol.Start(), gate=gate)
             except Cancelled as exc:
                 self._may_run = False
+                if not exc.sent:
+                    withdraw("a stop or an e-stop came before START was sent")
                 raise NotAllowed("Not started: a stop or an e-stop came first.") from exc
-            except CommandRefused:
+            except CommandRefused as exc:
+                # a NACK: the pen did not start, so the treatment did not begin
                 self._may_run = False
-                raise  # a NACK: the pen did not start
+                withdraw(f"the pen refused START ({getattr(exc.error, 'name', '?')})")
+                raise
             except DriverError:
-                # No answer: the pen may be running. Record the treatment and cartridge as if
-                # it were (the interval and reuse checks must see it), then stop the needle.
-                with contextlib.suppress(Exception):  # must not hide the real error
-                    self._record_start(status)
+                # No answer: the pen may be running (the treatment stays recorded); stop it.
                 with contextlib.suppress(DriverError):
                     self._command(protocol.Stop(), lowers_risk=True)
                 raise
             self._start_acked = True
-            self._record_start(status)
             self._zone_started = self._clock()
 
     def _wait_depth_settled(self) -> protocol.Status | None:
@@ -1116,34 +1128,65 @@ class Pen:
         if held is True:
             raise NotAllowed("The e-stop is latched: release it before starting.")
 
-    def _record_start(self, status: protocol.Status | None) -> None:
-        assert self.zone is not None
-        self.store.record_treatment(self.session_id, self.client_ref, self.zone)
-        if status is not None and status.cartridge_id:
-            self.store.record_cartridge(status.cartridge_id, self.session_id)
+    def _record_start(self, cartridge_id: int | None) -> int:
+        """Re-check screening, cartridge and interval inside the store's write transaction
+        and record the treatment there; NotAllowed (nothing recorded but the refusal) when a
+        rule says no."""
+        assert self.zone is not None and self.depth_decision is not None
+        zone, approved = self.zone, self.depth_decision
 
-    def _check_screening(self) -> None:
+        def check(facts: StartFacts) -> dict[str, object]:
+            self._check_screening(facts)
+            if facts.cartridge_used_before and cartridge_id is not None:
+                raise _StartRefused(
+                    f"Cartridge {cartridge_id:08x} was used in an earlier session; "
+                    "fit a fresh one.",
+                    {"reason": "cartridge_reused", "cartridge_id": cartridge_id},
+                )
+            decision = self.governor.decide(
+                Request(
+                    role=self.role,
+                    zone=zone,
+                    depth_mm=approved.depth_mm if approved.depth_mm is not None else math.nan,
+                    rate_hz=self._current_rate(),
+                    device=self.device,
+                    override_reason=approved.override_reason,
+                    last_session_days_ago=facts.days_since_last,
+                )
+            )
+            if not decision.sendable or (decision.depth_um or 0) < (approved.depth_um or 0):
+                raise _StartRefused(
+                    f"Treatment cannot start on {zone}: {_sentences(decision.reasons)}",
+                    {"reason": "rules", **decision.to_json_dict()},
+                )
+            return {
+                "days_since_last": facts.days_since_last,
+                "override_reason": decision.override_reason,
+            }
+
+        try:
+            return self.store.begin_treatment(self.session_id, zone, cartridge_id, check)
+        except _StartRefused as refused:
+            self._log("start_refused", refused.record)
+            raise NotAllowed(refused.sentence) from None
+
+    def _check_screening(self, facts: StartFacts) -> None:
         """Refuse START after a contraindication screening of this session that blocks
-        treatment or still waits for a clinician's acknowledgement (driver/screening.py).
-        A session with no screening recorded is not refused here: the TUI always screens,
-        and scripts on the bench are the engineer's responsibility."""
-        verdict: str | None = None
-        for rec in self.store.records(self.session_id):
-            if rec.kind != "screening":
-                continue
-            event = rec.data.get("event")
-            if event == "answers":
-                verdict = str(rec.data.get("verdict"))
-            elif event == "acknowledged" and verdict == "needs_acknowledgement":
-                verdict = "acknowledged"
-        if verdict == "blocked":
-            self._log_first("start_refused", {"reason": "screening_blocked"})
-            raise NotAllowed("The screening found a contraindication: this session may not treat.")
-        if verdict == "needs_acknowledgement":
-            self._log_first("start_refused", {"reason": "screening_unacknowledged"})
-            raise NotAllowed(
+        treatment or still waits for a clinician's acknowledgement (driver/screening.py's
+        `session_verdict`: a later screening cannot undo a blocking one). A session with no
+        screening recorded is not refused here: the TUI always screens, and scripts on the
+        bench are the engineer's responsibility."""
+        verdict = session_verdict(facts.screening)
+        if verdict is Verdict.BLOCKED:
+            raise _StartRefused(
+                "The screening found a contraindication: this session may not treat.",
+                {"reason": "screening_blocked"},
+            )
+        if verdict is Verdict.NEEDS_ACKNOWLEDGEMENT:
+            raise _StartRefused(
                 "The screening found a contraindication: a clinician must acknowledge it "
-                "with a reason before treatment."
+                "with a reason before treatment.",
+                {"reason": "screening_unacknowledged"},
             )
 
     def stop(self) -> None:
@@ -1279,12 +1322,17 @@ class Pen:
         sid = self.session_id if self.session_id >= 0 else None
         self.store.append(kind, data, session_id=sid)
 
-    def _log_first(self, kind: str, data: dict[str, Any]) -> None:
-        """Commit a record before a risk-raising command: after every record handed over
-        earlier, and raising StoreError (nothing is then sent) when it cannot be written."""
+    def _flush_first(self) -> None:
+        """Before a risk-raising record: every record handed over earlier is written first
+        (the chain keeps the order of events); StoreError (nothing is sent) if it cannot be."""
         if self._audit is not None and not self._audit.flush(RAISING_FLUSH_S):
             trouble = self._audit.trouble or "it is still writing earlier records"
             raise StoreError(f"Nothing was sent: {trouble.rstrip('.')}.")
+
+    def _log_first(self, kind: str, data: dict[str, Any]) -> None:
+        """Commit a record before a risk-raising command: after every record handed over
+        earlier, and raising StoreError (nothing is then sent) when it cannot be written."""
+        self._flush_first()
         try:
             self._log(kind, data)
         except StoreError as exc:
@@ -1459,6 +1507,15 @@ class Pen:
 #: rate is fine, nor a rate change the unchanged depth.
 _RATE_FINE = re.compile(r"^A rate of \S+ Hz is within the allowed ")
 _DEPTH_FINE = re.compile(r"^\S+ mm on \S+ is within the limits ")
+
+
+class _StartRefused(Exception):
+    """A start rule said no inside the store's transaction (which then writes nothing)."""
+
+    def __init__(self, sentence: str, record: dict[str, Any]) -> None:
+        super().__init__(sentence)
+        self.sentence = sentence
+        self.record = record
 
 
 def _without(decision: Decision, noise: re.Pattern[str]) -> Decision:

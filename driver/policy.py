@@ -1,8 +1,9 @@
 """The treatment policy: zones x roles, soft and hard depth limits, rate ranges, session interval.
 
 A policy is a TOML file validated with pydantic. The default ships with the package
-(`default_policy.toml`); a clinic's file names only the keys it changes. Built-in ceilings hold
-whatever a file says, so a file can tighten the policy but never loosen it past them. A file
+(`default_policy.toml`); a clinic's file names only the keys it changes. A file may tighten the
+default or loosen it within the built-in ceilings (`policy check` says plainly which keys
+loosen it); nothing can pass the ceilings. A file
 that breaks any rule, is not valid TOML, or names an unknown key is refused as a whole: nothing
 of it applies, and `PolicyError` says which key broke which rule in one sentence.
 
@@ -17,14 +18,16 @@ import itertools
 import json
 import math
 import os
+import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from driver.text import printable
 
 __all__ = [
     "DEPTH_CEILING_MAX_UM",
@@ -47,6 +50,7 @@ __all__ = [
     "diff_policies",
     "load_policy",
     "load_policy_text",
+    "loosens",
     "mm_to_um_exact",
     "policy_digest",
     "policy_to_toml",
@@ -366,7 +370,11 @@ _UNITS: Final[dict[str, str]] = {
 def _key(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = printable(str(part))[:60]
+            out += f".{name}" if out else name
     return out or "the policy"
 
 
@@ -460,14 +468,51 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: A policy nests three tables deep (roles.home.max_depth_mm) and has about 120 values.
+MAX_POLICY_DEPTH: Final = 4
+MAX_POLICY_ITEMS: Final = 2000
+
+
+def _shape_problem(data: Mapping[str, Any]) -> str | None:
+    """One sentence when the parsed file nests deeper or holds more keys and items than any
+    policy can, before anything else reads it."""
+    count = 0
+    stack: list[tuple[object, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping):
+            items: list[object] = list(node.values())
+        elif isinstance(node, list):
+            items = list(node)
+        else:
+            continue
+        if depth >= MAX_POLICY_DEPTH:
+            return f"the file nests tables or lists deeper than a policy can ({MAX_POLICY_DEPTH})."
+        count += len(items)
+        if count > MAX_POLICY_ITEMS:
+            return (
+                f"the file holds more than {MAX_POLICY_ITEMS} keys and items, more than a policy."
+            )
+        stack.extend((item, depth + 1) for item in items)
+    return None
+
+
 def load_policy_text(text: str, source: str | None = None) -> Policy:
     """The default policy with the keys of TOML `text` applied, or PolicyError for all of it."""
+    if len(text) > MAX_POLICY_BYTES:
+        raise PolicyError(
+            [f"the text is larger than {MAX_POLICY_BYTES // 1024} KiB, too large for a policy."],
+            source,
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError([f"the file is not valid TOML: {exc}."], source) from None
-    except (ValueError, RecursionError) as exc:  # e.g. a number too long to read
-        raise PolicyError([f"the file is not valid TOML: {exc}."], source) from None
+        raise PolicyError([f"the file is not valid TOML: {printable(str(exc))}."], source) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # e.g. a number too long to read
+        raise PolicyError([f"the file is not valid TOML ({type(exc).__name__})."], source) from None
+    problem = _shape_problem(data)
+    if problem is not None:
+        raise PolicyError([problem], source)
     try:
         return Policy.model_validate(_merge(_default_data(), data))
     except ValidationError as exc:
@@ -476,31 +521,65 @@ def load_policy_text(text: str, source: str | None = None) -> Policy:
         raise PolicyError(["the file is nested too deeply to be a policy."], source) from None
 
 
+def _read_policy_bytes(path: str | os.PathLike[str]) -> bytes:
+    """At most MAX_POLICY_BYTES of a regular file; PolicyError for anything else.
+
+    Devices, FIFOs and sockets (also behind a symlink) are refused before they are opened for
+    reading, and the file is opened non-blocking and checked again on its descriptor, so a
+    FIFO swapped in meanwhile can neither hang the caller nor stream without end.
+    """
+    source = printable(os.fspath(path))
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise PolicyError(["the file does not exist."], source) from None
+    except OSError as exc:
+        raise PolicyError([f"the file cannot be read ({exc.strerror or exc})."], source) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise PolicyError(["it is a directory, not a file."], source)
+    if not stat.S_ISREG(info.st_mode):
+        raise PolicyError(
+            ["it is not a regular file (a device, FIFO or socket); a policy is a plain file."],
+            source,
+        )
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise PolicyError([f"the file cannot be read ({exc.strerror or exc})."], source) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PolicyError(["it is not a regular file; a policy is a plain file."], source)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_POLICY_BYTES:
+            chunk = os.read(fd, MAX_POLICY_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise PolicyError([f"the file cannot be read ({exc.strerror or exc})."], source) from None
+    finally:
+        os.close(fd)
+    if size > MAX_POLICY_BYTES:
+        raise PolicyError(
+            [f"the file is larger than {MAX_POLICY_BYTES // 1024} KiB, too large for a policy."],
+            source,
+        )
+    return b"".join(chunks)
+
+
 def load_policy(path: str | os.PathLike[str] | None) -> Policy:
     """The policy in the TOML file at `path` over the default (None: the default itself)."""
     if path is None:
         return default_policy()
-    p = Path(path)
-    try:
-        raw = p.read_bytes() if p.stat().st_size <= MAX_POLICY_BYTES else None
-    except FileNotFoundError:
-        raise PolicyError(["the file does not exist."], str(path)) from None
-    except IsADirectoryError:
-        raise PolicyError(["it is a directory, not a file."], str(path)) from None
-    except OSError as exc:
-        raise PolicyError(
-            [f"the file cannot be read ({exc.strerror or exc})."], str(path)
-        ) from None
-    if raw is None:
-        raise PolicyError(
-            [f"the file is larger than {MAX_POLICY_BYTES // 1024} KiB, too large for a policy."],
-            str(path),
-        )
+    raw = _read_policy_bytes(path)
+    source = printable(os.fspath(path))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise PolicyError(["the file is not UTF-8 text."], str(path)) from None
-    return load_policy_text(text, str(path))
+        raise PolicyError(["the file is not UTF-8 text."], source) from None
+    return load_policy_text(text, source)
 
 
 # --- Writing and comparing -----------------------------------------------------------------------
@@ -558,6 +637,19 @@ def diff_policies(base: Policy, other: Policy) -> list[tuple[str, Any, Any]]:
     """(key, value in base, value in other) for every key whose value differs."""
     a, b = _flat(base), _flat(other)
     return [(k, a[k], b[k]) for k in a if a[k] != b[k]]
+
+
+def loosens(key: str, old: Any, new: Any) -> bool:
+    """True when changing `key` from `old` to `new` allows more than before: a deeper cap or
+    limit, a higher top rate, a lower bottom rate, more zones or a shorter interval."""
+    field = key.rsplit(".", 1)[-1]
+    if field in ("max_depth_mm", "recommended_max_mm", "hard_max_mm", "rate_max_hz"):
+        return bool(new > old)
+    if field in ("rate_min_hz", "min_days_between_sessions"):
+        return bool(new < old)
+    if field == "zones":
+        return bool(set(new) - set(old))
+    return False
 
 
 def policy_digest(policy: Policy) -> str:

@@ -26,9 +26,11 @@ from .policy import (
     default_policy,
     diff_policies,
     load_policy,
+    loosens,
     policy_digest,
     policy_to_toml,
 )
+from .text import printable
 
 __all__ = ["decide_lines", "register"]
 
@@ -192,15 +194,25 @@ def _check(args: argparse.Namespace) -> int:
             more = len(problems) - MAX_CHECK_LINES
             shown[-1] += f" ({more} more problem{'s' if more > 1 else ''} not shown)"
         for line in shown:
-            print(f"{args.file}: {line}", file=sys.stderr)
+            print(f"{printable(str(args.file))}: {line}", file=sys.stderr)
         return 1
     changes = diff_policies(default_policy(), policy)
+    name = printable(str(args.file))
     if not changes:
-        print(f"{args.file}: valid policy; it changes nothing of the default.")
+        print(f"{name}: valid policy; it changes nothing of the default.")
     else:
-        print(f"{args.file}: valid policy; it changes {len(changes)} key(s) of the default:")
+        print(f"{name}: valid policy; it changes {len(changes)} key(s) of the default:")
+        looser = [key for key, old, new in changes if loosens(key, old, new)]
         for key, old, new in changes:
-            print(f"  {key}: {_value(old)} -> {_value(new)}")
+            mark = "  (LOOSENS the default)" if key in looser else ""
+            print(f"  {key}: {_value(old)} -> {_value(new)}{mark}")
+        if looser:
+            print(
+                f"It LOOSENS the default in {len(looser)} key(s) ({', '.join(looser)}): this "
+                "allows more than the shipped policy, still within the built-in ceilings."
+            )
+        else:
+            print("It only tightens the default.")
     print(f"Digest (SHA-256): {policy_digest(policy)}")
     return 0
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from .errors import DriverError
+from .governor import REASON_RULE, check_override_reason
 
 if TYPE_CHECKING:
     from .store import AuditStore
@@ -40,6 +41,7 @@ __all__ = [
     "evaluate",
     "record",
     "required",
+    "session_verdict",
 ]
 
 #: Bumped whenever a question is added, removed or reworded (recorded with every answer set).
@@ -252,16 +254,43 @@ def record(
     return result
 
 
+def session_verdict(records: Iterable[Mapping[str, object]]) -> Verdict | None:
+    """What a session's screening records (their data, in order) allow; None: not screened.
+
+    The worst answer set stands: a later screening cannot undo an earlier one. A blocked
+    screening blocks the rest of the session; a positive professional screening needs a
+    clinician's acknowledgement recorded after it, whatever was answered later.
+    """
+    answered = blocked = pending = acknowledged = False
+    for data in records:
+        event = data.get("event")
+        if event == "answers":
+            answered = True
+            verdict = data.get("verdict")
+            if verdict == Verdict.NEEDS_ACKNOWLEDGEMENT.value:
+                pending = True
+            elif verdict not in (Verdict.CLEAR.value, Verdict.NOT_REQUIRED.value):
+                blocked = True  # blocked, or an answer set this code cannot read
+        elif event == "acknowledged" and pending:
+            pending, acknowledged = False, True
+    if blocked:
+        return Verdict.BLOCKED
+    if pending:
+        return Verdict.NEEDS_ACKNOWLEDGEMENT
+    if acknowledged:
+        return Verdict.ACKNOWLEDGED
+    return Verdict.CLEAR if answered else None
+
+
 def _check_reason(reason: object) -> str:
+    """The reason as recorded, under the governor's one rule for reasons."""
     if not isinstance(reason, str) or not reason.strip():
         raise ScreeningError(
             "Give the reason treatment is acceptable despite the contraindication."
         )
-    text = reason.strip()
-    if len(text) > MAX_REASON_CHARS:
-        raise ScreeningError(f"The reason is too long (at most {MAX_REASON_CHARS} characters).")
-    if _CONTROL_RE.search(text):
-        raise ScreeningError("The reason must not contain control characters.")
+    text = check_override_reason(reason)
+    if text is None:
+        raise ScreeningError(REASON_RULE)
     return text
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import decimal
 import enum
 import hashlib
 import hmac
@@ -30,23 +31,27 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from driver.errors import (
+    NotAdministrator,
     OperatorDisabled,
     OperatorLocked,
     StoreError,
+    StoreUntrusted,
     UnknownOperator,
     WrongPin,
 )
+from driver.text import printable
 
 # --- constants an auditor needs (docs/AUDIT.md) ------------------------------------------------
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: PRAGMA application_id of a needlepen audit store: "NPEN" in ASCII.
 APPLICATION_ID = 0x4E50454E
 #: prev_hash of the first record.
@@ -54,9 +59,13 @@ GENESIS_HASH = hashlib.sha256(b"needlepen audit log v1").hexdigest()
 
 ROLES: tuple[str, ...] = ("home", "aesthetician", "clinician", "engineer")
 PROFESSIONAL_ROLES = frozenset({"aesthetician", "clinician", "engineer"})
+#: Professional roles that treat people: their sessions must name the client.
+TREATING_ROLES = frozenset({"aesthetician", "clinician"})
 DEVICE_CLASSES = frozenset({"home", "professional"})
 
 MAX_FAILED_PINS = 5
+#: What a wrong PIN and an unknown operator ID both say (which IDs exist is not told).
+BAD_LOGIN = "Wrong PIN or unknown operator ID; check both and try again."
 LOCKOUT_SECONDS = 15 * 60
 
 #: scrypt cost (n = 2**14, r = 8, p = 1: about 16 MiB and 50 ms per check on a laptop core).
@@ -77,7 +86,10 @@ STORE_KINDS = frozenset(
         "session_opened",
         "session_closed",
         "treatment_recorded",
+        "treatment_withdrawn",
         "cartridge_recorded",
+        "operator_unlocked",
+        "operator_pin_reset",
     }
 )
 
@@ -204,11 +216,69 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             SELECT RAISE(ABORT, 'cartridges cannot be deleted');
         END""",
     ),
+    # version 1 -> 2: administrators, PIN resets, withdrawn treatments, normalised clients
+    (
+        "ALTER TABLE operators ADD COLUMN admin INTEGER NOT NULL DEFAULT 0",
+        "DROP TRIGGER operators_fixed",
+        # a schema-1 store's first professional operator (in log order) becomes its
+        # administrator; the replay of the chain applies the same rule
+        "UPDATE operators SET admin = 1 WHERE id = (SELECT json_extract(data, '$.operator') "
+        "FROM log WHERE kind = 'operator_added' AND json_extract(data, '$.role') != 'home' "
+        "ORDER BY id LIMIT 1)",
+        # a PIN may now be reset (a chained operator_pin_reset record says so); identity,
+        # role and administrator status stay fixed, and a disabled operator stays disabled
+        """CREATE TRIGGER operators_fixed BEFORE UPDATE ON operators
+        WHEN NEW.id IS NOT OLD.id OR NEW.name IS NOT OLD.name OR NEW.role IS NOT OLD.role
+          OR NEW.created_us IS NOT OLD.created_us OR NEW.admin IS NOT OLD.admin
+          OR (OLD.disabled = 1 AND NEW.disabled IS NOT 1)
+        BEGIN
+            SELECT RAISE(ABORT, 'an operator''s identity and role cannot be changed');
+        END""",
+        """CREATE TABLE treatment_withdrawals (
+            treatment_record_id INTEGER PRIMARY KEY,
+            ts_us INTEGER NOT NULL,
+            record_id INTEGER NOT NULL
+        )""",
+        """CREATE TRIGGER withdrawals_no_update BEFORE UPDATE ON treatment_withdrawals BEGIN
+            SELECT RAISE(ABORT, 'withdrawals cannot be changed');
+        END""",
+        """CREATE TRIGGER withdrawals_no_delete BEFORE DELETE ON treatment_withdrawals BEGIN
+            SELECT RAISE(ABORT, 'withdrawals cannot be deleted');
+        END""",
+        # treatments recorded before client references were normalised (schema 1) are
+        # compared through the normalising function; this is the last such treatment id
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        "INSERT INTO meta (key, value) SELECT 'legacy_treatments_upto', COALESCE(MAX(id), 0) "
+        "FROM treatments",
+        # the operator's last login-state record, found without reading the whole log
+        "CREATE INDEX log_by_operator ON log (json_extract(data, '$.operator'), id) "
+        "WHERE kind IN ('operator_added', 'login', 'login_failed', 'operator_unlocked', "
+        "'operator_pin_reset')",
+        # the last verified point of the chain (see AuditStore.check_trust)
+        """CREATE TABLE checkpoint (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            record_id INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            state TEXT NOT NULL,
+            state_hash TEXT NOT NULL
+        )""",
+    ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 _OUR_TABLES = frozenset(
-    {"operators", "clients", "sessions", "treatments", "cartridges", "log", "sqlite_sequence"}
+    {
+        "operators",
+        "clients",
+        "sessions",
+        "treatments",
+        "treatment_withdrawals",
+        "cartridges",
+        "log",
+        "meta",
+        "checkpoint",
+        "sqlite_sequence",
+    }
 )
 
 
@@ -223,6 +293,8 @@ class Operator:
     disabled: bool
     locked_until: float | None
     failed_attempts: int = 0
+    #: may add, disable, unlock operators and reset PINs (with their own ID and PIN)
+    admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,6 +323,20 @@ class SessionRow:
 
 
 @dataclass(frozen=True)
+class StartFacts:
+    """What the start rules read, gathered inside the transaction that records the start."""
+
+    client_ref: str | None
+    zone: str
+    #: days since this client's zone was treated in another session (None: never)
+    days_since_last: float | None
+    #: the fitted cartridge was recorded in another session
+    cartridge_used_before: bool
+    #: the data of this session's screening records, in order
+    screening: tuple[dict[str, object], ...]
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     ok: bool
     count: int
@@ -271,6 +357,8 @@ def _plain(value: object, where: str, depth: int) -> object:
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, int):
+        if abs(value) >= 1 << 63:  # beyond what JSON readers keep exactly: a short text
+            return f"{decimal.Decimal(int(value)):.6e}"
         return int(value)
     if isinstance(value, float):
         if math.isnan(value):
@@ -340,7 +428,7 @@ def _show(text: object) -> str:
     s = str(text)
     if len(s) > 40:
         s = s[:40] + "..."
-    return repr(s) if _CONTROL_RE.search(s) or "'" in s else f"'{s}'"
+    return repr(s) if not s.isprintable() or "'" in s else f"'{s}'"
 
 
 def _clock(ts_us: int) -> str:
@@ -373,10 +461,39 @@ def _check_text(value: object, what: str, limit: int) -> str:
     return value
 
 
-def _check_client(client_ref: object) -> str | None:
+def normalise_client(client_ref: str) -> str:
+    """The form a client reference is compared, stored and shown in: Unicode NFKC,
+    case-folded, surrounding whitespace removed ('P-0042', 'p-0042' and ' P-0042 ' are one
+    client, stored and shown as 'p-0042')."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", client_ref).casefold())
+    return folded.strip()
+
+
+def home_client(device_serial: int) -> str:
+    """The client of every home session on the pen with this serial: its own user, whatever
+    name is typed, so a new name cannot dodge the interval rule."""
+    return f"home-pen-{device_serial:08x}"
+
+
+def check_client(client_ref: object) -> str | None:
+    """The normalised client reference, or StoreError naming what is wrong with it."""
     if client_ref is None:
         return None
-    return _check_text(client_ref, "client reference", 64)
+    if not isinstance(client_ref, str):
+        raise StoreError("The client reference must be text.")
+    if _CONTROL_RE.search(client_ref) or any(unicodedata.category(ch) == "Cf" for ch in client_ref):
+        raise StoreError("The client reference must not contain control characters.")
+    return _check_text(normalise_client(client_ref), "client reference", 64)
+
+
+def _client_key(ref: object) -> str | None:
+    """normalise_client for SQL (rows of schema 1 hold references as typed)."""
+    if not isinstance(ref, str):
+        return None
+    try:
+        return normalise_client(ref)
+    except Exception:  # a malformed legacy row matches nothing
+        return None
 
 
 def _check_zone(zone: object) -> str:
@@ -435,6 +552,7 @@ class AuditStore:
         *,
         create: bool = True,
         scrypt_n: int = SCRYPT_N,
+        read_only: bool = False,
     ) -> None:
         """Open (and create or migrate) the store.
 
@@ -442,32 +560,44 @@ class AuditStore:
         create: False refuses a path where no store exists yet (the read-only CLI commands).
         scrypt_n: the scrypt cost for PINs set from now on (tests lower it to run fast; every
         hash keeps the parameters it was made with).
+        read_only: open without writing anything (no migration, no journal change), so a
+        read-only copy of a store can be verified, shown and exported; every write refuses.
         """
         if path is None:
             from driver.paths import default_db_path
 
             path = default_db_path()
         self.path: str = os.fspath(path)
+        #: the path as sentences show it (control and invisible characters escaped)
+        self._where = printable(self.path)
         if not self.path:
             raise StoreError("The audit store needs a file name.")
         self._memory = self.path == ":memory:"
         if not create and not self._memory and not os.path.exists(self.path):
-            raise StoreError(f"There is no audit store at {self.path}.")
+            raise StoreError(f"There is no audit store at {self._where}.")
         if not self._memory and os.path.isdir(self.path):
-            raise StoreError(f"{self.path} is a directory, not an audit store file.")
+            raise StoreError(f"{self._where} is a directory, not an audit store file.")
         if scrypt_n < 2 or scrypt_n & (scrypt_n - 1):
             raise StoreError("The scrypt cost must be a power of two.")
         self._scrypt_n = scrypt_n
         self._lock = threading.RLock()
         self._closed = False
+        self.read_only = bool(read_only)
+        if self.read_only and (self._memory or not os.path.exists(self.path)):
+            raise StoreError(f"There is no audit store at {self._where} to open read-only.")
+        self._ro_uri = Path(self.path).absolute().as_uri() + "?mode=ro"
         try:
-            self._conn = sqlite3.connect(
-                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-            )
+            if self.read_only:
+                self._conn = self._connect_read_only()
+            else:
+                self._conn = sqlite3.connect(
+                    self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+                )
         except sqlite3.Error as exc:
-            raise StoreError(f"The audit store {self.path} could not be opened ({exc}).") from exc
+            raise StoreError(f"The audit store {self._where} could not be opened ({exc}).") from exc
+        self._conn.create_function("np_client_key", 1, _client_key, deterministic=True)
         try:
-            self.journal_mode = self._setup()
+            self.journal_mode = self._setup_read_only() if self.read_only else self._setup()
         except StoreError:
             self._conn.close()
             raise
@@ -475,11 +605,40 @@ class AuditStore:
             self._conn.close()
             if "not a database" in str(exc) or "malformed" in str(exc):
                 raise StoreError(
-                    f"{self.path} is not a needlepen audit store (not an SQLite database)."
+                    f"{self._where} is not a needlepen audit store (not an SQLite database)."
                 ) from exc
-            raise StoreError(f"The audit store {self.path} could not be opened ({exc}).") from exc
+            raise StoreError(f"The audit store {self._where} could not be opened ({exc}).") from exc
 
     # --- opening, schema, closing ------------------------------------------------------------
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A read-only connection; on read-only media (no -shm can be made) the file is read
+        as immutable, which is what a copy for an auditor is."""
+        conn = sqlite3.connect(
+            self._ro_uri, uri=True, timeout=10.0, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(
+                f"{self._where} is not a needlepen audit store (not an SQLite database)."
+            ) from exc
+        self._ro_uri = Path(self.path).absolute().as_uri() + "?mode=ro&immutable=1"
+        return sqlite3.connect(
+            self._ro_uri, uri=True, timeout=10.0, isolation_level=None, check_same_thread=False
+        )
+
+    def _setup_read_only(self) -> str:
+        version, app_id = self._header()
+        self._check_identity(version, app_id)
+        if version == 0:
+            raise StoreError(f"{self._where} holds no needlepen audit store yet.")
+        self._version = version
+        return str(self._conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
 
     def _setup(self) -> str:
         conn = self._conn
@@ -501,6 +660,7 @@ class AuditStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self._version = SCHEMA_VERSION
         return mode
 
     def _header(self) -> tuple[int, int]:
@@ -518,18 +678,18 @@ class AuditStore:
             }
             if names:
                 raise StoreError(
-                    f"{self.path} is an SQLite database of another application, not a "
+                    f"{self._where} is an SQLite database of another application, not a "
                     "needlepen audit store."
                 )
             return
         if app_id != APPLICATION_ID:
             raise StoreError(
-                f"{self.path} is an SQLite database of another application, not a needlepen "
+                f"{self._where} is an SQLite database of another application, not a needlepen "
                 "audit store."
             )
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"The audit store {self.path} has schema version {version}, newer than this "
+                f"The audit store {self._where} has schema version {version}, newer than this "
                 f"needlepen understands ({SCHEMA_VERSION}); use a newer needlepen."
             )
 
@@ -560,10 +720,14 @@ class AuditStore:
         """One durable transaction, holding SQLite's write lock (other processes wait)."""
         with self._lock:
             self._check_open()
+            if self.read_only:
+                raise StoreError(
+                    f"The audit store {self._where} was opened read-only; nothing can be written."
+                )
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StoreError(f"The audit store {self.path} is not writable ({exc}).") from exc
+                raise StoreError(f"The audit store {self._where} is not writable ({exc}).") from exc
             try:
                 yield self._conn
                 self._conn.execute("COMMIT")
@@ -592,12 +756,12 @@ class AuditStore:
                 yield self._conn
             return
         self._check_open()
-        uri = Path(self.path).absolute().as_uri() + "?mode=ro"
         try:
-            conn = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
+            conn = sqlite3.connect(self._ro_uri, uri=True, timeout=10.0, isolation_level=None)
+            conn.create_function("np_client_key", 1, _client_key, deterministic=True)
             conn.execute("BEGIN")
         except sqlite3.Error as exc:
-            raise StoreError(f"The audit store {self.path} could not be read ({exc}).") from exc
+            raise StoreError(f"The audit store {self._where} could not be read ({exc}).") from exc
         try:
             yield conn
         finally:
@@ -690,116 +854,256 @@ class AuditStore:
     # --- operators ---------------------------------------------------------------------------
 
     def add_operator(
-        self, op_id: str, name: str, role: str, pin: str | None, now: float | None = None
+        self,
+        op_id: str,
+        name: str,
+        role: str,
+        pin: str | None,
+        now: float | None = None,
+        *,
+        by: tuple[str, str | None] | None = None,
+        admin: bool = False,
     ) -> Operator:
-        """Register an operator; professional roles need a PIN of 4 to 12 digits."""
+        """Register an operator; professional roles need a PIN of 4 to 12 digits.
+
+        The first operator of a store is its administrator (and so needs a PIN). Afterwards
+        `by` must be an active administrator's (ID, PIN): the login is checked and recorded
+        first, and the new operator's record names who added them. `admin=True` makes the new
+        operator an administrator too.
+        """
         check_new_operator(op_id, name, role)
+        if role in PROFESSIONAL_ROLES:
+            if pin is None:
+                raise StoreError(f"The {role} role needs a PIN of 4 to 12 digits.")
+            pin = check_pin(pin)
+        elif pin is not None:
+            raise StoreError("The home role has no PIN; leave it out.")
+        first = not self._read("SELECT 1 FROM operators LIMIT 1")
+        if first and role not in PROFESSIONAL_ROLES:
+            raise StoreError(
+                "The first operator administers the store and logs in with a PIN: give them "
+                "a professional role (aesthetician, clinician or engineer)."
+            )
+        if not first and self._read("SELECT 1 FROM operators WHERE id = ?", (op_id,)):
+            raise StoreError(f"An operator with ID {_show(op_id)} already exists.")
+        admin_id = None if first else self._authorise(by, now)
         salt: bytes | None = None
         digest: bytes | None = None
         n: int | None = None
         r: int | None = None
         p: int | None = None
-        if role in PROFESSIONAL_ROLES:
-            if pin is None:
-                raise StoreError(f"The {role} role needs a PIN of 4 to 12 digits.")
-            pin = check_pin(pin)
+        if pin is not None:
             salt = secrets.token_bytes(_SALT_BYTES)
             n, r, p = self._scrypt_n, SCRYPT_R, SCRYPT_P
             digest = _scrypt(pin, salt, n, r, p)
-        elif pin is not None:
-            raise StoreError("The home role has no PIN; leave it out.")
+        is_admin = bool(first or admin)
         ts_us = _ts_us(now)
         data = {
             "operator": op_id,
             "name": name,
             "role": role,
             "pin": pin_fingerprint(salt, digest, n, r, p),
+            "admin": is_admin,
+            "by": admin_id,
         }
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM operators WHERE id = ?", (op_id,)).fetchone():
                 raise StoreError(f"An operator with ID {_show(op_id)} already exists.")
+            if first and conn.execute("SELECT 1 FROM operators LIMIT 1").fetchone():
+                raise StoreError("Another operator was added meanwhile; try again.")
             conn.execute(
                 "INSERT INTO operators (id, name, role, pin_salt, pin_hash, scrypt_n, scrypt_r, "
-                "scrypt_p, disabled, failed, locked_until_us, created_us) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, NULL, ?)",
-                (op_id, name, role, salt, digest, n, r, p, ts_us),
+                "scrypt_p, disabled, failed, locked_until_us, created_us, admin) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, NULL, ?, ?)",
+                (op_id, name, role, salt, digest, n, r, p, ts_us, int(is_admin)),
             )
             self._append(conn, "operator_added", canonical_json(data), None, ts_us)
-        return Operator(op_id, name, role, False, None, 0)
+        return Operator(op_id, name, role, False, None, 0, is_admin)
 
-    _OP_COLS = (
-        "id, name, role, pin_salt, pin_hash, scrypt_n, scrypt_r, scrypt_p, disabled, failed, "
-        "locked_until_us"
-    )
+    def _authorise(self, by: object, now: float | None) -> str:
+        """Check an administrator's ID and PIN (a recorded login); their ID."""
+        if (
+            not isinstance(by, tuple)
+            or len(by) != 2
+            or not isinstance(by[0], str)
+            or not (by[1] is None or isinstance(by[1], str))
+        ):
+            raise NotAdministrator(
+                "This change needs an administrator: give an administrator's ID and PIN."
+            )
+        op = self.authenticate(by[0], by[1], now)
+        if not op.admin:
+            raise NotAdministrator(
+                f"Operator {_show(op.id)} is not an administrator; an administrator's ID and "
+                "PIN are needed for this change."
+            )
+        return op.id
+
+    @property
+    def _op_cols(self) -> str:
+        admin = "admin" if self._version >= 2 else "0"
+        return (
+            "id, name, role, pin_salt, pin_hash, scrypt_n, scrypt_r, scrypt_p, disabled, failed, "
+            f"locked_until_us, {admin}"
+        )
 
     @staticmethod
     def _operator(row: tuple[Any, ...], now_us: int) -> Operator:
         locked = row[10]
+        admin = bool(row[11])
         if locked is not None and locked > now_us:
-            return Operator(row[0], row[1], row[2], bool(row[8]), locked / 1e6, int(row[9]))
+            return Operator(row[0], row[1], row[2], bool(row[8]), locked / 1e6, int(row[9]), admin)
         failed = 0 if locked is not None else int(row[9])  # an expired lock starts afresh
-        return Operator(row[0], row[1], row[2], bool(row[8]), None, failed)
+        return Operator(row[0], row[1], row[2], bool(row[8]), None, failed, admin)
 
     def list_operators(self, now: float | None = None) -> list[Operator]:
         """All operators, with the lock state as of `now` (an expired lock shows as none)."""
         now_us = _ts_us(now)
-        rows = self._read(f"SELECT {self._OP_COLS} FROM operators ORDER BY id")
+        rows = self._read(f"SELECT {self._op_cols} FROM operators ORDER BY id")
         return [self._operator(row, now_us) for row in rows]
 
     def get_operator(self, op_id: str, now: float | None = None) -> Operator:
         now_us = _ts_us(now)
-        rows = self._read(f"SELECT {self._OP_COLS} FROM operators WHERE id = ?", (str(op_id),))
+        rows = self._read(f"SELECT {self._op_cols} FROM operators WHERE id = ?", (str(op_id),))
         if not rows:
             raise UnknownOperator(f"There is no operator {_show(op_id)}.")
         return self._operator(rows[0], now_us)
 
-    def disable_operator(self, op_id: str, now: float | None = None) -> None:
-        """Disable an operator for good (they can no longer log in; the record stays)."""
+    def _target(self, conn: sqlite3.Connection, op_id: object) -> tuple[Any, ...]:
+        row = conn.execute(
+            f"SELECT {self._op_cols} FROM operators WHERE id = ?", (str(op_id),)
+        ).fetchone()
+        if row is None:
+            raise UnknownOperator(f"There is no operator {_show(op_id)}.")
+        return tuple(row)
+
+    def disable_operator(
+        self,
+        op_id: str,
+        now: float | None = None,
+        *,
+        by: tuple[str, str | None] | None = None,
+    ) -> None:
+        """Disable an operator for good (they can no longer log in; the record stays).
+
+        Needs an administrator (`by`); the last active administrator cannot be disabled."""
+        with self._lock:
+            self._check_open()
+            self._target(self._conn, op_id)
+        admin_id = self._authorise(by, now)
         ts_us = _ts_us(now)
         with self._write() as conn:
-            row = conn.execute("SELECT disabled FROM operators WHERE id = ?", (op_id,)).fetchone()
-            if row is None:
-                raise UnknownOperator(f"There is no operator {_show(op_id)}.")
-            if row[0]:
+            row = self._target(conn, op_id)
+            if row[8]:
                 return
+            if row[11]:
+                others = conn.execute(
+                    "SELECT COUNT(*) FROM operators WHERE admin = 1 AND disabled = 0 AND id != ?",
+                    (op_id,),
+                ).fetchone()[0]
+                if not others:
+                    raise StoreError(
+                        f"Operator {_show(op_id)} is the last active administrator; add another "
+                        "administrator before disabling them."
+                    )
             conn.execute("UPDATE operators SET disabled = 1 WHERE id = ?", (op_id,))
-            self._append(
-                conn, "operator_disabled", canonical_json({"operator": op_id}), None, ts_us
+            data = {"operator": op_id, "by": admin_id}
+            self._append(conn, "operator_disabled", canonical_json(data), None, ts_us)
+
+    def unlock_operator(
+        self, op_id: str, now: float | None = None, *, by: tuple[str, str | None] | None = None
+    ) -> None:
+        """Lift a PIN lockout before it expires (needs an administrator; recorded)."""
+        with self._lock:
+            self._check_open()
+            self._target(self._conn, op_id)
+        admin_id = self._authorise(by, now)
+        ts_us = _ts_us(now)
+        with self._write() as conn:
+            self._target(conn, op_id)
+            conn.execute(
+                "UPDATE operators SET failed = 0, locked_until_us = NULL WHERE id = ?", (op_id,)
             )
+            data = {"operator": op_id, "by": admin_id, "failed": 0, "locked_until_us": None}
+            self._append(conn, "operator_unlocked", canonical_json(data), None, ts_us)
+
+    def reset_pin(
+        self,
+        op_id: str,
+        new_pin: str,
+        now: float | None = None,
+        *,
+        by: tuple[str, str | None] | None = None,
+    ) -> None:
+        """Give an operator a new PIN (needs an administrator; recorded; lifts any lockout)."""
+        new_pin = check_pin(new_pin)
+        with self._lock:
+            self._check_open()
+            row = self._target(self._conn, op_id)
+        if row[2] not in PROFESSIONAL_ROLES:
+            raise StoreError(f"Operator {_show(op_id)} has the home role, which has no PIN.")
+        admin_id = self._authorise(by, now)
+        salt = secrets.token_bytes(_SALT_BYTES)
+        n, r, p = self._scrypt_n, SCRYPT_R, SCRYPT_P
+        digest = _scrypt(new_pin, salt, n, r, p)
+        ts_us = _ts_us(now)
+        with self._write() as conn:
+            row = self._target(conn, op_id)
+            if row[8]:
+                raise OperatorDisabled(f"Operator {_show(op_id)} is disabled.")
+            conn.execute(
+                "UPDATE operators SET pin_salt = ?, pin_hash = ?, scrypt_n = ?, scrypt_r = ?, "
+                "scrypt_p = ?, failed = 0, locked_until_us = NULL WHERE id = ?",
+                (salt, digest, n, r, p, op_id),
+            )
+            data = {
+                "operator": op_id,
+                "by": admin_id,
+                "pin": pin_fingerprint(salt, digest, n, r, p),
+                "failed": 0,
+                "locked_until_us": None,
+            }
+            self._append(conn, "operator_pin_reset", canonical_json(data), None, ts_us)
 
     def authenticate(self, op_id: str, pin: str | None, now: float | None = None) -> Operator:
         """Check an operator's PIN; 5 wrong PINs in a row lock them for 15 minutes.
 
         Every attempt, failed or not, is a record in the chain (committed before this returns
         or raises). The PIN is checked outside the store's locks: scrypt takes tens of ms and
-        the Pen's reader thread must keep appending meanwhile.
+        the Pen's reader thread must keep appending meanwhile. An unknown ID and a wrong PIN
+        cost the same scrypt work and raise the same WrongPin sentence. The failure count and
+        lock come from the operator's last chained login record, not from the table: a table
+        that disagrees (say, a count reset by UPDATE) refuses the login with StoreError.
         """
         now_us = _ts_us(now)
+        self.check_trust()  # the operators table is used only while it agrees with the chain
         key = op_id if isinstance(op_id, str) else None
-        shown = key[:64] if key is not None else repr(op_id)[:64]
+        shown = printable(key[:64] if key is not None else repr(op_id)[:64])
         rows = (
-            self._read(f"SELECT {self._OP_COLS} FROM operators WHERE id = ?", (key,))
+            self._read(f"SELECT {self._op_cols} FROM operators WHERE id = ?", (key,))
             if key is not None
             else []
         )
         pin_ok = False
-        if not rows:
+        if not rows or rows[0][4] is None:
             # the same work as a real check, so timing does not tell which IDs exist
             _scrypt(str(pin), b"\0" * _SALT_BYTES, self._scrypt_n, SCRYPT_R, SCRYPT_P)
         else:
             row = rows[0]
-            if row[2] in PROFESSIONAL_ROLES and isinstance(pin, str) and row[4] is not None:
+            if row[2] in PROFESSIONAL_ROLES and isinstance(pin, str):
                 candidate = _scrypt(pin, bytes(row[3]), int(row[5]), int(row[6]), int(row[7]))
                 pin_ok = hmac.compare_digest(candidate, bytes(row[4])) and bool(
                     _PIN_RE.fullmatch(pin)
                 )
+            else:
+                _scrypt(str(pin), b"\0" * _SALT_BYTES, int(row[5]), SCRYPT_R, SCRYPT_P)
 
         error: Exception | None = None
         result: Operator | None = None
         with self._write() as conn:
             row = (
                 conn.execute(
-                    f"SELECT {self._OP_COLS} FROM operators WHERE id = ?", (key,)
+                    f"SELECT {self._op_cols} FROM operators WHERE id = ?", (key,)
                 ).fetchone()
                 if key is not None
                 else None
@@ -807,13 +1111,37 @@ class AuditStore:
             if row is None:
                 data: dict[str, object] = {"operator": shown, "reason": "unknown"}
                 self._append(conn, "login_failed", canonical_json(data), None, now_us)
-                error = UnknownOperator(f"There is no operator {_show(shown)}.")
+                error = WrongPin(BAD_LOGIN, MAX_FAILED_PINS)
             else:
                 error, result = self._judge(conn, row, pin, pin_ok, now_us)
         if error is not None:
             raise error
         assert result is not None
         return result
+
+    def _chained_lock_state(
+        self, conn: sqlite3.Connection, op_id: str
+    ) -> tuple[int, int | None] | None:
+        """(failed, locked_until_us) as the operator's last chained record left them; None
+        when the log holds no such record (a store of schema 1 read as it is)."""
+        row = conn.execute(
+            "SELECT kind, data FROM log WHERE kind IN ('operator_added', 'login', "
+            "'login_failed', 'operator_unlocked', 'operator_pin_reset') "
+            "AND json_extract(data, '$.operator') = ? ORDER BY id DESC LIMIT 1",
+            (op_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        if row[0] == "operator_added":
+            return 0, None
+        try:
+            data = json.loads(row[1])
+            failed, locked = data["failed"], data["locked_until_us"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(failed, int) or not (locked is None or isinstance(locked, int)):
+            return None
+        return failed, locked
 
     def _judge(
         self,
@@ -823,9 +1151,17 @@ class AuditStore:
         pin_ok: bool,
         now_us: int,
     ) -> tuple[Exception | None, Operator | None]:
-        """Decide one login attempt against the operator's current row (in a transaction)."""
+        """Decide one login attempt against the operator's chained state (in a transaction)."""
         op_id, role = str(row[0]), str(row[2])
+        admin = bool(row[11])
         failed, locked = int(row[9]), row[10]
+        chained = self._chained_lock_state(conn, op_id)
+        if chained is not None and chained != (failed, locked):
+            raise StoreError(
+                f"The operators table disagrees with the log about operator {_show(op_id)}'s "
+                "failed PIN count or lock (edited outside needlepen?); run 'needlepen log "
+                "verify' and restore the store from a copy you trust."
+            )
 
         def log(kind: str, reason: str | None) -> None:
             data: dict[str, object] = {
@@ -860,7 +1196,7 @@ class AuditStore:
         if role not in PROFESSIONAL_ROLES:
             failed, locked = 0, None
             log("login", None)
-            return None, Operator(op_id, str(row[1]), role, False, None, 0)
+            return None, Operator(op_id, str(row[1]), role, False, None, 0, admin)
         if pin is None:
             log("login_failed", "no_pin")
             return (
@@ -870,7 +1206,7 @@ class AuditStore:
         if pin_ok:
             failed, locked = 0, None
             log("login", None)
-            return None, Operator(op_id, str(row[1]), role, False, None, 0)
+            return None, Operator(op_id, str(row[1]), role, False, None, 0, admin)
         failed += 1
         if failed >= MAX_FAILED_PINS:
             locked = now_us + LOCKOUT_SECONDS * 1_000_000
@@ -885,15 +1221,7 @@ class AuditStore:
                 None,
             )
         log("login_failed", "wrong_pin")
-        left = MAX_FAILED_PINS - failed
-        return (
-            WrongPin(
-                f"Wrong PIN for operator {_show(op_id)}; {left} more wrong "
-                f"PIN{'s' if left != 1 else ''} will lock it for {LOCKOUT_SECONDS // 60} minutes.",
-                left,
-            ),
-            None,
-        )
+        return WrongPin(BAD_LOGIN, MAX_FAILED_PINS - failed), None
 
     # --- sessions, clients, treatments, cartridges -------------------------------------------
 
@@ -938,7 +1266,7 @@ class AuditStore:
         """Open a session and return its number."""
         if role not in ROLES:
             raise StoreError(f"{_show(role)} is not a role; choose one of {', '.join(ROLES)}.")
-        client = _check_client(client_ref)
+        client = check_client(client_ref)
         if not _is_u32(device_serial):
             raise StoreError(f"{_show(device_serial)} is not a pen serial number (0 to 2^32-1).")
         if not _is_u32(boot_id):
@@ -948,7 +1276,15 @@ class AuditStore:
             raise StoreError(f"A home-class pen runs home sessions only, not {role} sessions.")
         if role in PROFESSIONAL_ROLES and operator_id is None:
             raise StoreError(f"A {role} session needs an authenticated operator.")
+        if role in TREATING_ROLES and client is None:
+            raise StoreError(
+                f"A {role} session must name its client (a pseudonymous reference such as a "
+                "chart number)."
+            )
+        if role == "home":
+            client = home_client(device_serial)
         ts_us = _ts_us(now)
+        self.check_trust()  # no session treats from a store whose tables disagree with the log
         with self._write() as conn:
             if operator_id is not None:
                 row = conn.execute(
@@ -1021,7 +1357,7 @@ class AuditStore:
         self, session_id: int, client_ref: str | None, zone: str, now: float | None = None
     ) -> None:
         """Note that treatment started in `zone` (a START was acknowledged)."""
-        client = _check_client(client_ref)
+        client = check_client(client_ref)
         zone = _check_zone(zone)
         ts_us = _ts_us(now)
         with self._write() as conn:
@@ -1049,21 +1385,173 @@ class AuditStore:
     ) -> float | None:
         """Days since this client's zone was last treated in another session (None if never).
 
-        Any other session counts, not only older ones: two pens on one client is no excuse.
-        A last treatment "in the future" (the clock went back) counts as today.
+        The client reference is compared normalised (`normalise_client`). Any other session
+        counts, not only older ones: two pens on one client is no excuse. A last treatment
+        "in the future" (the clock went back) counts as today. A treatment withdrawn because
+        the pen refused START does not count.
         """
-        if client_ref is None:
+        if client_ref is None or not isinstance(client_ref, str):
             return None
         now_us = _ts_us(now)
-        sql = "SELECT MAX(ts_us) FROM treatments WHERE client_ref = ? AND zone = ?"
-        params: tuple[object, ...] = (str(client_ref), str(zone))
-        if exclude_session is not None:
-            sql += " AND session_id != ?"
-            params += (exclude_session,)
-        last = self._read(sql, params)[0][0]
+        with self._lock:
+            self._check_open()
+            try:
+                return self._days_ago(
+                    self._conn, normalise_client(client_ref), str(zone), now_us, exclude_session
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(f"The audit store could not be read ({exc}).") from exc
+
+    def _days_ago(
+        self,
+        conn: sqlite3.Connection,
+        client: str,
+        zone: str,
+        now_us: int,
+        exclude_session: int | None,
+    ) -> float | None:
+        other = "" if exclude_session is None else " AND session_id != ?"
+        extra: tuple[object, ...] = () if exclude_session is None else (exclude_session,)
+        withdrawn = ""
+        if self._version >= 2:
+            withdrawn = (
+                " AND record_id NOT IN (SELECT treatment_record_id FROM treatment_withdrawals)"
+            )
+        row = conn.execute(
+            "SELECT MAX(ts_us) FROM treatments WHERE client_ref = ? AND zone = ?"
+            + other
+            + withdrawn,
+            (client, zone, *extra),
+        ).fetchone()
+        last = row[0]
+        legacy_upto = self._legacy_upto(conn)
+        if legacy_upto:
+            row = conn.execute(
+                "SELECT MAX(ts_us) FROM treatments WHERE id <= ? AND zone = ? "
+                "AND np_client_key(client_ref) = ?" + other + withdrawn,
+                (legacy_upto, zone, client, *extra),
+            ).fetchone()
+            if row[0] is not None and (last is None or row[0] > last):
+                last = row[0]
         if last is None:
             return None
         return max(0.0, (now_us - int(last)) / 1e6 / _DAY)
+
+    def _legacy_upto(self, conn: sqlite3.Connection) -> int:
+        if self._version < 2:
+            return 1 << 62  # a schema-1 store read as it is: every row is as typed
+        row = conn.execute("SELECT value FROM meta WHERE key = 'legacy_treatments_upto'").fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def begin_treatment(
+        self,
+        session_id: int,
+        zone: str,
+        cartridge_id: int | None,
+        check: Callable[[StartFacts], Mapping[str, object] | None],
+        now: float | None = None,
+    ) -> int:
+        """Re-check the start rules and record that treatment may begin, in one transaction.
+
+        Called BEFORE START is sent. Inside one write transaction (BEGIN IMMEDIATE: every other
+        writer on this store waits, and this one sees all they committed) it gathers the facts
+        the rules need (days since this client's zone was treated in any other session,
+        whether the cartridge was used in another session, this session's screening records),
+        calls `check(facts)`, which raises to refuse (nothing is written) or returns extra data
+        for the record, and then records the treatment and the cartridge. Returns the
+        treatment record's id (for `withdraw_treatment` when the pen refuses START).
+        """
+        zone = _check_zone(zone)
+        if cartridge_id is not None and not _is_u32(cartridge_id):
+            raise StoreError(f"{_show(cartridge_id)} is not a cartridge id (0 to 2^32-1).")
+        ts_us = _ts_us(now)
+        with self._write() as conn:
+            self._open_session(conn, session_id)
+            row = conn.execute(
+                "SELECT client_ref FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            client = None if row[0] is None else str(row[0])
+            days = (
+                None
+                if client is None
+                else self._days_ago(conn, client, zone, ts_us, exclude_session=session_id)
+            )
+            used = bool(cartridge_id) and bool(
+                conn.execute(
+                    "SELECT 1 FROM cartridges WHERE cartridge_id = ? AND session_id != ? LIMIT 1",
+                    (cartridge_id, session_id),
+                ).fetchone()
+            )
+            screening = tuple(
+                self._record(r).data
+                for r in conn.execute(
+                    "SELECT id, ts_us, session_id, kind, data, prev_hash, hash FROM log "
+                    "WHERE session_id = ? AND kind = 'screening' ORDER BY id",
+                    (session_id,),
+                )
+            )
+            extra = check(StartFacts(client, zone, days, used, screening)) or {}
+            data: dict[str, object] = {**extra, "client": client, "zone": zone}
+            data["before_start"] = True
+            record = self._append(
+                conn, "treatment_recorded", canonical_json(data), session_id, ts_us
+            )
+            conn.execute(
+                "INSERT INTO treatments (session_id, client_ref, zone, ts_us, record_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (session_id, client, zone, ts_us, record.id),
+            )
+            if (
+                cartridge_id
+                and not conn.execute(
+                    "SELECT 1 FROM cartridges WHERE cartridge_id = ? AND session_id = ?",
+                    (cartridge_id, session_id),
+                ).fetchone()
+            ):
+                crec = self._append(
+                    conn,
+                    "cartridge_recorded",
+                    canonical_json({"cartridge": cartridge_id}),
+                    session_id,
+                    ts_us,
+                )
+                conn.execute(
+                    "INSERT INTO cartridges (cartridge_id, session_id, first_seen_us, "
+                    "record_id) VALUES (?, ?, ?, ?)",
+                    (cartridge_id, session_id, ts_us, crec.id),
+                )
+        return record.id
+
+    def withdraw_treatment(
+        self, treatment_record: int, reason: str, now: float | None = None
+    ) -> None:
+        """The pen refused START (a NACK): the treatment recorded before it did not begin, so
+        it no longer counts for the interval rule. The record of the attempt stays."""
+        reason = _check_text(reason, "reason for withdrawing the treatment", 200)
+        ts_us = _ts_us(now)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT session_id FROM treatments WHERE record_id = ?", (treatment_record,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"No treatment was recorded in record {treatment_record}.")
+            if conn.execute(
+                "SELECT 1 FROM treatment_withdrawals WHERE treatment_record_id = ?",
+                (treatment_record,),
+            ).fetchone():
+                return
+            record = self._append(
+                conn,
+                "treatment_withdrawn",
+                canonical_json({"treatment": treatment_record, "reason": reason}),
+                int(row[0]),
+                ts_us,
+            )
+            conn.execute(
+                "INSERT INTO treatment_withdrawals (treatment_record_id, ts_us, record_id) "
+                "VALUES (?, ?, ?)",
+                (treatment_record, ts_us, record.id),
+            )
 
     def cartridge_used_before(self, cartridge_id: int, session_id: int) -> bool:
         """True when this cartridge was recorded in any other session."""
@@ -1110,24 +1598,103 @@ class AuditStore:
 
         `anchor`: a head hash written down earlier; the log must still contain it (this catches
         a log that was cut short or rebuilt from some point on by someone with write access).
+        Ignores the checkpoint: this is the full check an auditor runs.
         """
         with self._snapshot() as conn:
             try:
-                return self._verify(conn, anchor)
+                return self._verify(conn, anchor, _Replay(), GENESIS_HASH, 1)
             except sqlite3.Error as exc:
                 return VerifyResult(
                     False, 0, None, f"The audit store could not be read to the end ({exc})."
                 )
 
-    def _verify(self, conn: sqlite3.Connection, anchor: str | None) -> VerifyResult:
-        replay = _Replay()
-        prev = GENESIS_HASH
-        expected = 1
+    def check_trust(self) -> VerifyResult:
+        """Verify the records since the last verified point, and the tables, or raise.
+
+        Called at session start and at every login: the tables the rules read (operators,
+        treatments, cartridges, ...) are used only while they agree with the chain. The chain
+        is walked from the checkpoint (the last record verified, with the tables' state as the
+        chain had built them then) to its end, so the check costs the new records plus one read
+        of the tables, not the whole log; then the checkpoint moves to the end. A checkpoint
+        that does not match its own digest or the log is ignored (a full walk instead).
+        Raises StoreUntrusted naming the first bad record.
+        """
+        with self._snapshot() as conn:
+            try:
+                replay, prev, start = self._load_checkpoint(conn)
+                result = self._verify(conn, None, replay, prev, start)
+            except sqlite3.Error as exc:
+                result = VerifyResult(
+                    False, 0, None, f"The audit store could not be read to the end ({exc})."
+                )
+            if not result.ok:
+                raise StoreUntrusted(
+                    "The audit store failed its integrity check, so it cannot be used to treat: "
+                    f"{result.problem} Run 'needlepen log verify' and restore a copy you trust.",
+                    result,
+                )
+            last = start - 1 + result.count
+            if result.count and not self.read_only and self._version >= 2:
+                state = replay.to_json()
+                digest = hashlib.sha256(f"{last}\n{result.head}\n{state}".encode()).hexdigest()
+                with suppress(StoreError), self._write() as wconn:
+                    wconn.execute(
+                        "INSERT INTO checkpoint (id, record_id, hash, state, state_hash) "
+                        "VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                        "record_id = excluded.record_id, hash = excluded.hash, "
+                        "state = excluded.state, state_hash = excluded.state_hash "
+                        "WHERE excluded.record_id > checkpoint.record_id",
+                        (last, result.head, state, digest),
+                    )
+        return result
+
+    def _load_checkpoint(self, conn: sqlite3.Connection) -> tuple[_Replay, str, int]:
+        """(replayed state, hash of the last verified record, next id) from the checkpoint,
+        or the genesis when there is none or it does not hold together."""
+        genesis = (_Replay(), GENESIS_HASH, 1)
+        if self._version < 2:
+            return genesis
+        row = conn.execute(
+            "SELECT record_id, hash, state, state_hash FROM checkpoint WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            return genesis
+        last, head, state, digest = row
+        if not (isinstance(last, int) and isinstance(head, str) and isinstance(state, str)):
+            return genesis
+        if hashlib.sha256(f"{last}\n{head}\n{state}".encode()).hexdigest() != digest:
+            return genesis
+        at = conn.execute("SELECT hash FROM log WHERE id = ?", (last,)).fetchone()
+        if at is None or at[0] != head:
+            return genesis
+        try:
+            replay = _Replay.from_json(state)
+        except (ValueError, KeyError, TypeError):
+            return genesis
+        return replay, head, last + 1
+
+    def _verify(
+        self,
+        conn: sqlite3.Connection,
+        anchor: str | None,
+        replay: _Replay,
+        prev: str,
+        expected: int,
+    ) -> VerifyResult:
         count = 0
         anchor_seen = anchor is None
+        first = expected
         cursor = conn.execute(
-            "SELECT id, ts_us, session_id, kind, data, prev_hash, hash FROM log ORDER BY id"
+            "SELECT id, ts_us, session_id, kind, data, prev_hash, hash FROM log WHERE id >= ? "
+            "ORDER BY id",
+            (expected,),
         )
+        if first > 1:  # a record deleted just before the resumed walk still shows as a gap
+            before = conn.execute("SELECT MAX(id) FROM log WHERE id < ?", (first,)).fetchone()
+            if before[0] != first - 1:
+                return VerifyResult(
+                    False, 0, first - 1, f"Record {first - 1} is missing or was changed.", None
+                )
 
         def broken(rid: int | None, problem: str) -> VerifyResult:
             return VerifyResult(False, count, rid, problem, prev if count else None)
@@ -1179,18 +1746,19 @@ class AuditStore:
 
         seq_row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'log'").fetchone()
         seq = int(seq_row[0]) if seq_row is not None else 0
-        head = prev if count else GENESIS_HASH
-        if seq > count:
+        head = prev
+        last = first - 1 + count
+        if seq > last:
             missing = (
-                f"Record {count + 1} is missing"
-                if seq == count + 1
-                else f"Records {count + 1} to {seq} are missing"
+                f"Record {last + 1} is missing"
+                if seq == last + 1
+                else f"Records {last + 1} to {seq} are missing"
             )
             return VerifyResult(
                 False,
                 count,
-                count + 1,
-                f"{missing}: the log was cut short after record {count}.",
+                last + 1,
+                f"{missing}: the log was cut short after record {last}.",
                 head,
             )
         if not anchor_seen:
@@ -1259,7 +1827,9 @@ class AuditStore:
                 "session": session_id,
                 "records": [self.record_dict(self._record(row)) for row in rows],
             }
-            json.dump(document, out, indent=1, ensure_ascii=False)
+            # ASCII with \u escapes, as `log show` prints: no C1 control or bidi override
+            # reaches a terminal or viewer raw
+            json.dump(document, out, indent=1, ensure_ascii=True)
             out.write("\n")
         return len(rows)
 
@@ -1292,6 +1862,43 @@ class _Replay:
         self.clients: dict[str, int] = {}
         self.treatments: dict[int, tuple[object, ...]] = {}
         self.cartridges: dict[tuple[int, int], tuple[int, int]] = {}
+        self.withdrawals: dict[int, tuple[int, int]] = {}
+
+    def to_json(self) -> str:
+        """The replayed state as canonical JSON (the checkpoint keeps it)."""
+        return json.dumps(
+            {
+                "operators": self.operators,
+                "sessions": {str(k): v for k, v in self.sessions.items()},
+                "clients": self.clients,
+                "treatments": {str(k): list(v) for k, v in self.treatments.items()},
+                "cartridges": [[c, s, *v] for (c, s), v in self.cartridges.items()],
+                "withdrawals": {str(k): list(v) for k, v in self.withdrawals.items()},
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> _Replay:
+        data = json.loads(text)
+        replay = cls()
+        replay.operators = {str(k): dict(v) for k, v in data["operators"].items()}
+        replay.sessions = {int(k): dict(v) for k, v in data["sessions"].items()}
+        replay.clients = {str(k): int(v) for k, v in data["clients"].items()}
+        replay.treatments = {int(k): tuple(v) for k, v in data["treatments"].items()}
+        replay.cartridges = {(int(c), int(s)): (a, b) for c, s, a, b in data["cartridges"]}
+        replay.withdrawals = {int(k): (v[0], v[1]) for k, v in data["withdrawals"].items()}
+        return replay
+
+    def _legacy_admin(self, data: dict[str, Any]) -> bool:
+        """A schema-1 record: its first professional operator is the administrator."""
+        first_pro = all(state["role"] == "home" for state in self.operators.values())
+        return data.get("role") != "home" and first_pro
+
+    def _is_admin(self, op: object) -> bool:
+        state = self.operators.get(str(op))
+        return state is not None and bool(state["admin"]) and not state["disabled"]
 
     def _client(self, ref: object, ts_us: int) -> None:
         if isinstance(ref, str) and ref not in self.clients:
@@ -1308,6 +1915,9 @@ class _Replay:
                 op = str(data["operator"])
                 if op in self.operators:
                     return f"{bad}: operator '{op}' was already added."
+                by = data.get("by")
+                if "by" in data and self.operators and not self._is_admin(by):
+                    return f"{bad}: {_show(by)} was not an active administrator."
                 self.operators[op] = {
                     "name": data["name"],
                     "role": data["role"],
@@ -1316,10 +1926,21 @@ class _Replay:
                     "failed": 0,
                     "locked_until_us": None,
                     "created_us": ts_us,
+                    "admin": bool(data["admin"]) if "admin" in data else self._legacy_admin(data),
                     "record": rid,
                 }
             elif kind == "operator_disabled":
+                if "by" in data and not self._is_admin(data["by"]):
+                    return f"{bad}: {_show(data['by'])} was not an active administrator."
                 self.operators[str(data["operator"])]["disabled"] = True
+            elif kind in ("operator_unlocked", "operator_pin_reset"):
+                if not self._is_admin(data["by"]):
+                    return f"{bad}: {_show(data['by'])} was not an active administrator."
+                state = self.operators[str(data["operator"])]
+                state["failed"] = data["failed"]
+                state["locked_until_us"] = data["locked_until_us"]
+                if kind == "operator_pin_reset":
+                    state["pin"] = data["pin"]
             elif kind in ("login", "login_failed"):
                 op = str(data["operator"])
                 if data.get("reason") != "unknown":
@@ -1352,6 +1973,11 @@ class _Replay:
                     return f"{bad}: its session was never opened."
                 self.treatments[rid] = (sid, data["client"], data["zone"], ts_us)
                 self._client(data["client"], ts_us)
+            elif kind == "treatment_withdrawn":
+                treated = int(data["treatment"])
+                if treated not in self.treatments or treated in self.withdrawals:
+                    return f"{bad}: it withdraws no recorded treatment."
+                self.withdrawals[treated] = (ts_us, rid)
             elif kind == "cartridge_recorded":
                 if sid not in self.sessions:
                     return f"{bad}: its session was never opened."
@@ -1363,9 +1989,13 @@ class _Replay:
     def check_tables(self, conn: sqlite3.Connection) -> str | None:
         """The first disagreement between the tables and the chain, as one sentence."""
         seen: set[str] = set()
+        has_admin = any(
+            r[1] == "admin" for r in conn.execute("PRAGMA table_info(operators)").fetchall()
+        )
         for row in conn.execute(
             "SELECT id, name, role, pin_salt, pin_hash, scrypt_n, scrypt_r, scrypt_p, disabled, "
-            "failed, locked_until_us, created_us FROM operators ORDER BY id"
+            f"failed, locked_until_us, created_us, {'admin' if has_admin else '0'} "
+            "FROM operators ORDER BY id"
         ):
             op = str(row[0])
             seen.add(op)
@@ -1380,6 +2010,8 @@ class _Replay:
                 "failed": row[9],
                 "locked_until_us": row[10],
                 "created_us": row[11],
+                # a schema-1 store read as it is has no administrator column to compare
+                "admin": bool(row[12]) if has_admin else want["admin"],
             }
             for field, value in have.items():
                 if want[field] != value:
@@ -1455,4 +2087,19 @@ class _Replay:
         }
         if cartridges != self.cartridges:
             return "The cartridges table disagrees with the cartridge records in the log."
+        has_withdrawals = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'treatment_withdrawals'"
+        ).fetchone()
+        withdrawals = (
+            {
+                int(r[0]): (r[1], r[2])
+                for r in conn.execute(
+                    "SELECT treatment_record_id, ts_us, record_id FROM treatment_withdrawals"
+                )
+            }
+            if has_withdrawals
+            else {}
+        )
+        if withdrawals != self.withdrawals:
+            return "The treatment_withdrawals table disagrees with the withdrawal records."
         return None

@@ -32,6 +32,7 @@ from driver.store import (
     check_pin,
     iso_utc,
 )
+from driver.text import printable
 
 
 class CliInputError(DriverError):
@@ -55,7 +56,9 @@ def _session_number(text: str) -> int:
     try:
         value = int(text, 10)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a session number") from None
+        raise argparse.ArgumentTypeError(
+            f"'{printable(text)[:40]}' is not a session number"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError("session numbers start at 1")
     return value
@@ -73,20 +76,34 @@ def register(subparsers: Any) -> None:
     )
     ops_sub = ops.add_subparsers(dest="action", metavar="ACTION", required=True)
 
+    admin = argparse.ArgumentParser(add_help=False)
+    admin.add_argument(
+        "--by",
+        metavar="ADMIN",
+        help="the administrator who authorises this change (asked for their PIN); not needed "
+        "for the first operator of a new store, who becomes its administrator",
+    )
+    admin.add_argument(
+        "--pin-stdin",
+        action="store_true",
+        help="read PINs from standard input, one per line (for scripts): first the "
+        "administrator's, then the new one where a new PIN is set",
+    )
+
     add = ops_sub.add_parser(
         "add",
-        parents=[db],
+        parents=[db, admin],
         help="add an operator",
-        description="Add an operator. For a professional role the PIN (4 to 12 digits) is "
-        "asked twice without echo, or read from one line of standard input with --pin-stdin.",
+        description="Add an operator. The first operator of a new store is its administrator "
+        "(and so needs a professional role and a PIN); afterwards an administrator's ID (--by) "
+        "and PIN authorise each new operator. For a professional role the new PIN (4 to 12 "
+        "digits) is asked twice without echo, or read from standard input with --pin-stdin.",
     )
     add.add_argument("--id", required=True, dest="op_id", metavar="ID", help="login ID")
     add.add_argument("--name", required=True, help="the operator's full name")
     add.add_argument("--role", required=True, choices=ROLES, help="the operator's role")
     add.add_argument(
-        "--pin-stdin",
-        action="store_true",
-        help="read the PIN from one line of standard input (for scripts)",
+        "--admin", action="store_true", help="make the new operator an administrator too"
     )
     add.set_defaults(handler=cmd_operators_add)
 
@@ -95,13 +112,33 @@ def register(subparsers: Any) -> None:
 
     dis = ops_sub.add_parser(
         "disable",
-        parents=[db],
-        help="disable an operator for good",
+        parents=[db, admin],
+        help="disable an operator for good (needs an administrator)",
         description="Disable an operator: they can no longer log in. Their records stay; the "
-        "ID cannot be enabled or reused.",
+        "ID cannot be enabled or reused. Asks to confirm on a terminal (--yes skips that).",
     )
     dis.add_argument("op_id", metavar="ID", help="the operator's login ID")
+    dis.add_argument("--yes", action="store_true", help="do not ask to confirm")
     dis.set_defaults(handler=cmd_operators_disable)
+
+    unlock = ops_sub.add_parser(
+        "unlock",
+        parents=[db, admin],
+        help="lift a PIN lockout now (needs an administrator)",
+        description="Lift an operator's lockout after wrong PINs before it expires.",
+    )
+    unlock.add_argument("op_id", metavar="ID", help="the operator's login ID")
+    unlock.set_defaults(handler=cmd_operators_unlock)
+
+    reset = ops_sub.add_parser(
+        "reset-pin",
+        parents=[db, admin],
+        help="give an operator a new PIN (needs an administrator)",
+        description="Set a new PIN for an operator (asked twice without echo, or the second "
+        "line of standard input with --pin-stdin); it also lifts any lockout.",
+    )
+    reset.add_argument("op_id", metavar="ID", help="the operator's login ID")
+    reset.set_defaults(handler=cmd_operators_reset_pin)
 
     log = subparsers.add_parser(
         "log",
@@ -146,8 +183,12 @@ def register(subparsers: Any) -> None:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _open(args: argparse.Namespace, *, create: bool) -> AuditStore:
+def _open(args: argparse.Namespace, *, create: bool, read_only: bool = False) -> AuditStore:
     path = args.db if args.db else default_db_path(create_dir=create)
+    if read_only:  # reading never writes, so a read-only copy can be shown and verified
+        if not os.path.exists(path):
+            raise CliInputError(f"There is no audit store at {printable(str(path))}.")
+        return AuditStore(path, create=False, read_only=True)
     return AuditStore(path, create=create)
 
 
@@ -175,29 +216,58 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-def _read_pin(args: argparse.Namespace) -> str | None:
-    if args.role not in PROFESSIONAL_ROLES:
-        if args.pin_stdin:
-            raise CliInputError("The home role has no PIN; leave out --pin-stdin.")
-        return None
-    if args.pin_stdin:
+class _Pins:
+    """PINs for one command: from the terminal without echo, or lines of stdin."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.from_stdin = bool(args.pin_stdin)
+
+    def _line(self, what: str) -> str:
         line = sys.stdin.readline()
         if not line:
-            raise CliInputError("No PIN arrived on standard input; nothing was stored.")
-        return check_pin(line.rstrip("\r\n"))
-    if not sys.stdin.isatty():
-        raise CliInputError(
-            "There is no terminal to ask for the PIN on; pipe it in with --pin-stdin."
-        )
-    try:
-        first = getpass.getpass(f"PIN for {args.op_id} (4 to 12 digits): ")
+            raise CliInputError(f"No {what} arrived on standard input; nothing was stored.")
+        return line.rstrip("\r\n")
+
+    def _ask(self, prompt: str) -> str:
+        if not sys.stdin.isatty():
+            raise CliInputError(
+                "There is no terminal to ask for the PIN on; pipe it in with --pin-stdin."
+            )
+        try:
+            return getpass.getpass(prompt)
+        except EOFError:
+            raise CliInputError("No PIN was entered; nothing was stored.") from None
+
+    def admin(self, admin_id: str) -> str:
+        if self.from_stdin:
+            return self._line("administrator's PIN")
+        return self._ask(f"PIN of administrator {_safe(admin_id)}: ")
+
+    def new(self, op_id: str) -> str:
+        if self.from_stdin:
+            return check_pin(self._line("PIN"))
+        first = self._ask(f"New PIN for {_safe(op_id)} (4 to 12 digits): ")
         check_pin(first)
-        second = getpass.getpass("The same PIN again: ")
-    except EOFError:
-        raise CliInputError("No PIN was entered; nothing was stored.") from None
-    if not hmac.compare_digest(first.encode(), second.encode()):
-        raise CliInputError("The two PINs differ; nothing was stored.")
-    return first
+        second = self._ask("The same PIN again: ")
+        if not hmac.compare_digest(first.encode(), second.encode()):
+            raise CliInputError("The two PINs differ; nothing was stored.")
+        return first
+
+
+def _safe(text: object) -> str:
+    """User-given text for the terminal: control, format and bidi characters escaped."""
+    return printable(str(text))
+
+
+def _authority(args: argparse.Namespace, store: AuditStore, pins: _Pins) -> tuple[str, str] | None:
+    """The administrator's (ID, PIN) for a change; None for the first operator of a store."""
+    if not store.list_operators():
+        return None
+    if not args.by:
+        raise CliInputError(
+            "This change needs an administrator: add --by ADMIN_ID (their PIN is asked)."
+        )
+    return args.by, pins.admin(args.by)
 
 
 # --- handlers ------------------------------------------------------------------------------
@@ -205,6 +275,7 @@ def _read_pin(args: argparse.Namespace) -> str | None:
 
 def cmd_operators_add(args: argparse.Namespace) -> int:
     check_new_operator(args.op_id, args.name, args.role)
+    pins = _Pins(args)
     with _open(args, create=True) as store:
         try:
             store.get_operator(args.op_id)
@@ -212,37 +283,96 @@ def cmd_operators_add(args: argparse.Namespace) -> int:
             pass
         else:
             raise CliInputError(f"An operator with ID '{args.op_id}' already exists.")
-        pin = _read_pin(args)
-        op = store.add_operator(args.op_id, args.name, args.role, pin)
+        first = not store.list_operators()
+        if first and args.role not in PROFESSIONAL_ROLES:
+            raise CliInputError(
+                "The first operator administers the store and logs in with a PIN: give them a "
+                "professional role (aesthetician, clinician or engineer)."
+            )
+        by = _authority(args, store, pins)
+        if args.role in PROFESSIONAL_ROLES:
+            pin: str | None = pins.new(args.op_id)
+        elif args.pin_stdin and by is None:
+            raise CliInputError("The home role has no PIN; leave out --pin-stdin.")
+        else:
+            pin = None
+        op = store.add_operator(args.op_id, args.name, args.role, pin, by=by, admin=args.admin)
     login = "logs in with a PIN" if op.role in PROFESSIONAL_ROLES else "needs no PIN"
-    print(f"Added operator {op.id} ({op.name}, {op.role}); {login}.")
+    print(f"Added operator {op.id} ({_safe(op.name)}, {op.role}); {login}.")
+    if first:
+        print(
+            f"{op.id} is the first operator of this store and so its administrator: adding, "
+            "disabling and unlocking operators and resetting PINs now need their ID and PIN."
+        )
     return 0
 
 
 def cmd_operators_list(args: argparse.Namespace) -> int:
-    with _open(args, create=False) as store:
+    with _open(args, create=False, read_only=True) as store:
         ops = store.list_operators()
     if not ops:
         print("No operators yet; add one with 'needlepen operators add'.")
         return 0
-    rows: list[tuple[str, ...]] = [(op.id, op.name, op.role, _status(op)) for op in ops]
+    rows: list[tuple[str, ...]] = [
+        (op.id, _safe(op.name), op.role + (" (admin)" if op.admin else ""), _status(op))
+        for op in ops
+    ]
     print(_table(("ID", "NAME", "ROLE", "STATUS"), rows))
     return 0
 
 
 def cmd_operators_disable(args: argparse.Namespace) -> int:
+    pins = _Pins(args)
     with _open(args, create=False) as store:
         before = store.get_operator(args.op_id)
-        store.disable_operator(args.op_id)
-    if before.disabled:
-        print(f"Operator {before.id} was already disabled.")
-    else:
-        print(f"Operator {before.id} is disabled; they can no longer log in.")
+        if before.disabled:
+            print(f"Operator {before.id} was already disabled.")
+            return 0
+        if not args.yes:
+            if not sys.stdin.isatty() or args.pin_stdin:
+                raise CliInputError(
+                    "Disabling an operator is for good: confirm on a terminal, or add --yes."
+                )
+            try:
+                answer = input(
+                    f"Disable operator {before.id} ({_safe(before.name)}) for good? "
+                    "Type the ID to confirm: "
+                )
+            except EOFError:
+                answer = ""
+            if answer.strip() != before.id:
+                raise CliInputError("Not confirmed; nothing was changed.")
+        by = _authority(args, store, pins)
+        store.disable_operator(args.op_id, by=by)
+    print(f"Operator {before.id} is disabled; they can no longer log in.")
+    return 0
+
+
+def cmd_operators_unlock(args: argparse.Namespace) -> int:
+    pins = _Pins(args)
+    with _open(args, create=False) as store:
+        op = store.get_operator(args.op_id)
+        by = _authority(args, store, pins)
+        store.unlock_operator(op.id, by=by)
+    print(f"Operator {op.id} is unlocked; their wrong-PIN count starts afresh.")
+    return 0
+
+
+def cmd_operators_reset_pin(args: argparse.Namespace) -> int:
+    pins = _Pins(args)
+    with _open(args, create=False) as store:
+        op = store.get_operator(args.op_id)
+        if op.role not in PROFESSIONAL_ROLES:
+            raise CliInputError(f"Operator {op.id} has the home role, which has no PIN.")
+        by = _authority(args, store, pins)
+        pin = pins.new(op.id)
+        store.reset_pin(op.id, pin, by=by)
+    print(f"Operator {op.id} has a new PIN.")
     return 0
 
 
 def cmd_log_show(args: argparse.Namespace) -> int:
-    with _open(args, create=False) as store:
+    with _open(args, create=False, read_only=True) as store:
         records = store.records(args.session)
     if args.json:
         json.dump([AuditStore.record_dict(r) for r in records], sys.stdout, indent=1)
@@ -264,19 +394,21 @@ def cmd_log_show(args: argparse.Namespace) -> int:
 
 
 def cmd_log_export(args: argparse.Namespace) -> int:
-    with _open(args, create=False) as store:
+    with _open(args, create=False, read_only=True) as store:
         if args.output is None:
             count = store.export(args.fmt, sys.stdout, args.session)
             print(f"Exported {_records(count)}.", file=sys.stderr)
             return 0
         target = Path(args.output)
         if target.exists() and not args.force:
-            raise CliInputError(f"{target} already exists; choose another name or add --force.")
+            raise CliInputError(
+                f"{_safe(target)} already exists; choose another name or add --force."
+            )
         if target.is_dir():
-            raise CliInputError(f"{target} is a directory.")
+            raise CliInputError(f"{_safe(target)} is a directory.")
         directory = target.parent if str(target.parent) else Path(".")
         if not directory.is_dir():
-            raise CliInputError(f"The directory {directory} does not exist.")
+            raise CliInputError(f"The directory {_safe(directory)} does not exist.")
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
@@ -288,7 +420,7 @@ def cmd_log_export(args: argparse.Namespace) -> int:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-    print(f"Exported {_records(count)} to {target}.", file=sys.stderr)
+    print(f"Exported {_records(count)} to {_safe(target)}.", file=sys.stderr)
     return 0
 
 
@@ -298,7 +430,7 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
         anchor = anchor.strip().lower()
         if not _HASH_RE.fullmatch(anchor):
             raise CliInputError("An anchor is a head hash: 64 hexadecimal digits.")
-    with _open(args, create=False) as store:
+    with _open(args, create=False, read_only=True) as store:
         result = store.verify(anchor)
     if result.ok:
         print(

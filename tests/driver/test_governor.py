@@ -456,7 +456,7 @@ def test_the_policy_sets_the_interval() -> None:
 
 @pytest.mark.parametrize("days", [math.nan, -1, -0.001, math.inf * -1, "10", True])
 def test_invalid_history_is_rejected_as_the_safest_choice(days: object) -> None:
-    d = decide("clinician", "neck", 0.5, last_session_days_ago=days, override_reason="x")
+    d = decide("clinician", "neck", 0.5, last_session_days_ago=days, override_reason="xyz")
     assert d.outcome is Outcome.REJECTED and d.bound_by == "interval"
 
 

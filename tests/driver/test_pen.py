@@ -67,7 +67,13 @@ def test_home_class_pen_forces_home_role_even_for_a_clinician(store):
 
 def test_rejected_and_needs_override_send_nothing(store):
     with Pen.open(
-        "sim://?seed=4", role="clinician", operator="c1", pin="1234", zone="cheeks", db=store
+        "sim://?seed=4",
+        role="clinician",
+        operator="c1",
+        pin="1234",
+        client="P-1",
+        zone="cheeks",
+        db=store,
     ) as pen:
         before = fw(pen).depth_set_um
         assert pen.set_depth(float("nan")).outcome is Outcome.REJECTED
@@ -81,7 +87,13 @@ def test_rejected_and_needs_override_send_nothing(store):
 
 def test_override_reason_is_recorded_before_the_command(store):
     with Pen.open(
-        "sim://?seed=5", role="clinician", operator="c1", pin="1234", zone="cheeks", db=store
+        "sim://?seed=5",
+        role="clinician",
+        operator="c1",
+        pin="1234",
+        client="P-1",
+        zone="cheeks",
+        db=store,
     ) as pen:
         d = pen.set_depth(1.5, override_reason="deep acne scarring, consented")
         assert d.outcome is Outcome.ALLOWED and d.depth_um == 1500
@@ -96,7 +108,13 @@ def test_override_reason_is_recorded_before_the_command(store):
 
 def test_zone_change_clamps_down_at_once(store):
     with Pen.open(
-        "sim://?seed=6", role="clinician", operator="c1", pin="1234", zone="cheeks", db=store
+        "sim://?seed=6",
+        role="clinician",
+        operator="c1",
+        pin="1234",
+        client="P-1",
+        zone="cheeks",
+        db=store,
     ) as pen:
         pen.set_depth(1.0)
         assert fw(pen).depth_set_um == 1000
@@ -264,13 +282,13 @@ def test_close_stops_the_needle(store):
 
 
 def test_cartridge_used_in_an_earlier_session_refuses_start(store):
-    # the same seed gives the same cartridge id: the "same cartridge put back"
-    with Pen.open("sim://?seed=17", role="home", zone="forehead", db=store) as pen:
+    # a pinned cartridge id: the "same cartridge put back" in the next session
+    with Pen.open("sim://?seed=17&cartridge=5eed17", role="home", zone="forehead", db=store) as pen:
         pen.set_depth(0.5)
         pen.set_rate(100)
         pen.start()
         pen.stop()
-    with Pen.open("sim://?seed=17", role="home", zone="cheeks", db=store) as pen:
+    with Pen.open("sim://?seed=17&cartridge=5eed17", role="home", zone="cheeks", db=store) as pen:
         pen.set_depth(0.5)
         pen.set_rate(100)
         with pytest.raises(NotAllowed, match="earlier session"):
@@ -292,7 +310,13 @@ def test_interval_rule_uses_the_store(store):
         assert pen.zone == "cheeks"
     with pytest.raises(NotAllowed, match="28 days"):
         Pen.open("sim://?seed=19", role="home", zone="forehead", client="C-1", db=store)
-    with Pen.open("sim://?seed=20", role="home", zone="forehead", client="C-2", db=store) as pen:
+    # a home session is the pen's own user: another name on the same pen is the same person
+    with pytest.raises(NotAllowed, match="28 days"):
+        Pen.open("sim://?seed=20", role="home", zone="forehead", client="C-2", db=store)
+    with Pen.open(
+        "sim://?seed=20", role="aesthetician", operator="a1", pin="5678", client="C-2", db=store
+    ) as pen:
+        pen.select_zone("forehead")
         assert pen.set_depth(0.5).outcome is Outcome.ALLOWED
 
 
@@ -306,12 +330,12 @@ def test_wrong_pin_then_lockout(store):
     try:
         for left in (4, 3, 2, 1):
             with pytest.raises(WrongPin) as err:
-                pen.begin(role="clinician", operator="c1", pin="0000")
+                pen.begin(role="clinician", operator="c1", pin="0000", client="P-1")
             assert err.value.attempts_left == left
         with pytest.raises(OperatorLocked):
-            pen.begin(role="clinician", operator="c1", pin="0000")
+            pen.begin(role="clinician", operator="c1", pin="0000", client="P-1")
         with pytest.raises(OperatorLocked):
-            pen.begin(role="clinician", operator="c1", pin="1234")
+            pen.begin(role="clinician", operator="c1", pin="1234", client="P-1")
         assert pen.session_id < 0
         with pytest.raises(NotAllowed, match="Log in first"):
             pen.set_depth(0.5)
@@ -357,7 +381,13 @@ def test_an_acknowledged_screening_lets_a_clinician_start(store):
 
     answers = dict.fromkeys(screening.KEYS, False) | {"cold_sores": True}
     with Pen.open(
-        "sim://?seed=26", role="clinician", operator="c1", pin="1234", zone="cheeks", db=store
+        "sim://?seed=26",
+        role="clinician",
+        operator="c1",
+        pin="1234",
+        client="P-1",
+        zone="cheeks",
+        db=store,
     ) as pen:
         result = screening.record(store, pen.session_id, answers, "clinician")
         pen.set_depth(0.5)

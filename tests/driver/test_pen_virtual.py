@@ -91,7 +91,7 @@ def test_a_zone_change_whose_clamp_is_lost_never_leaves_the_needle_too_deep(stor
     port = VirtualPort(sim, clock)
     pen = Pen.connect("virtual", db=store, port=port, clock=clock.now, idle=clock.advance)
     try:
-        pen.begin(role="clinician", operator="c1", pin="1234")
+        pen.begin(role="clinician", operator="c1", pin="1234", client="P-1")
         pen.select_zone("cheeks")
         pen.set_depth(1.0)
         pen.set_rate(100)
@@ -116,7 +116,9 @@ def test_a_zone_change_whose_clamp_is_lost_never_leaves_the_needle_too_deep(stor
 
 def test_a_depth_sent_without_answer_counts_as_possibly_applied(store):
     """set_depth's ACK is lost but the pen applied it: a later zone change still clamps."""
-    pen, sim, _clock = open_virtual(store, seed=4, role="clinician", operator="c1", pin="1234")
+    pen, sim, _clock = open_virtual(
+        store, seed=4, role="clinician", operator="c1", pin="1234", client="P-1"
+    )
     try:
         pen.select_zone("cheeks")
         pen.set_depth(0.5)

@@ -31,11 +31,14 @@ def drop_triggers(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP TRIGGER {name}")
 
 
+ADMIN = ("doc", "2468")  # the first operator administers the store
+
+
 def build(path: Path) -> AuditStore:
     """A store with operators, two sessions, treatments, a cartridge and plain records."""
     s = AuditStore(path, scrypt_n=2**10)
     s.add_operator("doc", "Dr Who", "clinician", "2468", now=T0)
-    s.add_operator("home1", "Pat", "home", None, now=T0)
+    s.add_operator("home1", "Pat", "home", None, now=T0, by=ADMIN)
     s.authenticate("doc", "2468", now=T0 + 1)
     sid = s.begin_session(
         role="clinician",
@@ -87,8 +90,7 @@ def id_of(store: AuditStore, kind: str) -> int:
         "DELETE FROM log",
         "DELETE FROM operators WHERE id = 'doc'",
         "UPDATE operators SET role = 'engineer' WHERE id = 'doc'",
-        "UPDATE operators SET pin_hash = x'00' WHERE id = 'doc'",
-        "UPDATE operators SET disabled = 0 WHERE id = 'doc'",  # doc is disabled first below
+        "UPDATE operators SET disabled = 0 WHERE id = 'home1'",  # disabled first below
         "DELETE FROM sessions",
         "UPDATE sessions SET ended_us = 1",  # already ended
         "UPDATE sessions SET role = 'home'",
@@ -101,7 +103,7 @@ def id_of(store: AuditStore, kind: str) -> int:
     ],
 )
 def test_triggers_refuse_changes(built: AuditStore, sql: str) -> None:
-    built.disable_operator("doc", now=T0 + 8)
+    built.disable_operator("home1", now=T0 + 8, by=ADMIN)
     before = built.records()
     conn = raw(built.path)
     with pytest.raises(sqlite3.IntegrityError):
@@ -117,7 +119,7 @@ def test_lockout_state_and_ending_a_session_are_still_allowed(built: AuditStore)
         with pytest.raises(Exception, match="Wrong PIN"):
             built.authenticate("doc", "0000", now=T0 + 10 + i)
     built.authenticate("doc", "2468", now=T0 + 20)
-    built.disable_operator("home1", now=T0 + 21)
+    built.disable_operator("home1", now=T0 + 21, by=ADMIN)
     assert built.verify().ok
 
 
@@ -353,12 +355,12 @@ TABLE_TAMPERS: dict[str, tuple[list[str], str]] = {
         "cartridges table disagrees",
     ),
     "client renamed to a real name": (
-        ["UPDATE clients SET ref = 'Jane Doe' WHERE ref = 'C-1'"],
+        ["UPDATE clients SET ref = 'Jane Doe' WHERE ref = 'c-1'"],
         "clients table holds 'Jane Doe'",
     ),
     "client deleted": (
         ["DELETE FROM clients"],
-        "Client 'C-1' is in the log but missing",
+        "Client 'c-1' is in the log but missing",
     ),
 }
 
@@ -367,8 +369,8 @@ TABLE_TAMPERS: dict[str, tuple[list[str], str]] = {
 def test_tampered_tables_are_found(tmp_path: Path, case: str) -> None:
     statements, problem = TABLE_TAMPERS[case]
     with build(tmp_path / "t.db") as s:
-        s.add_operator("gone", "Former", "home", None, now=T0 + 8)
-        s.disable_operator("gone", now=T0 + 9)
+        s.add_operator("gone", "Former", "home", None, now=T0 + 8, by=ADMIN)
+        s.disable_operator("gone", now=T0 + 9, by=ADMIN)
         for i in range(5):
             with pytest.raises(Exception, match="PIN"):
                 s.authenticate("doc", "0000", now=T0 + 10 + i)

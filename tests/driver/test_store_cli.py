@@ -98,9 +98,10 @@ def test_add_with_pin_on_stdin(cli: Run, db: str) -> None:
         stdin="24681357\n",
     )
     assert (code, err) == (0, "")
-    assert out == "Added operator ada (Ada L, clinician); logs in with a PIN.\n"
+    assert out.startswith("Added operator ada (Ada L, clinician); logs in with a PIN.\n")
+    assert "ada is the first operator of this store and so its administrator" in out
     with AuditStore(db) as s:
-        assert s.authenticate("ada", "24681357").role == "clinician"
+        assert s.authenticate("ada", "24681357").admin
 
 
 def test_add_with_crlf_pin_on_stdin(cli: Run, db: str) -> None:
@@ -199,28 +200,143 @@ def test_add_refuses_a_bad_pin_on_stdin(cli: Run, db: str, stdin: str) -> None:
     assert nothing_stored(db)
 
 
-def test_add_home_operator_needs_and_takes_no_pin(cli: Run, db: str) -> None:
-    code, out, _ = cli(
-        "operators", "add", "--id", "me", "--name", "Me", "--role", "home", "--db", db
-    )
-    assert code == 0 and "needs no PIN" in out
-    code, _, err = cli(
+def add_admin(cli: Run, db: str) -> None:
+    code, _, _ = cli(
         "operators",
         "add",
         "--id",
-        "me2",
+        "boss",
+        "--name",
+        "Boss",
+        "--role",
+        "clinician",
+        "--pin-stdin",
+        "--db",
+        db,
+        stdin="8642\n",
+    )
+    assert code == 0
+
+
+def test_add_home_operator_needs_and_takes_no_pin(cli: Run, db: str) -> None:
+    add_admin(cli, db)
+    code, out, _ = cli(
+        "operators",
+        "add",
+        "--id",
+        "me",
         "--name",
         "Me",
         "--role",
         "home",
+        "--by",
+        "boss",
         "--pin-stdin",
         "--db",
         db,
-        stdin="1234\n",
+        stdin="8642\n",
     )
-    assert code == 1 and "home role has no PIN" in err
+    assert code == 0 and "needs no PIN" in out
     with AuditStore(db) as s:
-        assert [o.id for o in s.list_operators()] == ["me"]
+        assert [o.id for o in s.list_operators()] == ["boss", "me"]
+
+
+def test_the_first_operator_must_be_an_administrator_with_a_pin(cli: Run, db: str) -> None:
+    code, _, err = cli(
+        "operators", "add", "--id", "me", "--name", "Me", "--role", "home", "--db", db
+    )
+    assert code == 1 and "first operator administers the store" in err
+
+
+def test_adding_after_the_first_needs_an_administrator(cli: Run, db: str) -> None:
+    add_admin(cli, db)
+    argv = ("operators", "add", "--id", "b", "--name", "B", "--role", "aesthetician")
+    code, _, err = cli(*argv, "--pin-stdin", "--db", db, stdin="5555\n")
+    assert code == 1 and "needs an administrator" in err
+    code, _, err = cli(*argv, "--by", "boss", "--pin-stdin", "--db", db, stdin="0000\n5555\n")
+    assert (
+        code == 1
+        and err == "needlepen: Wrong PIN or unknown operator ID; check both and try again.\n"
+    )
+    code, _, err = cli(*argv, "--by", "nobody", "--pin-stdin", "--db", db, stdin="0000\n5555\n")
+    assert (
+        code == 1
+        and err == "needlepen: Wrong PIN or unknown operator ID; check both and try again.\n"
+    )
+    code, out, _ = cli(*argv, "--by", "boss", "--pin-stdin", "--db", db, stdin="8642\n5555\n")
+    assert code == 0 and "Added operator b" in out
+    code, _, err = cli(
+        "operators",
+        "add",
+        "--id",
+        "c",
+        "--name",
+        "C",
+        "--role",
+        "home",
+        "--by",
+        "b",
+        "--pin-stdin",
+        "--db",
+        db,
+        stdin="5555\n",
+    )
+    assert code == 1 and "not an administrator" in err
+    with AuditStore(db) as s:
+        added = [r for r in s.records() if r.kind == "operator_added"]
+        assert [(r.data["operator"], r.data["by"], r.data["admin"]) for r in added] == [
+            ("boss", None, True),
+            ("b", "boss", False),
+        ]
+        assert s.verify().ok
+
+
+def test_unlock_and_reset_pin_need_an_administrator_and_are_recorded(cli: Run, db: str) -> None:
+    add_admin(cli, db)
+    cli(
+        "operators",
+        "add",
+        "--id",
+        "b",
+        "--name",
+        "B",
+        "--role",
+        "aesthetician",
+        "--by",
+        "boss",
+        "--pin-stdin",
+        "--db",
+        db,
+        stdin="8642\n5555\n",
+    )
+    with AuditStore(db) as s:
+        for _ in range(5):
+            with pytest.raises(Exception, match="PIN"):
+                s.authenticate("b", "0000")
+        assert s.get_operator("b").locked_until is not None
+    code, _, err = cli("operators", "unlock", "b", "--pin-stdin", "--db", db, stdin="")
+    assert code == 1 and "needs an administrator" in err
+    code, out, _ = cli(
+        "operators", "unlock", "b", "--by", "boss", "--pin-stdin", "--db", db, stdin="8642\n"
+    )
+    assert code == 0 and "unlocked" in out
+    code, out, _ = cli(
+        "operators",
+        "reset-pin",
+        "b",
+        "--by",
+        "boss",
+        "--pin-stdin",
+        "--db",
+        db,
+        stdin="8642\n7777\n",
+    )
+    assert code == 0 and "new PIN" in out
+    with AuditStore(db) as s:
+        assert s.authenticate("b", "7777").id == "b"
+        kinds = [r.kind for r in s.records()]
+        assert "operator_unlocked" in kinds and "operator_pin_reset" in kinds
+        assert s.verify().ok
 
 
 def test_add_checks_id_and_name_before_asking_or_creating(
@@ -241,12 +357,21 @@ def test_add_checks_id_and_name_before_asking_or_creating(
 def test_add_refuses_a_duplicate_before_asking(
     cli: Run, db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert (
-        cli("operators", "add", "--id", "me", "--name", "Me", "--role", "home", "--db", db)[0] == 0
-    )
-    prompts = prompt_answers(monkeypatch, "1234", "1234")
+    add_admin(cli, db)
+    prompts = prompt_answers(monkeypatch, "8642", "1234", "1234")
     code, _, err = cli(
-        "operators", "add", "--id", "me", "--name", "Other", "--role", "clinician", "--db", db
+        "operators",
+        "add",
+        "--id",
+        "boss",
+        "--name",
+        "Other",
+        "--role",
+        "clinician",
+        "--by",
+        "boss",
+        "--db",
+        db,
     )
     assert code == 1 and "already exists" in err and prompts == []
 
@@ -263,16 +388,16 @@ def test_unknown_role_is_an_argparse_error(cli: Run, db: str) -> None:
 def test_list_shows_roles_locks_and_disabled(cli: Run, db: str) -> None:
     with AuditStore(db, scrypt_n=2**8) as s:
         s.add_operator("ada", "Ada Lovelace", "clinician", "1234")
-        s.add_operator("bob", "Bob", "aesthetician", "5678")
-        s.add_operator("cat", "Cat", "home", None)
-        s.add_operator("dan", "Dan", "engineer", "9999")
+        s.add_operator("bob", "Bob", "aesthetician", "5678", by=("ada", "1234"))
+        s.add_operator("cat", "Cat", "home", None, by=("ada", "1234"))
+        s.add_operator("dan", "Dan", "engineer", "9999", by=("ada", "1234"))
+        s.disable_operator("cat", by=("ada", "1234"))
         for _ in range(5):
             with pytest.raises(Exception, match="PIN"):
                 s.authenticate("ada", "0000")
         for _ in range(2):
             with pytest.raises(Exception, match="PIN"):
                 s.authenticate("bob", "0000")
-        s.disable_operator("cat")
     code, out, _ = cli("operators", "list", "--db", db)
     assert code == 0
     lines = out.splitlines()
@@ -303,16 +428,55 @@ def test_read_commands_do_not_create_a_store(cli: Run, tmp_path: Path) -> None:
     assert not Path(missing).exists()
 
 
-def test_disable(cli: Run, db: str) -> None:
-    cli("operators", "add", "--id", "me", "--name", "Me", "--role", "home", "--db", db)
-    code, out, _ = cli("operators", "disable", "me", "--db", db)
+def test_disable(cli: Run, db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_admin(cli, db)
+    cli(
+        "operators",
+        "add",
+        "--id",
+        "me",
+        "--name",
+        "Me",
+        "--role",
+        "home",
+        "--by",
+        "boss",
+        "--pin-stdin",
+        "--db",
+        db,
+        stdin="8642\n",
+    )
+    code, _, err = cli("operators", "disable", "me", "--by", "boss", "--db", db, stdin="")
+    assert code == 1 and "confirm on a terminal" in err
+    # on a terminal: the ID typed back confirms, anything else changes nothing
+    monkeypatch.setattr(sys, "stdin", FakeTty(""))
+    monkeypatch.setattr("builtins.input", lambda prompt="": "no")
+    code, _, err = cli("operators", "disable", "me", "--by", "boss", "--db", db)
+    assert code == 1 and "Not confirmed" in err
+    monkeypatch.setattr("builtins.input", lambda prompt="": "me")
+    prompt_answers(monkeypatch, "8642")
+    code, out, _ = cli("operators", "disable", "me", "--by", "boss", "--db", db)
     assert code == 0 and "Operator me is disabled" in out
     code, out, _ = cli("operators", "disable", "me", "--db", db)
     assert code == 0 and "already disabled" in out
     code, _, err = cli("operators", "disable", "ghost", "--db", db)
     assert code == 1 and err == "needlepen: There is no operator 'ghost'.\n"
+    code, _, err = cli(
+        "operators",
+        "disable",
+        "boss",
+        "--yes",
+        "--by",
+        "boss",
+        "--pin-stdin",
+        "--db",
+        db,
+        stdin="8642\n",
+    )
+    assert code == 1 and "last active administrator" in err
     with AuditStore(db) as s:
-        assert [r.kind for r in s.records()] == ["operator_added", "operator_disabled"]
+        kinds = [r.kind for r in s.records() if r.kind.startswith("operator")]
+        assert kinds == ["operator_added", "operator_added", "operator_disabled"]
 
 
 def test_default_db_in_the_data_directory(
@@ -322,7 +486,19 @@ def test_default_db_in_the_data_directory(
     code, _, err = cli("log", "verify")
     assert code == 1 and "There is no audit store" in err
     assert not (tmp_path / "data").exists()
-    assert cli("operators", "add", "--id", "me", "--name", "Me", "--role", "home")[0] == 0
+    added = cli(
+        "operators",
+        "add",
+        "--id",
+        "me",
+        "--name",
+        "Me",
+        "--role",
+        "engineer",
+        "--pin-stdin",
+        stdin="2468\n",
+    )
+    assert added[0] == 0
     assert (tmp_path / "data" / DB_FILENAME).is_file()
     assert cli("log", "verify")[0] == 0
 

@@ -119,8 +119,10 @@ class Rig:
         self.store = AuditStore(
             store_path or os.path.join(self.tmp, "audit.db"), scrypt_n=TEST_SCRYPT_N
         )
+        admin = OPERATORS["clinician"]  # the first operator administers the store
         for role, (op_id, pin) in OPERATORS.items():
-            self.store.add_operator(op_id, f"Test {role}", role, pin)
+            by = None if op_id == admin[0] else admin
+            self.store.add_operator(op_id, f"Test {role}", role, pin, by=by)
         self.clock = VirtualClock()
         self.config = PenConfig.for_device_class(device, watchdog_ms=watchdog_ms)
         self.sim = Simulation(self.config, seed=seed)
@@ -250,6 +252,8 @@ class Rig:
             self._connecting = None
         if role in OPERATORS and operator is None:
             operator, pin = OPERATORS[role]
+        if client is None and role in ("aesthetician", "clinician"):
+            client = "rig-client"  # a professional session names its client
         session.pen.begin(role=role, operator=operator, pin=pin, client=client)
         session.role = session.pen.role
         return session

@@ -22,8 +22,11 @@ def test_watchdog_trips_on_time_whatever_the_float_clock_reads() -> None:
     fw = Firmware(PenConfig.professional(), seed=1, now_ms=last_rx)
     trips: list[LogRecord] = []
     fw.add_listener(lambda r: trips.append(r) if r.event == "WATCHDOG_TRIPPED" else None)
-    for seq, msg in enumerate((Hello(1, 7), SetDepth(500), SetRate(100), Start())):
+    for seq, msg in enumerate((Hello(1, 7), SetDepth(500), SetRate(100))):
         fw.feed(encode(msg, seq))
+    fw.tick(last_rx + 40.0)  # the needle slews to 0.50 mm (START needs it there)
+    fw.feed(encode(Start(), 3))
+    last_rx += 40.0
     assert fw.state == State.RUNNING
     assert [a.type_code for a in fw.applied][-1] == MsgType.START
     fw.tick(last_rx + 299.0)

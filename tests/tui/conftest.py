@@ -57,8 +57,8 @@ def store(tmp_path) -> Iterator[AuditStore]:
     # the heartbeat long enough for the pen's watchdog to end the session.)
     s = AuditStore(":memory:", scrypt_n=16)
     s.add_operator("c1", "Dr Clin", "clinician", "1234")
-    s.add_operator("a1", "Ann Aesth", "aesthetician", "5678")
-    s.add_operator("e1", "Eve Eng", "engineer", "9999")
+    s.add_operator("a1", "Ann Aesth", "aesthetician", "5678", by=("c1", "1234"))
+    s.add_operator("e1", "Eve Eng", "engineer", "9999", by=("c1", "1234"))
     yield s
     s.close()
 

@@ -48,7 +48,7 @@ def test_full_clinician_session_by_keyboard(store, tmp_path, monkeypatch):
             await answer_screening(pilot)
             await on_screen(pilot, "TreatmentScreen")
             assert app.pen is not None and app.pen.role == "clinician"
-            assert app.pen.client_ref == "C-42"
+            assert app.pen.client_ref == "c-42"  # stored normalised
             await settle(pilot)
             await pilot.press("down", "down", "down", "down", "enter")  # cheeks
             await until(pilot, lambda: app.pen.zone == "cheeks", "zone cheeks")
@@ -101,7 +101,7 @@ def test_flags_bring_a_home_session_to_the_treatment_screen(store):
             await home_treatment(pilot)
             assert app.pen is not None
             assert app.pen.role == "home" and app.pen.zone == "forehead"
-            assert app.pen.client_ref == "self"
+            assert app.pen.client_ref == "home-pen-" + format(app.pen.info.serial, "08x")
 
     asyncio.run(go())
 
