@@ -171,7 +171,12 @@ OPTIONS: tuple[Option, ...] = (
         "{home,professional}",
         "home (250-950 µm, 25-120 Hz) or professional (250-3000 µm, 25-150 Hz; default)",
     ),
-    Option("seed", parse_seed, "N", "random seed (default 0): faults, boot ids, cartridge ids"),
+    Option(
+        "seed",
+        parse_seed,
+        "N",
+        "random seed (default 0): link faults and boot ids (cartridges are new every run)",
+    ),
     Option(
         "watchdog_ms",
         parse_watchdog_ms,

@@ -1,7 +1,8 @@
 """Shared test configuration: hypothesis profiles.
 
 `ci` is the default (fast enough for `make test`); `thorough` is selected with
-`--hypothesis-profile=thorough` (`make qa`).
+`--hypothesis-profile=thorough` (`make qa`). The conformance options (--pen-url, ...) come from
+the needlepen-conformance pytest plugin (driver/testing/conformance/plugin.py).
 """
 
 from __future__ import annotations
@@ -26,17 +27,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile("ci")
-
-
-def pytest_addoption(parser):  # type: ignore[no-untyped-def]
-    parser.addoption(
-        "--pen-url",
-        default=None,
-        help=(
-            "run tests/conformance against this pen (device path or pyserial URL, e.g. "
-            "/dev/ttyUSB0); default: the built-in simulator"
-        ),
-    )
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,11 @@ def defined_names(path: Path) -> set[str]:
     for node in tree.body:  # e.g. TestPenMachine = PenMachine.TestCase
         if isinstance(node, ast.Assign):
             names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        # a thin runner of shipped checks: `from driver.testing.conformance.checks.x import *`
+        if isinstance(node, ast.ImportFrom) and node.module and node.names[0].name == "*":
+            source = ROOT / Path(*node.module.split(".")).with_suffix(".py")
+            if source.is_file():
+                names |= defined_names(source)
     return names
 
 

@@ -20,12 +20,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import serial
 
-from protocol import CartridgeState, EventCode, Fault, Reset, Start, State, Status, Stop
+from driver.transport import open_port
+from protocol import (
+    DEPTH_TOLERANCE_UM,
+    CartridgeState,
+    EventCode,
+    Fault,
+    Reset,
+    Start,
+    State,
+    Status,
+    Stop,
+)
 
 from .client import (
-    BAUDRATE,
     READ_TIMEOUT_S,
     ConformanceError,
     PenClient,
@@ -34,6 +43,7 @@ from .client import (
     is_event,
     status_where,
 )
+from .reasons import OPERATOR_REASON
 
 #: The two simulator targets of a run without --pen-url.
 SIM_TARGET = "sim"
@@ -42,7 +52,6 @@ PTY_TARGET = "pty"
 OPERATOR_TIMEOUT_S = 120.0
 #: How long the simulator's hook may take to confirm a command.
 HOOK_TIMEOUT_S = 5.0
-OPERATOR_REASON = "needs an operator on a real pen"
 
 Hook = Callable[[str], str]
 Prompt = Callable[[str], None]
@@ -115,7 +124,11 @@ class Hands:
             return
         if self.prompt is None or action.done is None:
             bench = "" if action.done is not None else " with a fault bench"
-            hint = " (run with --pen-operator to be asked)" if action.done is not None else ""
+            hint = (
+                " (run with --operator, or --pen-operator under pytest, to be asked)"
+                if action.done is not None
+                else ""
+            )
             pytest.skip(f"{OPERATOR_REASON}{bench}: {action.instruction}{hint}")
         mark = self.pen.mark()
         self.prompt(f"Please {action.instruction}.")
@@ -131,6 +144,17 @@ class Hands:
         """A cartridge START will take: fresh, or already in use in this session."""
         st = self.pen.status()
         if st.cartridge_state in (CartridgeState.FRESH, CartridgeState.IN_USE):
+            return
+        if st.cartridge_state == CartridgeState.NONE:
+            self.do("insert_fresh_cartridge")
+        else:
+            self.do("replace_cartridge")
+
+    def unused_cartridge(self) -> None:
+        """A cartridge never used: FRESH (a new session makes one IN_USE in this session
+        SPENT, so a check that opens one first needs this)."""
+        st = self.pen.status()
+        if st.cartridge_state == CartridgeState.FRESH:
             return
         if st.cartridge_state == CartridgeState.NONE:
             self.do("insert_fresh_cartridge")
@@ -156,12 +180,10 @@ class Target:
 
 
 def open_url(url: str) -> Any:
-    """Open a device path or any pyserial URL, `sim://` included (a pyserial port)."""
-    if "simulator" not in serial.protocol_handler_packages:
-        serial.protocol_handler_packages.append("simulator")
-    port: Any = serial.serial_for_url(
-        url, baudrate=BAUDRATE, timeout=READ_TIMEOUT_S, write_timeout=1.0
-    )
+    """Open a device path (with exclusive access) or any pyserial URL, `sim://` included, as
+    the driver opens it (115200 8N1); a port that cannot be opened raises
+    driver.errors.PortError with one sentence."""
+    port: Any = open_port(url, timeout=READ_TIMEOUT_S)
     return port
 
 
@@ -169,13 +191,19 @@ def _nothing() -> None:
     pass
 
 
-def open_target(which: str) -> Target:
-    """SIM_TARGET, PTY_TARGET, or a URL given with --pen-url."""
+def open_target(which: str, device_class: str | None = None) -> Target:
+    """SIM_TARGET, PTY_TARGET, or a URL given with --pen-url. `device_class` (home or
+    professional) makes the simulator targets simulate that class (by default the in-process
+    one is professional and the pty one home), and a sim:// URL without one too."""
     if which == SIM_TARGET:
-        port = open_url("sim://conformance?seed=7")
-        return _with_client("sim:// (in-process simulator)", port, _sim_hook(port), _nothing)
+        cls = device_class or "professional"
+        port = open_url(f"sim://conformance?seed=7&device_class={cls}")
+        label = f"sim:// (in-process simulator, {cls} pen)"
+        return _with_client(label, port, _sim_hook(port), _nothing)
     if which == PTY_TARGET:
-        return _pty_target()
+        return _pty_target(device_class or "home")
+    if device_class is not None and which.startswith("sim://") and "device_class" not in which:
+        which += ("&" if "?" in which else "?") + f"device_class={device_class}"
     port = open_url(which)
     hook = _sim_hook(port) if which.startswith("sim://") else None
     return _with_client(which, port, hook, _nothing)
@@ -267,22 +295,41 @@ class SimProcess:
                     stream.close()
 
 
-def _pty_target() -> Target:
-    sim = SimProcess("--device-class", "home", "--seed", "11")
+def _pty_target(device_class: str) -> Target:
+    sim = SimProcess("--device-class", device_class, "--seed", "11")
     try:
         port = open_url(sim.path)
     except BaseException:
         sim.close()
         raise
-    return _with_client(f"{sim.path} (needlepen sim --pty, home pen)", port, sim.command, sim.close)
+    label = f"{sim.path} (needlepen sim --pty, {device_class} pen)"
+    return _with_client(label, port, sim.command, sim.close)
 
 
 # --- steps many checks share ----------------------------------------------------------------
 
 
+#: How long the needle may take to reach its set-point (the whole travel at the slowest slew
+#: a conforming pen may have is 0.55 s; docs/PROTOCOL.md "Depth tolerance and slew speed").
+SETTLE_TIMEOUT_S = 2.0
+
+
+def settle(pen: PenClient) -> Status:
+    """Wait until STATUS shows the needle at its set-point (within DEPTH_TOLERANCE_UM), as a
+    host does before START (the pen refuses START with BAD_STATE until then)."""
+    r = pen.wait_status(
+        lambda s: abs(s.depth_actual_um - s.depth_set_um) <= DEPTH_TOLERANCE_UM,
+        timeout=SETTLE_TIMEOUT_S,
+        what=f"depth_actual_um within {DEPTH_TOLERANCE_UM} µm of depth_set_um",
+    )
+    return _require_status(r)
+
+
 def run_needle(pen: PenClient, hands: Hands) -> Status:
-    """START from IDLE with a cartridge START accepts; returns the first RUNNING STATUS."""
+    """START from IDLE with a cartridge START accepts, once the needle is at its set-point;
+    returns the first RUNNING STATUS."""
     hands.fresh_cartridge()
+    settle(pen)
     pen.ack(Start(), why="START from IDLE with a fresh cartridge, the e-stop released")
     return _require_status(pen.wait_status(lambda s: s.state == State.RUNNING, what="RUNNING"))
 
@@ -342,6 +389,8 @@ def leave_safe(pen: PenClient, hands: Hands) -> None:
     if st.state == State.FAULT or st.faults & Fault.BATTERY_LOW:
         pen.request(Reset(1))
     st = pen.status()
+    if st.state == State.IDLE:
+        settle(pen)  # a check may START at once: the needle is where the set-point says
     if st.state != State.IDLE:
         raise ConformanceError(
             f"The pen could not be left stopped and released after the check: it reports "
