@@ -28,10 +28,11 @@ from typing import Any, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
+from textual.driver import Driver
 from textual.message import Message
 
 from driver.errors import AuthError, DriverError, NotAllowed, StoreError
-from driver.pen import PROFESSIONAL_ROLES, Pen
+from driver.pen import DEFAULT_TELEMETRY_HZ, PROFESSIONAL_ROLES, Pen
 from driver.policy import ZONE_NAMES, Policy, load_policy
 from driver.screening import ScreeningResult, required
 from driver.store import AuditStore
@@ -72,6 +73,15 @@ class CommandDone(Message):
         self.outcome = outcome
 
 
+class EstopSent(Message):
+    """The terminal's input thread has sent an e-stop (posted to the app for the UI)."""
+
+    def __init__(self, key: str, seconds: float) -> None:
+        super().__init__()
+        self.key = key
+        self.seconds = seconds
+
+
 class NeedlepenApp(App[int]):
     CSS_PATH = "needlepen.tcss"
     TITLE = "needlepen"
@@ -79,6 +89,9 @@ class NeedlepenApp(App[int]):
     ESCAPE_TO_MINIMIZE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "estop", "E-STOP", priority=True, id="estop"),
+        # A second e-stop key: a function key is a complete sequence, never a prefix a
+        # terminal (or tmux's escape-time) holds back, so it is as fast everywhere.
+        Binding("f2", "estop", "E-STOP", priority=True, id="estop_f2"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
         Binding("ctrl+c", "quit", "Quit", priority=True, show=False, id="quit_c"),
     ]
@@ -96,8 +109,10 @@ class NeedlepenApp(App[int]):
         clock: Callable[[], float] = time.time,
         handle_signals: bool = False,
         refresh_hz: float = REFRESH_HZ,
+        driver_class: type[Driver] | None = None,
+        telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
     ) -> None:
-        super().__init__()
+        super().__init__(driver_class=driver_class)
         self.store = store
         self.policy = policy if policy is not None else load_policy(None)
         self.flow = Flow(port=port, role=role, operator=operator, client=client, zone=zone)
@@ -112,6 +127,7 @@ class NeedlepenApp(App[int]):
         self.stopped_for: str | None = None
         self._signals: list[int] = []
         self._auto_connect = port is not None
+        self.telemetry_hz = telemetry_hz
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -287,7 +303,9 @@ class NeedlepenApp(App[int]):
 
         self.run_command(
             "connect",
-            lambda: Pen.connect(url, db=self.store, policy=self.policy),
+            lambda: Pen.connect(
+                url, db=self.store, policy=self.policy, telemetry_hz=self.telemetry_hz
+            ),
             on_done=done,
             on_error=on_error,
         )
@@ -379,8 +397,27 @@ class NeedlepenApp(App[int]):
 
     # --- safety actions ----------------------------------------------------------------------
 
+    def estop_from_terminal(self, key: str) -> bool:
+        """Escape or F2, called by the terminal driver from its input thread (thread-safe):
+        the ESTOP is written before the UI's event loop hears of the key. Returns False when
+        there is no pen to stop (the key then reaches the binding, which says so)."""
+        t0 = time.perf_counter()
+        pen = self.pen
+        if pen is None or pen.closed:
+            return False
+        pen.estop()
+        if self.runner is not None:
+            self.runner.cancel_pending()
+        self.post_message(EstopSent(key, time.perf_counter() - t0))
+        return True
+
+    def on_estop_sent(self, message: EstopSent) -> None:
+        self.last_estop_s = message.seconds
+        self._estop_notice()
+
     def action_estop(self) -> None:
-        """Escape / E-STOP: written to the pen at once, from the UI thread, never queued."""
+        """Escape / F2 / E-STOP button: written to the pen at once, from the UI thread,
+        never queued."""
         t0 = time.perf_counter()
         pen = self.pen
         if pen is None or pen.closed:
@@ -391,6 +428,9 @@ class NeedlepenApp(App[int]):
         self.last_estop_s = time.perf_counter() - t0
         if self.runner is not None:
             self.runner.cancel_pending()
+        self._estop_notice()
+
+    def _estop_notice(self) -> None:
         self.notify(
             "E-STOP sent: the needle is stopped. Press U on the treatment screen to release.",
             severity="error",
@@ -455,6 +495,19 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise NotAllowed("The client reference must not be empty.")
 
 
+def terminal_driver() -> type[Driver] | None:
+    """The real program's driver: on Linux and macOS the one whose Escape is prompt
+    (tui/input_driver.py); elsewhere, or when TEXTUAL_DRIVER names one, Textual's choice."""
+    import os
+    import sys
+
+    if sys.platform == "win32" or os.environ.get("TEXTUAL_DRIVER"):
+        return None
+    from .input_driver import PromptEscapeDriver
+
+    return PromptEscapeDriver
+
+
 def run(args: argparse.Namespace) -> int:
     """`needlepen tui`: run the app; the needle is stopped and the session closed on any exit."""
     _check_flags(args)
@@ -473,6 +526,8 @@ def run(args: argparse.Namespace) -> int:
         client=(args.client.strip() if getattr(args, "client", None) else None),
         zone=getattr(args, "zone", None),
         handle_signals=True,
+        driver_class=terminal_driver(),
+        telemetry_hz=getattr(args, "telemetry", None) or DEFAULT_TELEMETRY_HZ,
     )
     try:
         code = app.run()

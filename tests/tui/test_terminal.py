@@ -140,3 +140,63 @@ def test_sighup_on_the_real_program_stops_the_needle_before_it_exits(tmp_path):
     ends = [d for k, d in after if k == "session_end"]
     assert ends == [{"reason": "the terminal closed"}]
     assert kinds.index("estop", start) < kinds.index("session_end", start)
+
+
+# --- through tui.testing.TuiPty: keys as a terminal sends them -----------------------------
+
+
+def _home_treatment(tmp_path: Path, *extra: str, size=(80, 24), seed: int = 62):
+    from tui.testing import TuiPty
+
+    db = tmp_path / "audit.db"
+    tui = TuiPty(
+        "--port",
+        f"sim://?seed={seed}",
+        "--role",
+        "home",
+        "--zone",
+        "forehead",
+        "--db",
+        db,
+        *extra,
+        size=size,
+    )
+    tui.wait_until(lambda: any(k == "session_start" for k, _ in records(db)), "the session")
+    tui.wait_for_text("Screening")
+    time.sleep(0.3)
+    tui.type_slowly("n" * 10)
+    tui.keys("\r")
+    tui.wait_until(
+        lambda: any(k == "decision" and d.get("what") == "rate" for k, d in records(db)),
+        "the treatment screen's default rate",
+    )
+    return tui, db
+
+
+def _estops(db: Path) -> int:
+    return sum(1 for k, _ in records(db) if k == "estop")
+
+
+def test_escape_and_f2_stop_the_pen_but_sequences_and_alt_keys_do_not(tmp_path):
+    tui, db = _home_treatment(tmp_path)
+    with tui:
+        # arrows, Alt+d, F12, Home: every one starts with ESC; none is the e-stop
+        for seq in ("\x1b[B", "\x1b[A", "\x1bd", "\x1b[24~", "\x1bOH"):
+            tui.keys(seq)
+            time.sleep(0.15)
+        time.sleep(0.3)
+        assert _estops(db) == 0
+        tui.press("escape")
+        recs = tui.wait_until(lambda: _estops(db) == 1, "the e-stop from Escape")
+        assert recs
+        tui.wait_until(
+            lambda: any(k == "pen_event" and d.get("code") == "ESTOP" for k, d in records(db)),
+            "the pen's ESTOP event",
+        )
+        tui.keys("u")
+        tui.wait_until(
+            lambda: any(k == "ack" and d.get("type") == "RESET" for k, d in records(db)),
+            "the release",
+        )
+        tui.press("f2")
+        tui.wait_until(lambda: _estops(db) == 2, "the e-stop from F2")

@@ -22,7 +22,7 @@ from ..widgets.topbar import EstopButton
 
 T = TypeVar("T")
 
-HINT = "Enter: confirm · Tab: move · Ctrl+X: cancel · Esc: E-STOP"
+HINT = "Enter: confirm · Tab: move · Ctrl+X: cancel · Esc/F2: E-STOP"
 
 
 class Dialog(ModalScreen[T | None]):

@@ -14,10 +14,10 @@ STEPS = ("Connect", "Operator", "Client", "Screening", "Treatment", "Summary")
 
 
 class EstopButton(Button):
-    """The visible e-stop. Escape does the same from anywhere."""
+    """The visible e-stop. Escape and F2 do the same from anywhere."""
 
     def __init__(self, *, id: str | None = "estop") -> None:
-        super().__init__("E-STOP  Esc", id=id, variant="error", classes="estop")
+        super().__init__("E-STOP  Esc/F2", id=id, variant="error", classes="estop")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
