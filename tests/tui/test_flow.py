@@ -9,6 +9,7 @@ import pytest
 
 import protocol
 from driver.errors import AuthError
+from driver.governor import Outcome
 from protocol import State
 from tests.tui.conftest import (
     SIZE,
@@ -238,10 +239,14 @@ def test_aesthetician_cannot_pass_the_recommended_limit(store):
             await pilot.press("d")
             await on_screen(pilot, "ValueDialog")
             await pilot.press("ctrl+u", *"0.7", "enter")
+            await until(pilot, lambda: "This will set" in text_of(app, ".dialog-error"), "why")
+            assert "This will set 0.50 mm, not 0.70 mm" in text_of(app, ".dialog-error")
+            assert fw(app).depth_set_um != 500  # nothing sent before the operator confirms
+            await pilot.press("enter")
             await settle(pilot)
             await on_screen(pilot, "TreatmentScreen")
             assert fw(app).depth_set_um == 500
-            assert app.screen.depth_decision.bound_by == "zone_recommended"  # type: ignore[attr-defined]
+            assert app.screen.depth_decision.outcome is Outcome.ALLOWED  # type: ignore[attr-defined]
 
     asyncio.run(go())
 
@@ -333,5 +338,82 @@ def test_stuck_plus_key_never_passes_the_cap(store):
                 if isinstance(a.message, protocol.SetDepth)
             ]
             assert max(depths) == 500
+
+    asyncio.run(go())
+
+
+def _home_app(store, seed: int):
+    return make_app(store, port=f"sim://?seed={seed}", role="home", zone="forehead")
+
+
+def _depth_decisions(store, app) -> list[dict]:
+    return [
+        r.data
+        for r in store.records(app.pen.session_id)
+        if r.kind == "decision" and r.data.get("what") == "depth"
+    ]
+
+
+def test_a_decimal_comma_is_a_decimal_point(store):
+    async def go() -> None:
+        app = _home_app(store, 40)
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await pilot.press("d")
+            await on_screen(pilot, "ValueDialog")
+            assert app.screen.query_one("#value").value == ""  # starts empty
+            await pilot.press(*"0,4", "enter")
+            await settle(pilot)
+            await on_screen(pilot, "TreatmentScreen")
+            assert fw(app).depth_set_um == 400
+
+    asyncio.run(go())
+
+
+def test_what_is_not_a_plain_number_is_refused_and_nothing_is_sent(store):
+    async def go() -> None:
+        app = _home_app(store, 41)
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            before = (fw(app).depth_set_um, len(_depth_decisions(store, app)))
+            await pilot.press("d")
+            await on_screen(pilot, "ValueDialog")
+            for typed in ("-1", "1e3", "nan", "abc", "0.8mm", "0.2345"):
+                await pilot.press("ctrl+u", *typed, "enter")
+                await pilot.pause(0.05)
+                assert screen_name(app) == "ValueDialog", typed
+                assert app.screen.query_one("#value").value == typed  # nothing stripped
+                assert "not a plain number" in text_of(app, ".dialog-error"), typed
+            await settle(pilot)
+            assert (fw(app).depth_set_um, len(_depth_decisions(store, app))) == before
+
+    asyncio.run(go())
+
+
+def test_the_override_reason_starts_empty_every_time(store):
+    async def go() -> None:
+        app = make_app(
+            store,
+            port="sim://?seed=42",
+            role="clinician",
+            operator="c1",
+            client="P9",
+            zone="forehead",
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await clinician_treatment(pilot)
+            for depth, reason in (("0.6", "deep lines"), ("0.7", None)):
+                await pilot.press("d")
+                await on_screen(pilot, "ValueDialog")
+                await pilot.press(*depth, "enter")
+                await on_screen(pilot, "OverrideDialog")
+                assert app.screen.query_one("#reason").value == ""
+                if reason is None:
+                    await pilot.press("ctrl+x")
+                else:
+                    await pilot.press(*reason, "enter")
+                await settle(pilot)
+                await on_screen(pilot, "TreatmentScreen")
+            assert fw(app).depth_set_um == 600
 
     asyncio.run(go())

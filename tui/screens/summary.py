@@ -23,7 +23,7 @@ from ..report import SessionSummary, summarise
 from .base import StepScreen
 
 
-def summary_table(s: SessionSummary) -> Table:
+def summary_table(s: SessionSummary, step_um: int | None = None) -> Table:
     table = Table(expand=True, box=None, padding=(0, 1), header_style="bold")
     table.add_column("Zone")
     table.add_column("Time", justify="right")
@@ -33,10 +33,10 @@ def summary_table(s: SessionSummary) -> Table:
     table.add_column("Overrides", justify="right")
     for z in s.zones.values():
         table.add_row(
-            z.zone,
+            fmt.zone(z.zone),
             fmt.duration(z.seconds),
             f"{z.stamps:,}",
-            _depths(z.depths_mm),
+            _depths(z.depths_mm, step_um),
             str(z.clamps),
             str(z.overrides),
         )
@@ -45,12 +45,13 @@ def summary_table(s: SessionSummary) -> Table:
     return table
 
 
-def _depths(depths: list[float]) -> str:
+def _depths(depths: list[float], step_um: int | None = None) -> str:
     """The depths a zone was treated at: one value, or the shallowest to the deepest."""
     if not depths:
         return "—"
     lo, hi = min(depths), max(depths)
-    return f"{hi:.2f}" if lo == hi else f"{lo:.2f}–{hi:.2f}"
+    shown = fmt.mm_number(hi, step_um)
+    return shown if lo == hi else f"{fmt.mm_number(lo, step_um)}–{shown}"
 
 
 class SummaryScreen(StepScreen):
@@ -107,12 +108,12 @@ class SummaryScreen(StepScreen):
         head.add_row("Duration", fmt.duration(s.seconds))
         head.add_row("E-stops", str(s.estops))
         head.add_row("Faults", ", ".join(s.faults) or "none")
-        parts: list[object] = [head, Text(""), summary_table(s)]
+        parts: list[object] = [head, Text(""), summary_table(s, self.step_um)]
         if s.overrides:
             parts.append(Text("\nOverrides", style="bold"))
             for o in s.overrides:
-                depth = fmt.mm(o.depth_mm)
-                parts.append(Text(f"  {fmt.clock(o.ts)}  {o.zone} {depth}: {o.reason}"))
+                depth = fmt.mm(o.depth_mm, self.step_um)
+                parts.append(Text(f"  {fmt.clock(o.ts)}  {fmt.zone(o.zone)} {depth}: {o.reason}"))
         for line in s.screening:
             parts.append(Text(line, style="dim"))
         self.query_one("#summary", Static).update(Group(*parts))  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ and this screen asks for the reason, then asks again with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.table import Table
@@ -23,6 +24,7 @@ from protocol import State
 
 from .. import format as fmt
 from ..model import Snapshot
+from ..typed import Proposal, proposal
 from ..widgets.eventlog import EventLog
 from ..widgets.facemap import FaceMap
 from ..widgets.telemetry import Telemetry
@@ -66,7 +68,6 @@ class TreatmentScreen(StepScreen):
         self._latest_depth_job = 0
         self._latest_rate_job = 0
         self._start_job = 0
-        self.override_reasons: dict[str, str] = {}
         self._last_count = -1
 
     # --- layout ------------------------------------------------------------------------------
@@ -75,7 +76,7 @@ class TreatmentScreen(StepScreen):
         yield self.top_bar()
         with Horizontal(id="treat-top"):
             with Vertical(id="zones-panel", classes="panel"):
-                yield Static("Zone            cap", classes="panel-title", id="zones-title")
+                yield Static("Zone               cap", classes="panel-title", id="zones-title")
                 yield ZoneList()
             with Vertical(id="map-panel", classes="panel"):
                 yield FaceMap()
@@ -111,9 +112,9 @@ class TreatmentScreen(StepScreen):
             )
             for z in zones
         }
-        self.query_one(ZoneList).set_zones(limits)
+        self.query_one(ZoneList).set_zones(limits, self.step_um)
         if any(h is not None and c is not None and h > c for c, h in limits.values()):
-            self.query_one("#zones-title", Static).update("Zone            cap   reason")
+            self.query_one("#zones-title", Static).update("Zone               cap   reason")
         self.query_one(FaceMap).show(None, zones)
         self.query_one(EventLog).add(app.model.log_since(0))
         self.show_setpoints()
@@ -132,7 +133,7 @@ class TreatmentScreen(StepScreen):
             log.add(self.napp.model.log_since(log.last_seq))
         if snap.status_count != self._last_count or self.napp.model is None:
             self._last_count = snap.status_count
-            self.query_one(Telemetry).show(snap, self.zone)
+            self.query_one(Telemetry).show(snap, self.zone, self.step_um)
             self._show_run_button(snap.state)
 
     def _show_run_button(self, state: State | None) -> None:
@@ -157,9 +158,10 @@ class TreatmentScreen(StepScreen):
                 if pen is not None
                 else None
             )
-            words = f"{self.zone}   cap {fmt.mm(cap)}"
+            step = self.step_um
+            words = f"{fmt.zone(self.zone)}   cap {fmt.mm(cap, step)}"
             if hard is not None and cap is not None and hard > cap:
-                words += f", up to {fmt.mm(hard)} with a recorded reason"
+                words += f", up to {fmt.mm(hard, step)} with a recorded reason"
             grid.add_row("Zone", words)
         grid.add_row("Depth", self._decision_text(self.depth_asked, self.depth_decision, "mm"))
         rate = self._decision_text(self.rate_asked, self.rate_decision, "Hz")
@@ -171,25 +173,26 @@ class TreatmentScreen(StepScreen):
     def _decision_text(self, asked: float | None, d: Decision | None, unit: str) -> Text:
         if asked is None:
             return Text("not set", style="dim")
-        shown = f"{asked:.2f} mm" if unit == "mm" else f"{asked:.0f} Hz"
+        step = self.step_um
+        shown = fmt.mm(asked, step) if unit == "mm" else fmt.hz(asked)
         text = Text(f"asked {shown} → ")
         if d is None:
             text.append("waiting for the governor…", style="dim")
             return text
         if d.outcome in (Outcome.ALLOWED, Outcome.CLAMPED):
-            value = fmt.mm(d.depth_mm) if unit == "mm" else fmt.hz(d.rate_hz)
+            value = fmt.mm(d.depth_mm, step) if unit == "mm" else fmt.hz(d.rate_hz)
             style = "bold green" if d.outcome is Outcome.ALLOWED else "bold yellow"
             text.append(f"allowed {value}", style=style)
             if d.outcome is Outcome.CLAMPED:
                 text.append(f" (clamped by {fmt.bound_by(d.bound_by)})", style="yellow")
             elif unit == "mm" and d.depth_mm is not None and d.depth_mm < asked - 1e-9:
-                rounded = any("rounded down" in r for r in d.reasons)
-                why = "rounded down to the pen's step" if rounded else "brought down for this zone"
+                above_cap = d.cap_mm is not None and asked > d.cap_mm + 1e-9
+                why = "brought down for this zone" if above_cap else "rounded to the pen's step"
                 text.append(f" ({why})", style="yellow")
             if d.override_reason and unit == "mm":
                 text.append(f"  override: {d.override_reason}", style="yellow")
             if unit == "mm" and d.cap_mm is not None:
-                text.append(f"  cap {d.cap_mm:.2f} mm", style="dim")
+                text.append(f"  cap {fmt.mm(d.cap_mm, step)}", style="dim")
         elif d.outcome is Outcome.NEEDS_OVERRIDE:
             text.append("needs a recorded reason", style="bold yellow")
             text.append(f" ({fmt.bound_by(d.bound_by)})", style="yellow")
@@ -238,13 +241,14 @@ class TreatmentScreen(StepScreen):
             ):
                 app.model.log(
                     "warn",
-                    f"Clamped by the zone change: {fmt.mm(before.depth_mm)} is too deep for "
-                    f"{zone}; the depth was brought down to {fmt.mm(decision.depth_mm)} "
-                    f"(its cap without a recorded reason is {fmt.mm(pen.cap_mm(zone))}).",
+                    f"Clamped by the zone change: {fmt.mm(before.depth_mm, self.step_um)} is too "
+                    f"deep for {fmt.zone(zone)}; the depth was brought down to "
+                    f"{fmt.mm(decision.depth_mm, self.step_um)} (its cap without a recorded "
+                    f"reason is {fmt.mm(pen.cap_mm(zone), self.step_um)}).",
                 )
             if pen.depth_decision is not None:
                 self.depth_decision = pen.depth_decision
-            app.model.log("info", f"Zone: {zone}.")
+            app.model.log("info", f"Zone: {fmt.zone(zone)}.")
             if pen.rate_decision is None and self.rate_asked is None:
                 self.rate_note = "(default)"
                 self.request_rate(DEFAULT_RATE_HZ)
@@ -300,20 +304,76 @@ class TreatmentScreen(StepScreen):
         pen = self.napp.pen
         if pen is None:
             return
-        cap = pen.cap_mm(self.zone) if self.zone else None
-        hard = (
-            pen.governor.cap_for(pen.role, self.zone, pen.device, override=True)
-            if self.zone
-            else None
-        )
+        if self.zone is None:
+            self.napp.show_error("Choose a treatment zone before setting a depth.")
+            return
+        cap = pen.cap_mm(self.zone)
+        hard = pen.governor.cap_for(pen.role, self.zone, pen.device, override=True)
+        step = self.step_um
 
         def chosen(value: float | None) -> None:
             if value is not None:
                 self.request_depth(value)
 
         self.app.push_screen(
-            ValueDialog("Depth", depth_prompt(self.zone, cap, hard), pen.depth_mm, "mm"), chosen
+            ValueDialog(
+                "Depth",
+                depth_prompt(self.zone, cap, hard, pen.depth_mm, step),
+                "mm",
+                judge=self._judge_depth,
+                show=lambda v: fmt.mm(v, step),
+            ),
+            chosen,
         )
+
+    def _judge_depth(
+        self, mm: float, reply: Callable[[Proposal], None], reason: str | None = None
+    ) -> None:
+        """The governor's preview of `mm` (on the worker thread) as a Proposal for `reply`."""
+        app = self.napp
+        pen = app.pen
+        if pen is None:
+            reply(Proposal(mm, None, sentence="No pen is connected; nothing was sent."))
+            return
+        running = pen.depth_mm
+        step = self.step_um
+        app.run_command(
+            "preview depth",
+            lambda: pen.preview_depth(mm, override_reason=reason),
+            on_done=lambda d: reply(proposal(mm, d, "mm", running=running, step_um=step)),
+            on_error=lambda e: reply(Proposal(mm, None, sentence=str(e))),
+        )
+
+    def _depth_with_reason(self, mm: float, reason: str) -> None:
+        """After an override reason: what the governor will send with it, confirmed first
+        when it is not what was asked (a clamp to the hard max, the pen's step)."""
+
+        def judged(p: Proposal) -> None:
+            if p.send is None:
+                self.napp.show_error(p.sentence or "The governor still asks for a reason.")
+                return
+            send = p.send
+            if not p.confirm:
+                self.request_depth(send, reason)
+                return
+
+            def closed(yes: bool | None) -> None:
+                if yes:
+                    self.request_depth(send, reason)
+                else:
+                    self.napp.model.log("info", "Depth not changed; nothing was sent.")
+
+            self.app.push_screen(
+                ConfirmDialog(
+                    "Depth with a recorded reason",
+                    p.sentence,
+                    yes=f"Set {fmt.mm(send, self.step_um)}",
+                    no="Cancel",
+                ),
+                closed,
+            )
+
+        self._judge_depth(mm, judged, reason)
 
     def request_depth(self, mm: float, reason: str | None = None) -> None:
         app = self.napp
@@ -346,7 +406,9 @@ class TreatmentScreen(StepScreen):
         self.show_setpoints()
         if d.outcome is Outcome.NEEDS_OVERRIDE:
             self._ask_override(
-                f"Depth {mm:.2f} mm on {self.zone}", d, lambda why: self.request_depth(mm, why)
+                f"Depth {fmt.mm(mm, self.step_um)} on {fmt.zone(self.zone)}",
+                d,
+                lambda why: self._depth_with_reason(mm, why),
             )
 
     def _depth_failed(self, job_id: int, exc: BaseException) -> None:
@@ -358,16 +420,14 @@ class TreatmentScreen(StepScreen):
         self.napp.show_error(str(exc))
 
     def _ask_override(self, what: str, d: Decision, retry: Any) -> None:
-        zone = self.zone or ""
-
         def closed(reason: str | None) -> None:
             if reason is None:
                 self.napp.model.log("info", f"{what}: no override; nothing was sent.")
                 return
-            self.override_reasons[zone] = reason
             retry(reason)
 
-        self.app.push_screen(OverrideDialog(what, d, self.override_reasons.get(zone, "")), closed)
+        # The reason field starts empty every time: each override is its own decision.
+        self.app.push_screen(OverrideDialog(what, d), closed)
 
     def action_rate(self, direction: int) -> None:
         pen = self.napp.pen
@@ -384,8 +444,12 @@ class TreatmentScreen(StepScreen):
         pen = self.napp.pen
         if pen is None:
             return
+        if self.zone is None:
+            self.napp.show_error("Choose a treatment zone before setting a rate.")
+            return
         rng = pen.governor.rate_range_for(pen.role, pen.device)
         where = f" (allowed {rng[0]}–{rng[1]} Hz)" if rng else ""
+        now = f" Now {fmt.hz(pen.rate_hz)}." if pen.rate_hz is not None else ""
 
         def chosen(value: float | None) -> None:
             if value is not None:
@@ -393,7 +457,28 @@ class TreatmentScreen(StepScreen):
                 self.request_rate(value)
 
         self.app.push_screen(
-            ValueDialog("Stamp rate", f"Stamps per second{where}.", pen.rate_hz, "Hz"), chosen
+            ValueDialog(
+                "Stamp rate",
+                f"Stamps per second{where}.{now}",
+                "Hz",
+                judge=self._judge_rate,
+                show=fmt.hz,
+            ),
+            chosen,
+        )
+
+    def _judge_rate(self, hz: float, reply: Callable[[Proposal], None]) -> None:
+        app = self.napp
+        pen = app.pen
+        if pen is None:
+            reply(Proposal(hz, None, sentence="No pen is connected; nothing was sent."))
+            return
+        running = float(pen.rate_hz) if pen.rate_hz is not None else None
+        app.run_command(
+            "preview rate",
+            lambda: pen.preview_rate(hz),
+            on_done=lambda d: reply(proposal(hz, d, "Hz", running=running)),
+            on_error=lambda e: reply(Proposal(hz, None, sentence=str(e))),
         )
 
     def request_rate(self, hz: float) -> None:
