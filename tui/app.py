@@ -317,7 +317,7 @@ class NeedlepenApp(App[int]):
             old.close("another pen was connected")
         self.pen = pen
         self.model.reset()
-        self.model.attach(lambda: pen.zone)
+        self.model.attach(lambda: pen.zone, lambda: pen.estop_pending)
         pen.subscribe(self.model.on_update)
         info = pen.info
         self.model.log(
@@ -432,7 +432,8 @@ class NeedlepenApp(App[int]):
 
     def _estop_notice(self) -> None:
         self.notify(
-            "E-STOP sent: the needle is stopped. Press U on the treatment screen to release.",
+            "E-STOP sent to the pen. The banner says when the pen confirms it; "
+            "press U on the treatment screen to release it.",
             severity="error",
             timeout=6,
         )

@@ -179,9 +179,9 @@ def test_fault_banner_then_reset(store):
             await home_treatment(pilot, keys=False)
             await start_needle(pilot)
             live(app).command("overheat")
-            await until(pilot, lambda: "FAULT: OVERTEMP" in banner_text(app), "fault banner")
+            await until(pilot, lambda: "FAULT: overheating" in banner_text(app), "fault banner")
             assert not fw(app).needle_running
-            assert "Fault raised by the pen: OVERTEMP" in log_text(app)
+            assert "Fault raised by the pen: overheating" in log_text(app)
             live(app).command("cool")
             await pilot.press("f")
             await settle(pilot)
@@ -314,3 +314,21 @@ def test_sighup_stops_the_needle_and_exits(store):
     app = box["app"]
     ends = [r for r in store.records(app.pen.session_id) if r.kind == "session_end"]  # type: ignore[attr-defined]
     assert [r.data["reason"] for r in ends] == ["the terminal closed"]
+
+
+def test_an_estop_the_pen_has_not_confirmed_is_shown_as_not_confirmed(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=29", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            live(app).command("cut 2s")  # nothing reaches the pen, nothing comes back
+            await pilot.pause(0.05)
+            await pilot.press("escape")
+            await until(
+                pilot,
+                lambda: "E-STOP NOT CONFIRMED by the pen" in banner_text(app),
+                "the unconfirmed e-stop banner",
+            )
+            assert app.pen.estop_pending
+
+    asyncio.run(go())

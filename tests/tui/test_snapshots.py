@@ -84,6 +84,7 @@ def frozen_snapshot() -> Snapshot:
         rebooted=None,
         session_ended=None,
         estop_note=None,
+        estop_pending=False,
         run_ms_by_zone={"forehead": 83_000.0, "cheeks": 41_000.0},
         stamps_by_zone={"forehead": 8_245, "cheeks": 4_100},
         depth_history=ramp,
