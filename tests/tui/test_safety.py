@@ -13,7 +13,7 @@ import threading
 import pytest
 
 import protocol
-from protocol import State
+from protocol import CartridgeState, State
 from tests.tui.conftest import (
     SIZE,
     banner_text,
@@ -332,3 +332,35 @@ def test_an_estop_the_pen_has_not_confirmed_is_shown_as_not_confirmed(store):
             assert app.pen.estop_pending
 
     asyncio.run(go())
+
+
+def test_c_fits_a_fresh_cartridge_on_a_simulated_pen(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=30", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            before = fw(app).cartridge_id
+            await pilot.press("c")
+            await settle(pilot)
+            await until(
+                pilot,
+                lambda: app.pen.status is not None and app.pen.status.cartridge_id != before,
+                "a new cartridge id in the telemetry",
+            )
+            assert app.pen.status.cartridge_state is CartridgeState.FRESH
+            assert "fresh cartridge was fitted" in log_text(app)
+
+    asyncio.run(go())
+
+
+def test_a_real_pens_cartridge_is_changed_by_hand():
+    from types import SimpleNamespace
+
+    from driver.errors import NotAllowed
+    from tui.cartridge import BY_HAND, fit_fresh_cartridge, simulated
+
+    real = SimpleNamespace(port=SimpleNamespace(write=None), status=None)
+    assert simulated(real) is None  # type: ignore[arg-type]
+    with pytest.raises(NotAllowed, match="by hand"):
+        fit_fresh_cartridge(real)  # type: ignore[arg-type]
+    assert BY_HAND.endswith(".")

@@ -23,6 +23,7 @@ from driver.governor import Decision, Outcome
 from protocol import State
 
 from .. import format as fmt
+from ..cartridge import BY_HAND, fit_fresh_cartridge, simulated
 from ..model import Snapshot
 from ..typed import Proposal, proposal
 from ..widgets.eventlog import EventLog
@@ -51,6 +52,7 @@ class TreatmentScreen(StepScreen):
         Binding("z", "focus_zones", "Zones", show=False),
         Binding("f", "reset_fault", "Reset fault"),
         Binding("u", "release_estop", "Release"),
+        Binding("c", "fresh_cartridge", "Cartridge"),
         Binding("ctrl+e", "end_session", "End"),
     ]
 
@@ -168,6 +170,9 @@ class TreatmentScreen(StepScreen):
         if self.rate_note:
             rate.append(f"  {self.rate_note}", style="dim")
         grid.add_row("Rate", rate)
+        if pen is not None:
+            how = "C fits a fresh one (simulated pen)" if simulated(pen) else BY_HAND
+            grid.add_row("Cartridge", Text(how, style="dim"))
         self.query_one("#setpoints", Static).update(grid, layout=False)
 
     def _decision_text(self, asked: float | None, d: Decision | None, unit: str) -> Text:
@@ -567,6 +572,24 @@ class TreatmentScreen(StepScreen):
             app.model.log("info", "E-stop released. Press Space to start again.")
 
         app.run_command("release e-stop", lambda: pen.reset("estop"), on_done=done)
+
+    def action_fresh_cartridge(self) -> None:
+        """C: a fresh cartridge on a simulated pen; on a real pen, say it is changed by hand."""
+        app = self.napp
+        pen = app.pen
+        if pen is None:
+            return
+        if simulated(pen) is None:
+            app.model.log("info", BY_HAND)
+            app.notify(BY_HAND, timeout=6)
+            return
+        app.run_command(
+            "fresh cartridge",
+            lambda: fit_fresh_cartridge(pen),
+            on_done=lambda _: app.model.log(
+                "info", "A fresh cartridge was fitted to the simulated pen."
+            ),
+        )
 
     def action_end_session(self) -> None:
         def closed(yes: bool | None) -> None:
