@@ -31,7 +31,7 @@ from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.message import Message
 
-from driver.errors import AuthError, DriverError, NotAllowed, StoreError
+from driver.errors import DriverError, NotAllowed
 from driver.pen import DEFAULT_TELEMETRY_HZ, PROFESSIONAL_ROLES, Pen
 from driver.policy import ZONE_NAMES, Policy, load_policy
 from driver.screening import ScreeningResult, required
@@ -60,6 +60,8 @@ class Flow:
     client: str | None = None
     zone: str | None = None
     screening: ScreeningResult | None = None
+    #: the operator's PIN was checked on the operator step (before the client is asked)
+    verified: bool = False
     #: one sentence for the operator screen (a wrong PIN, a lockout, ...)
     operator_error: str | None = None
     client_error: str | None = None
@@ -262,7 +264,10 @@ class NeedlepenApp(App[int]):
             return
         if pen.session_id < 0:
             role = self.effective_role
-            if role is None or (role in PROFESSIONAL_ROLES and (not flow.operator or not flow.pin)):
+            if role is None or (
+                role in PROFESSIONAL_ROLES
+                and (not flow.operator or not flow.pin or not flow.verified)
+            ):
                 self._show(OperatorScreen())
                 return
             if required(role) and not flow.client:
@@ -326,6 +331,38 @@ class NeedlepenApp(App[int]):
             f"firmware {info.fw_major}.{info.fw_minor}.{info.fw_patch}.",
         )
 
+    def check_operator(self) -> None:
+        """The operator step's PIN check (on the worker thread), before any client is asked
+        or any client history shown. A wrong PIN, a lockout or a role the operator is not
+        registered for comes back to the operator step as one sentence."""
+        flow = self.flow
+        role = self.effective_role
+        if role not in PROFESSIONAL_ROLES or not flow.operator or not flow.pin:
+            flow.verified = False
+            self.advance()
+            return
+        operator, pin = flow.operator, flow.pin
+
+        def check() -> str:
+            op = self.store.authenticate(operator, pin)
+            if op.role != role:
+                raise NotAllowed(f"Operator {op.id} is registered as {op.role}, not {role}.")
+            return op.id
+
+        def done(_: object) -> None:
+            flow.verified = True
+            flow.operator_error = None
+            self.advance()
+
+        def failed(exc: BaseException) -> None:
+            flow.pin = None
+            flow.verified = False
+            flow.operator_error = str(exc)
+            self.model.log("error", str(exc))
+            self.advance()
+
+        self.run_command("check PIN", check, on_done=done, on_error=failed)
+
     def begin_session(self) -> None:
         """Authenticate and begin the audited session with what the steps gathered."""
         pen = self.pen
@@ -351,13 +388,8 @@ class NeedlepenApp(App[int]):
 
         def failed(exc: BaseException) -> None:
             flow.pin = None
-            if isinstance(exc, StoreError) and "client" in str(exc):
-                flow.client = None
-                flow.client_error = str(exc)
-            elif isinstance(exc, AuthError | NotAllowed):
-                flow.operator_error = str(exc)
-            else:
-                flow.operator_error = str(exc)
+            flow.verified = False
+            flow.operator_error = str(exc)
             self.model.log("error", str(exc))
             self.advance()
 
@@ -484,7 +516,25 @@ class NeedlepenApp(App[int]):
         return " · ".join(parts)
 
 
-def _check_flags(args: argparse.Namespace) -> None:
+def client_ref_problem(text: str) -> str | None:
+    """One sentence when `text` cannot be a client reference, else None. The store is
+    append-only and holds pseudonyms only, so anything that looks like a name (two words,
+    spaces) is refused: a chart number or pseudonym is one word (P-0042, k7-smith)."""
+    ref = text.strip()
+    if not ref:
+        return "Type the client's reference (a chart number or pseudonym such as P-0042)."
+    if any(ch.isspace() for ch in ref):
+        return (
+            "A client reference is one word, such as P-0042, never a name: the audit log "
+            "keeps what is typed forever."
+        )
+    if not ref.isprintable():
+        return "A client reference holds letters, digits and signs only, such as P-0042."
+    return None
+
+
+def check_flags(args: argparse.Namespace, policy: Policy) -> None:
+    """Refuse, with one sentence, launch flags that cannot work (or work together)."""
     role = getattr(args, "role", None)
     if role is not None and role not in ROLES:
         raise NotAllowed(f"Unknown role {role!r}: the roles are {', '.join(ROLES)}.")
@@ -492,8 +542,29 @@ def _check_flags(args: argparse.Namespace) -> None:
     if zone is not None and zone not in ZONE_NAMES:
         raise NotAllowed(f"Unknown zone {zone!r}: the zones are {', '.join(ZONE_NAMES)}.")
     client = getattr(args, "client", None)
-    if client is not None and not client.strip():
-        raise NotAllowed("The client reference must not be empty.")
+    if client is not None and (problem := client_ref_problem(client)):
+        raise NotAllowed(problem)
+    telemetry = getattr(args, "telemetry", None)
+    if telemetry is not None and not 5 <= telemetry <= 200:
+        raise NotAllowed(f"--telemetry {telemetry}: the pen streams 5 to 200 Hz.")
+    operator = getattr(args, "operator", None)
+    if role is not None and role not in PROFESSIONAL_ROLES and operator:
+        raise NotAllowed(f"--operator is for the professional roles; {role} has no login.")
+    if role == "engineer" and client:
+        raise NotAllowed("The engineer role treats the bench zone only: it has no client.")
+    if role is not None and zone is not None:
+        from driver.governor import Governor
+
+        zones = Governor(policy).zones_for(role)
+        if zone not in zones:
+            raise NotAllowed(
+                f"The {role} role cannot treat {zone}: its zones are {', '.join(zones)}."
+            )
+    port = getattr(args, "port", None) or ""
+    if role in PROFESSIONAL_ROLES and "device_class=home" in port.replace(" ", ""):
+        raise NotAllowed(
+            f"A home pen forces the home role: --role {role} cannot work with {port}."
+        )
 
 
 def terminal_driver() -> type[Driver] | None:
@@ -511,8 +582,8 @@ def terminal_driver() -> type[Driver] | None:
 
 def run(args: argparse.Namespace) -> int:
     """`needlepen tui`: run the app; the needle is stopped and the session closed on any exit."""
-    _check_flags(args)
     policy = load_policy(getattr(args, "policy", None))
+    check_flags(args, policy)
     port = getattr(args, "port", None)
     prefilled = any(getattr(args, k, None) for k in ("role", "operator", "zone", "client"))
     if port is None and prefilled:

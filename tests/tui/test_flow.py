@@ -417,3 +417,24 @@ def test_the_override_reason_starts_empty_every_time(store):
             assert fw(app).depth_set_um == 600
 
     asyncio.run(go())
+
+
+def test_a_wrong_pin_is_reported_on_the_operator_step_before_any_client(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=43", role="clinician", operator="c1")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
+            await pilot.press(*"0000", "enter")
+            await until(pilot, lambda: app.flow.operator_error is not None, "the sentence")
+            await settle(pilot)
+            assert screen_name(app) == "OperatorScreen"
+            assert "Wrong PIN" in text_of(app, "#operator-error")
+            assert app.pen.session_id < 0  # no session, no client asked
+            await pilot.press(*"1234", "enter")
+            await on_screen(pilot, "ClientScreen")  # the client only after the PIN checked
+            await pilot.press(*"Jane Doe", "enter")
+            await pilot.pause(0.05)
+            assert "one word" in text_of(app, "#client-error")
+            assert app.pen.session_id < 0
+
+    asyncio.run(go())

@@ -199,5 +199,11 @@ class OperatorScreen(StepScreen):
             flow.operator, flow.pin = op, pin
         else:
             flow.operator, flow.pin = None, None
+        flow.verified = False
+        if role in PROFESSIONAL_ROLES:
+            err.set_class(False, "-error")
+            err.update("Checking the PIN…")
+            self.napp.check_operator()
+            return
         err.update("")
         self.napp.advance()
