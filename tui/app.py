@@ -34,7 +34,7 @@ from textual.message import Message
 from driver.errors import DriverError, NotAllowed
 from driver.pen import DEFAULT_TELEMETRY_HZ, PROFESSIONAL_ROLES, Pen
 from driver.policy import ZONE_NAMES, Policy, load_policy
-from driver.screening import ScreeningResult, required
+from driver.screening import ScreeningResult, Verdict, required
 from driver.store import AuditStore
 from protocol import DeviceClass
 
@@ -65,6 +65,8 @@ class Flow:
     #: one sentence for the operator screen (a wrong PIN, a lockout, ...)
     operator_error: str | None = None
     client_error: str | None = None
+    #: a clear screening of the session that ended by itself, offered again to the same client
+    kept_answers: dict[str, bool] | None = None
 
 
 class CommandDone(Message):
@@ -94,6 +96,9 @@ class NeedlepenApp(App[int]):
         # A second e-stop key: a function key is a complete sequence, never a prefix a
         # terminal (or tmux's escape-time) holds back, so it is as fast everywhere.
         Binding("f2", "estop", "E-STOP", priority=True, id="estop_f2"),
+        Binding("f1", "help", "Help", priority=True, id="help"),
+        # ? as help where no text field takes it (a field gets its characters first).
+        Binding("question_mark", "help", "Help", show=False, id="help_q"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
         Binding("ctrl+c", "quit", "Quit", priority=True, show=False, id="quit_c"),
     ]
@@ -416,6 +421,38 @@ class NeedlepenApp(App[int]):
             self.runner.cancel_pending()
         self.run_command("end session", lambda: pen.close(reason), on_done=done, urgent=True)
 
+    def restart_after_loss(self) -> None:
+        """After a link loss, a reboot or a watchdog end: a new session on the same port, with
+        the same role, operator (PIN asked again), client and zone. A clear screening's
+        answers are kept for the operator to confirm with the client; a contraindication is
+        asked again (its acknowledgement belongs to the session that ended)."""
+        flow = self.flow
+        screening = flow.screening
+        kept = (
+            dict(screening.answers)
+            if screening is not None and screening.verdict is Verdict.CLEAR
+            else None
+        )
+        self.flow = Flow(
+            port=flow.port,
+            role=flow.role,
+            operator=flow.operator,
+            client=flow.client,
+            zone=flow.zone,
+            kept_answers=kept,
+        )
+        self._auto_connect = flow.port is not None
+        if self.runner is not None:
+            self.runner.cancel_pending()
+        old = self.pen
+        if old is not None and not old.closed:
+            with contextlib.suppress(Exception):
+                old.close("a new session after the pen stopped")
+        self.pen = None
+        self.model.reset()
+        self.model.log("info", "A new session with the same client: connecting again.")
+        self.advance()
+
     def new_session(self) -> None:
         """After a summary: the same port and operator, a new login, client and screening."""
         flow = self.flow
@@ -469,6 +506,15 @@ class NeedlepenApp(App[int]):
             severity="error",
             timeout=6,
         )
+
+    def action_help(self) -> None:
+        """F1 / ?: the help of the step on screen (not on top of another dialog)."""
+        from .screens.help import HelpScreen, keys_of
+
+        screen = self.screen
+        if not isinstance(screen, StepScreen):
+            return
+        self.push_screen(HelpScreen(screen.STEP, keys_of(screen)))
 
     async def action_quit(self) -> None:
         """Ctrl+Q / Ctrl+C: stop the needle, close the session, then exit."""
@@ -562,9 +608,7 @@ def check_flags(args: argparse.Namespace, policy: Policy) -> None:
             )
     port = getattr(args, "port", None) or ""
     if role in PROFESSIONAL_ROLES and "device_class=home" in port.replace(" ", ""):
-        raise NotAllowed(
-            f"A home pen forces the home role: --role {role} cannot work with {port}."
-        )
+        raise NotAllowed(f"A home pen forces the home role: --role {role} cannot work with {port}.")
 
 
 def terminal_driver() -> type[Driver] | None:

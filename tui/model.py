@@ -72,6 +72,10 @@ class Snapshot:
     estop_pending: bool
     run_ms_by_zone: dict[str, float]
     stamps_by_zone: dict[str, int]
+    #: the deepest actual depth (um) the pen reported while stamping, per zone
+    deepest_um_by_zone: dict[str, int]
+    #: every fault bit STATUS showed since the session began
+    faults_seen: Fault
     depth_history: tuple[float, ...]
     rate_history: tuple[float, ...]
     last_log_seq: int
@@ -135,6 +139,7 @@ class Snapshot:
 class _Zone:
     run_ms: dict[str, float] = field(default_factory=dict)
     stamps: dict[str, int] = field(default_factory=dict)
+    deepest_um: dict[str, int] = field(default_factory=dict)
 
 
 class PenModel:
@@ -157,6 +162,7 @@ class PenModel:
             self._session_ended: str | None = None
             self._estop_note: str | None = None
             self._zones = _Zone()
+            self._faults_seen = Fault(0)
             self._depth: deque[float] = deque(maxlen=HISTORY_LIMIT)
             self._rate: deque[float] = deque(maxlen=HISTORY_LIMIT)
             self._log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)
@@ -225,6 +231,7 @@ class PenModel:
         # Faults are named from STATUS.faults, which every pen reports the same way (an
         # EVENT's detail was read as a bit number by one end and as a mask by the other).
         before = prev.faults if prev is not None else Fault(0)
+        self._faults_seen |= st.faults
         if raised := st.faults & ~before:
             self._log_locked("error", f"Fault raised by the pen: {fault_words(raised)}.")
         if cleared := before & ~st.faults:
@@ -237,6 +244,9 @@ class PenModel:
         stamps = st.stamps - prev.stamps
         if stamps > 0:
             self._zones.stamps[zone] = self._zones.stamps.get(zone, 0) + stamps
+            deepest = max(prev.depth_actual_um, st.depth_actual_um)
+            if deepest > self._zones.deepest_um.get(zone, 0):
+                self._zones.deepest_um[zone] = deepest
         if prev.state is State.RUNNING:
             spent = float(st.uptime_ms - prev.uptime_ms)
             self._zones.run_ms[zone] = self._zones.run_ms.get(zone, 0.0) + spent
@@ -301,6 +311,8 @@ class PenModel:
                 estop_pending=self._pending(),
                 run_ms_by_zone=dict(self._zones.run_ms),
                 stamps_by_zone=dict(self._zones.stamps),
+                deepest_um_by_zone=dict(self._zones.deepest_um),
+                faults_seen=self._faults_seen,
                 depth_history=tuple(self._depth),
                 rate_history=tuple(self._rate),
                 last_log_seq=self._log_seq,

@@ -31,7 +31,10 @@ from tests.tui.conftest import (
 def test_full_clinician_session_by_keyboard(store, tmp_path, monkeypatch):
     """Connect, operator, client, screening, zone, depth, start, stop, summary, export:
     every step by keyboard alone, starting from the connect screen as `make demo` does."""
-    monkeypatch.chdir(tmp_path)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("NEEDLEPEN_DATA_DIR", str(tmp_path / "data"))
 
     async def go() -> None:
         app = make_app(store)
@@ -85,7 +88,9 @@ def test_full_clinician_session_by_keyboard(store, tmp_path, monkeypatch):
             await pilot.press("j")
             await pilot.pause()
             sid = app.pen.session_id
-            exported = json.loads((tmp_path / f"needlepen-session-{sid}.json").read_text())
+            path = tmp_path / "data" / "exports" / f"needlepen-session-{sid}.json"
+            exported = json.loads(path.read_text())
+            assert list(cwd.iterdir()) == []  # never the current directory by default
             kinds = [r["kind"] for r in exported["records"]]
             assert "screening" in kinds and "session_end" in kinds
             assert exported["session"] == sid
@@ -436,5 +441,21 @@ def test_a_wrong_pin_is_reported_on_the_operator_step_before_any_client(store):
             await pilot.pause(0.05)
             assert "one word" in text_of(app, "#client-error")
             assert app.pen.session_id < 0
+
+    asyncio.run(go())
+
+
+def test_f1_and_question_mark_open_the_help_of_the_step(store):
+    async def go() -> None:
+        app = _home_app(store, 44)
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            for key in ("f1", "question_mark"):
+                await pilot.press(key)
+                await on_screen(pilot, "HelpScreen")
+                text = text_of(app, ".dialog-body")
+                assert "E-STOP" in text and "Start/Stop" in text and "Type depth" in text
+                await pilot.press("enter")
+                await on_screen(pilot, "TreatmentScreen")
 
     asyncio.run(go())

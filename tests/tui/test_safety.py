@@ -26,6 +26,7 @@ from tests.tui.conftest import (
     on_screen,
     screen_name,
     settle,
+    text_of,
     until,
 )
 
@@ -364,3 +365,48 @@ def test_a_real_pens_cartridge_is_changed_by_hand():
     with pytest.raises(NotAllowed, match="by hand"):
         fit_fresh_cartridge(real)  # type: ignore[arg-type]
     assert BY_HAND.endswith(".")
+
+
+def test_after_a_lost_link_the_screen_says_so_and_n_starts_again_with_the_same_client(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=31", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await start_needle(pilot)
+            first = app.pen.session_id
+            live(app).command("cut 3s")
+            await until(
+                pilot,
+                lambda: "Press N for a new session" in text_of(app, "#session-over"),
+                "the sentence saying the session ended",
+            )
+            assert "link" in text_of(app, "#session-over").lower()
+            await pilot.press("n")
+            await on_screen(pilot, "ScreeningScreen")
+            assert app.pen.session_id > first and app.pen.client_ref == "self"
+            assert all(q.answer is False for q in app.screen.questions())  # kept, clear
+            await pilot.press("enter")  # the operator confirms them for this session
+            await on_screen(pilot, "TreatmentScreen")
+            kinds = [r.kind for r in store.records(app.pen.session_id)]
+            assert "screening" in kinds  # recorded for the new session too
+            # The same zone is asked again; the interval rule counts the interrupted session
+            # as the last one, so a home user is told so (the driver decides, not the TUI).
+            await until(pilot, lambda: "forehead" in log_text(app), "the zone asked again")
+
+    asyncio.run(go())
+
+
+def test_summary_says_how_the_session_ended_and_gives_no_aftercare_for_zero_stamps(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=32", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await pilot.press("ctrl+e")
+            await on_screen(pilot, "ConfirmDialog")
+            await pilot.press("enter")
+            await on_screen(pilot, "SummaryScreen")
+            await until(pilot, lambda: "No client aftercare" in text_of(app, "#aftercare"), "it")
+            summary = text_of(app, "#summary")
+            assert "Ended" in summary and "treatment finished" in summary
+
+    asyncio.run(go())

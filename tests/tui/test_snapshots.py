@@ -87,6 +87,8 @@ def frozen_snapshot() -> Snapshot:
         estop_pending=False,
         run_ms_by_zone={"forehead": 83_000.0, "cheeks": 41_000.0},
         stamps_by_zone={"forehead": 8_245, "cheeks": 4_100},
+        deepest_um_by_zone={"forehead": 500, "cheeks": 1000},
+        faults_seen=Fault(0),
         depth_history=ramp,
         rate_history=tuple([0.0] * 10 + [100.0] * 50),
         last_log_seq=0,

@@ -4,6 +4,7 @@ instructions for the client, and an export of the session's audit log."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import ClassVar
 
 from rich.console import Group
@@ -14,13 +15,38 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Input, Static
 
-from driver.aftercare import instructions
+from driver.aftercare import Delivered, delivered_instructions
 from driver.errors import DriverError
+from driver.paths import data_dir
 from driver.pen import Pen
 
 from .. import format as fmt
+from ..model import fault_words
 from ..report import SessionSummary, summarise
 from .base import StepScreen
+
+
+def export_dir() -> Path:
+    """Where exports go unless the operator types a folder: `exports` in needlepen's user
+    data directory (never the current directory, which may be anywhere)."""
+    return data_dir() / "exports"
+
+
+def export_path(typed: str, fmt_name: str) -> str:
+    """The file an export goes to: the typed path; a bare or relative name goes into
+    export_dir(). The folder is created (private to the user) when it is missing."""
+    path = Path(typed).expanduser()
+    if not path.is_absolute():
+        path = export_dir() / path
+    if path.suffix != f".{fmt_name}":
+        path = path.with_name(f"{path.name}.{fmt_name}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise DriverError(
+            f"The folder {path.parent} could not be created ({exc.strerror or exc})."
+        ) from exc
+    return str(path)
 
 
 def summary_table(s: SessionSummary, step_um: int | None = None) -> Table:
@@ -90,7 +116,9 @@ class SummaryScreen(StepScreen):
         app = self.napp
         pen = self.pen
         sid = pen.session_id
-        self.query_one("#export-path", Input).value = f"needlepen-session-{max(sid, 0)}"
+        self.query_one("#export-path", Input).value = str(
+            export_dir() / f"needlepen-session-{max(sid, 0)}"
+        )
         if sid < 0:
             self.query_one("#summary", Static).update("No session was begun.")
             return
@@ -106,8 +134,12 @@ class SummaryScreen(StepScreen):
         if s.started is not None:
             head.add_row("Started", f"{fmt.date(s.started)} {fmt.clock(s.started)}")
         head.add_row("Duration", fmt.duration(s.seconds))
+        head.add_row("Ended", s.end_reason or "—")
+        happened = [m for m in (snap.link_lost, snap.rebooted, snap.session_ended) if m]
+        if happened:
+            head.add_row("What happened", Text(" ".join(happened), style="bold red"))
         head.add_row("E-stops", str(s.estops))
-        head.add_row("Faults", ", ".join(s.faults) or "none")
+        head.add_row("Faults", fault_words(s.faults | snap.faults_seen) or "none")
         parts: list[object] = [head, Text(""), summary_table(s, self.step_um)]
         if s.overrides:
             parts.append(Text("\nOverrides", style="bold"))
@@ -117,8 +149,17 @@ class SummaryScreen(StepScreen):
         for line in s.screening:
             parts.append(Text(line, style="dim"))
         self.query_one("#summary", Static).update(Group(*parts))  # type: ignore[arg-type]
-        lines = instructions(s.depths_used, app.policy.min_days_between_sessions)
-        self.query_one("#aftercare", Static).update("\n".join(f"• {line}" for line in lines))
+        delivered = [
+            Delivered(zone, stamps, snap.deepest_um_by_zone.get(zone, 0) / 1000)
+            for zone, stamps in snap.stamps_by_zone.items()
+        ]
+        lines = delivered_instructions(
+            delivered, app.policy.min_days_between_sessions, blocked=s.blocked
+        )
+        self.query_one("#aftercare", Static).update(
+            "\n".join(f"• {line}" for line in lines)
+            or "No client aftercare: no stamps reached skin in this session."
+        )
         self.query_one("#export-json", Button).focus()
 
     def action_export(self, fmt_name: str) -> None:
@@ -127,7 +168,11 @@ class SummaryScreen(StepScreen):
         if not base:
             status.update("Type a file name first.")
             return
-        path = base if base.endswith(f".{fmt_name}") else f"{base}.{fmt_name}"
+        try:
+            path = export_path(base, fmt_name)
+        except DriverError as exc:
+            status.update(str(exc))
+            return
         if os.path.exists(path):
             status.update(f"{path} exists already; choose another name.")
             return

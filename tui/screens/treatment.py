@@ -54,6 +54,7 @@ class TreatmentScreen(StepScreen):
         Binding("u", "release_estop", "Release"),
         Binding("c", "fresh_cartridge", "Cartridge"),
         Binding("ctrl+e", "end_session", "End"),
+        Binding("n", "restart", "New session"),
     ]
 
     def __init__(self) -> None:
@@ -71,6 +72,7 @@ class TreatmentScreen(StepScreen):
         self._latest_rate_job = 0
         self._start_job = 0
         self._last_count = -1
+        self._over_shown = ""
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -85,6 +87,7 @@ class TreatmentScreen(StepScreen):
             with Vertical(id="telemetry-panel", classes="panel"):
                 yield Static("Live telemetry", classes="panel-title")
                 yield Telemetry(id="telemetry")
+        yield Static("", id="session-over", markup=False)
         with Vertical(id="controls", classes="panel"):
             yield Static("", id="setpoints")
             with Horizontal(id="buttons"):
@@ -128,8 +131,46 @@ class TreatmentScreen(StepScreen):
 
     # --- refresh from the model (20 times a second) ------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # N (a new session) only once this one has ended by itself.
+        if action == "restart":
+            return self.ended_by_itself() is not None
+        return True
+
+    def ended_by_itself(self) -> str | None:
+        """What ended this session without the operator (a lost link, a reboot, the pen's
+        watchdog), or None while it lives."""
+        pen = self.napp.pen
+        if pen is None or pen.alive:
+            return None
+        snap = self.napp.model.snapshot()
+        for what in (snap.link_lost, snap.rebooted, snap.session_ended):
+            if what:
+                return what
+        return "The session has ended."
+
+    def action_restart(self) -> None:
+        if self.ended_by_itself() is not None:
+            self.napp.restart_after_loss()
+
+    def _show_session_over(self) -> None:
+        over = self.ended_by_itself()
+        box = self.query_one("#session-over", Static)
+        text = (
+            ""
+            if over is None
+            else f"{over} The needle is stopped. Press N for a new session with the same "
+            "client, or Ctrl+E for the summary."
+        )
+        if self._over_shown != text:  # only on a change: a footer rebuild is not free
+            self._over_shown = text
+            box.update(text)
+            box.set_class(bool(text), "-on")
+            self.refresh_bindings()
+
     def refresh_view(self, snap: Snapshot) -> None:
         super().refresh_view(snap)
+        self._show_session_over()
         log = self.query_one(EventLog)
         if snap.last_log_seq != log.last_seq:
             log.add(self.napp.model.log_since(log.last_seq))
