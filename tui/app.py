@@ -90,16 +90,25 @@ class NeedlepenApp(App[int]):
     CSS_PATH = "needlepen.tcss"
     TITLE = "needlepen"
     ENABLE_COMMAND_PALETTE = False
+    #: Classes on the screen by the terminal's size (tui/needlepen.tcss): 80x24 gets a compact
+    #: layout (the face map hides, the buttons give way to the footer's keys), 160 columns and
+    #: more a wide one.
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"),
+        (100, "-normal"),
+        (160, "-wide"),
+    ]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     ESCAPE_TO_MINIMIZE = False
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "estop", "E-STOP", priority=True, id="estop"),
+        Binding("escape", "estop", "E-STOP", priority=True, id="estop", key_display="Esc/F2"),
         # A second e-stop key: a function key is a complete sequence, never a prefix a
         # terminal (or tmux's escape-time) holds back, so it is as fast everywhere.
-        Binding("f2", "estop", "E-STOP", priority=True, id="estop_f2"),
+        Binding("f2", "estop", "E-STOP", priority=True, id="estop_f2", show=False),
         Binding("f1", "help", "Help", priority=True, id="help"),
         # ? as help where no text field takes it (a field gets its characters first).
         Binding("question_mark", "help", "Help", show=False, id="help_q"),
-        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="quit"),
         Binding("ctrl+c", "quit", "Quit", priority=True, show=False, id="quit_c"),
     ]
 

@@ -459,3 +459,50 @@ def test_f1_and_question_mark_open_the_help_of_the_step(store):
                 await on_screen(pilot, "TreatmentScreen")
 
     asyncio.run(go())
+
+
+def test_the_interval_is_asked_once_per_zone_in_its_own_words(store):
+    async def session(seed: int, second: bool) -> None:
+        app = make_app(
+            store,
+            port=f"sim://?seed={seed}",
+            role="clinician",
+            operator="c1",
+            client="P-int",
+            zone=None if second else "cheeks",
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await clinician_treatment(pilot)
+            if not second:
+                await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks")
+                await pilot.press("plus")
+                await settle(pilot)
+                await pilot.press("space")
+                await until(pilot, lambda: fw(app).stamps > 50, "some stamps")
+                await pilot.press("space")
+                await settle(pilot)
+                await pilot.press("ctrl+e")
+                await on_screen(pilot, "ConfirmDialog")
+                await pilot.press("enter")
+                await on_screen(pilot, "SummaryScreen")
+                return
+            screen = app.screen
+            screen.choose_zone("cheeks")
+            await on_screen(pilot, "OverrideDialog")
+            assert "interval" in app.screen.TITLE_TEXT
+            body = text_of(app, ".dialog-body")
+            assert "allowed from" in body and "recommended" not in body
+            await pilot.press(*"scar course", "enter")
+            await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks with a reason")
+            await settle(pilot)
+            screen.choose_zone("forehead")
+            await until(pilot, lambda: app.pen.zone == "forehead", "forehead")
+            await settle(pilot)
+            screen.choose_zone("cheeks")
+            await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks again, not asked")
+            await pilot.press("plus")
+            await settle(pilot)
+            assert screen_name(app) == "TreatmentScreen"  # never asked a second time
+
+    asyncio.run(session(45, second=False))
+    asyncio.run(session(46, second=True))

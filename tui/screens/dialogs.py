@@ -50,22 +50,35 @@ class OverrideDialog(Dialog[str]):
 
     TITLE_TEXT = "Past the recommended limit"
 
-    def __init__(self, what: str, decision: Decision) -> None:
+    def __init__(
+        self,
+        what: str,
+        decision: Decision,
+        *,
+        title: str | None = None,
+        note: str = "",
+        placeholder: str = "Reason for passing the recommended limit",
+    ) -> None:
         super().__init__(classes="dialog")
         self.what = what
         self.decision = decision
+        if title is not None:
+            self.TITLE_TEXT = title
+        self.note = note
+        self.placeholder = placeholder
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield from self.compose_head()
             yield Static(self.what, classes="dialog-what")
-            yield Static("\n".join(self.decision.reasons), classes="dialog-body", markup=False)
+            body = self.note or "\n".join(self.decision.reasons)
+            yield Static(body, classes="dialog-body", markup=False)
             yield Static(
                 "The reason is recorded in the audit log with your operator ID and the time.",
                 classes="dialog-note",
             )
             yield Input(
-                placeholder="Reason for passing the recommended limit",
+                placeholder=self.placeholder,
                 max_length=300,
                 id="reason",
             )
@@ -81,7 +94,7 @@ class OverrideDialog(Dialog[str]):
     def _submit(self) -> None:
         reason = self.query_one("#reason", Input).value.strip()
         if not reason:
-            self.show_error("Type the reason first: passing a recommended limit needs one.")
+            self.show_error("Type the reason first: nothing is sent without one.")
             return
         self.dismiss(reason)
 

@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, OptionList, Static
 
-from driver.errors import NotAllowed
+from driver.errors import DriverError, NotAllowed
 from driver.governor import Decision, Outcome
 from protocol import State
 
@@ -42,7 +42,7 @@ RATE_STEP_HZ = 5
 class TreatmentScreen(StepScreen):
     STEP = "Treatment"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "start_stop", "Start/Stop", priority=True),
+        Binding("space", "start_stop", "Start/Stop", priority=True, key_display="Space"),
         Binding("plus,equals_sign", "depth(1)", "Depth", key_display="+/-"),
         Binding("minus", "depth(-1)", "Depth −", show=False),
         Binding("d", "type_depth", "Type depth", show=False),
@@ -50,9 +50,9 @@ class TreatmentScreen(StepScreen):
         Binding("left_square_bracket,less_than_sign", "rate(-1)", "Rate −", show=False),
         Binding("r", "type_rate", "Type rate", show=False),
         Binding("z", "focus_zones", "Zones", show=False),
-        Binding("f", "reset_fault", "Reset fault"),
+        Binding("f", "reset_fault", "Fault"),
         Binding("u", "release_estop", "Release"),
-        Binding("c", "fresh_cartridge", "Cartridge"),
+        Binding("c", "fresh_cartridge", "Cartridge", show=False),
         Binding("ctrl+e", "end_session", "End"),
         Binding("n", "restart", "New session"),
     ]
@@ -73,6 +73,9 @@ class TreatmentScreen(StepScreen):
         self._start_job = 0
         self._last_count = -1
         self._over_shown = ""
+        self._shown_state: State | None = None
+        #: the reason given for a zone sooner than the interval (asked once per zone)
+        self.interval_reasons: dict[str, str] = {}
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -135,6 +138,15 @@ class TreatmentScreen(StepScreen):
         # N (a new session) only once this one has ended by itself.
         if action == "restart":
             return self.ended_by_itself() is not None
+        # F and U only when there is a fault or an e-stop to clear (the footer stays short).
+        if action in ("reset_fault", "release_estop"):
+            pen = self.napp.pen
+            st = pen.status if pen is not None else None
+            if st is None:
+                return False
+            if action == "reset_fault":
+                return st.state is State.FAULT or bool(st.faults)
+            return st.state is State.ESTOP or bool(pen is not None and pen.estop_pending)
         return True
 
     def ended_by_itself(self) -> str | None:
@@ -180,6 +192,9 @@ class TreatmentScreen(StepScreen):
             self._show_run_button(snap.state)
 
     def _show_run_button(self, state: State | None) -> None:
+        if state is not self._shown_state:
+            self._shown_state = state
+            self.refresh_bindings()
         button = self.query_one("#start-stop", Button)
         running = state is State.RUNNING
         label = "■ Stop" if running else "▶ Start"
@@ -325,7 +340,54 @@ class TreatmentScreen(StepScreen):
             bound_by=str(last.data.get("bound_by")),
             override_reason=None,
         )
-        self._ask_override(f"Zone {zone}", decision, lambda why: self.choose_zone(zone, why))
+        if decision.bound_by == "interval":
+            self._ask_interval(zone, decision)
+            return
+        self._ask_override(
+            f"Zone {fmt.zone(zone)}", decision, lambda why: self.choose_zone(zone, why)
+        )
+
+    def _ask_interval(self, zone: str, decision: Decision) -> None:
+        """A session sooner than the policy's interval on `zone`: asked once per zone and
+        session; the reason given is used again for that zone (zone changes, depths)."""
+        known = self.interval_reasons.get(zone)
+        if known is not None:
+            self.choose_zone(zone, known)
+            return
+        app = self.napp
+        pen = app.pen
+        days = app.policy.min_days_between_sessions
+        when = ""
+        if pen is not None and pen.client_ref:
+            try:
+                ago = app.store.last_treatment_days_ago(pen.client_ref, zone, now=app.clock())
+            except DriverError:
+                ago = None
+            if ago is not None:
+                last = app.clock() - ago * 86400
+                when = (
+                    f"The last session on {fmt.zone(zone)} was on {fmt.date(last)}; the policy "
+                    f"asks {days} days between sessions. Without a reason the next session "
+                    f"there is allowed from {fmt.date(last + days * 86400)}."
+                )
+
+        def closed(reason: str | None) -> None:
+            if reason is None:
+                app.model.log("info", f"Zone {fmt.zone(zone)}: no reason given; not chosen.")
+                return
+            self.interval_reasons[zone] = reason
+            self.choose_zone(zone, reason)
+
+        self.app.push_screen(
+            OverrideDialog(
+                f"Zone {fmt.zone(zone)}, sooner than the interval",
+                decision,
+                title="Sooner than the interval between sessions",
+                note=when,
+                placeholder="Reason for treating this zone again so soon",
+            ),
+            closed,
+        )
 
     # --- depth and rate ----------------------------------------------------------------------
 
@@ -450,6 +512,11 @@ class TreatmentScreen(StepScreen):
         self.depth_asked = mm
         self.depth_decision = d
         self.show_setpoints()
+        if d.outcome is Outcome.NEEDS_OVERRIDE and d.bound_by == "interval" and self.zone:
+            known = self.interval_reasons.get(self.zone)
+            if known is not None:  # asked once per zone and session, never again
+                self.request_depth(mm, known)
+                return
         if d.outcome is Outcome.NEEDS_OVERRIDE:
             self._ask_override(
                 f"Depth {fmt.mm(mm, self.step_um)} on {fmt.zone(self.zone)}",
