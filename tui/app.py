@@ -45,6 +45,8 @@ from .screens.base import StepScreen
 REFRESH_HZ = 20
 SAMPLE_EVERY = 2  # ticks: the plots get 10 samples a second
 ROLES = ("home", "aesthetician", "clinician", "engineer")
+#: After SIGHUP/SIGTERM the process ends at the latest this long after its e-stop was sent.
+EXIT_AFTER_SIGNAL_S = 1.5
 #: The client reference of a home session when none is given (self-treatment).
 HOME_CLIENT = "self"
 
@@ -93,12 +95,12 @@ class NeedlepenApp(App[int]):
     #: Classes on the screen by the terminal's size (tui/needlepen.tcss): 80x24 gets a compact
     #: layout (the face map hides, the buttons give way to the footer's keys), 160 columns and
     #: more a wide one.
-    HORIZONTAL_BREAKPOINTS = [
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 (Textual declares it without ClassVar)
         (0, "-narrow"),
         (100, "-normal"),
         (160, "-wide"),
     ]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # noqa: RUF012
     ESCAPE_TO_MINIMIZE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "estop", "E-STOP", priority=True, id="estop", key_display="Esc/F2"),
@@ -186,7 +188,20 @@ class NeedlepenApp(App[int]):
         asyncio.get_running_loop().remove_signal_handler(signum)
 
     def on_signal(self, why: str) -> None:
-        """SIGHUP (the terminal closed) or SIGTERM: e-stop, stop, close, exit."""
+        """SIGHUP (the terminal closed) or SIGTERM: e-stop, stop, close, exit.
+
+        Nobody is watching, so the process must end: once the e-stop is on the wire, a last
+        resort ends it EXIT_AFTER_SIGNAL_S later whatever still waits (a thread, a lock, a
+        terminal that is gone). The pen's own watchdog stops the needle anyway."""
+        import os
+        import threading
+
+        if self.pen is not None and not self.pen.closed:
+            with contextlib.suppress(Exception):
+                self.pen.estop()
+        timer = threading.Timer(EXIT_AFTER_SIGNAL_S, os._exit, args=(1,))
+        timer.daemon = True
+        timer.start()
         self.emergency_stop(why)
         self.exit(1)
 
