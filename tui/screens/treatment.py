@@ -50,8 +50,10 @@ class TreatmentScreen(StepScreen):
         Binding("left_square_bracket,less_than_sign", "rate(-1)", "Rate −", show=False),
         Binding("r", "type_rate", "Type rate", show=False),
         Binding("z", "focus_zones", "Zones", show=False),
-        Binding("f", "reset_fault", "Fault"),
-        Binding("u", "release_estop", "Release"),
+        # F and U always work; the banner names them when there is a fault or an e-stop to
+        # clear (not in the footer, which must fit 80 columns).
+        Binding("f", "reset_fault", "Reset fault", show=False),
+        Binding("u", "release_estop", "Release e-stop", show=False),
         Binding("c", "fresh_cartridge", "Cartridge", show=False),
         Binding("ctrl+e", "end_session", "End"),
         Binding("n", "restart", "New session"),
@@ -138,15 +140,6 @@ class TreatmentScreen(StepScreen):
         # N (a new session) only once this one has ended by itself.
         if action == "restart":
             return self.ended_by_itself() is not None
-        # F and U only when there is a fault or an e-stop to clear (the footer stays short).
-        if action in ("reset_fault", "release_estop"):
-            pen = self.napp.pen
-            st = pen.status if pen is not None else None
-            if st is None:
-                return False
-            if action == "reset_fault":
-                return st.state is State.FAULT or bool(st.faults)
-            return st.state is State.ESTOP or bool(pen is not None and pen.estop_pending)
         return True
 
     def ended_by_itself(self) -> str | None:
