@@ -129,6 +129,7 @@ class NeedlepenApp(App[int]):
         refresh_hz: float = REFRESH_HZ,
         driver_class: type[Driver] | None = None,
         telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
+        exit_guard: bool = False,
     ) -> None:
         super().__init__(driver_class=driver_class)
         self.store = store
@@ -146,6 +147,9 @@ class NeedlepenApp(App[int]):
         self._signals: list[int] = []
         self._auto_connect = port is not None
         self.telemetry_hz = telemetry_hz
+        #: after SIGHUP/SIGTERM, end the process at the latest EXIT_AFTER_SIGNAL_S later
+        self.exit_guard = exit_guard
+        self.exit_timer: Any = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -199,9 +203,11 @@ class NeedlepenApp(App[int]):
         if self.pen is not None and not self.pen.closed:
             with contextlib.suppress(Exception):
                 self.pen.estop()
-        timer = threading.Timer(EXIT_AFTER_SIGNAL_S, os._exit, args=(1,))
-        timer.daemon = True
-        timer.start()
+        if self.exit_guard:  # the real program only: never a test process
+            timer = threading.Timer(EXIT_AFTER_SIGNAL_S, os._exit, args=(1,))
+            timer.daemon = True
+            timer.start()
+            self.exit_timer = timer
         self.emergency_stop(why)
         self.exit(1)
 
@@ -668,6 +674,7 @@ def run(args: argparse.Namespace) -> int:
         handle_signals=True,
         driver_class=terminal_driver(),
         telemetry_hz=getattr(args, "telemetry", None) or DEFAULT_TELEMETRY_HZ,
+        exit_guard=True,
     )
     try:
         code = app.run()
