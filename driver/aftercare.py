@@ -16,7 +16,9 @@ from typing import Final
 __all__ = [
     "AFTERCARE",
     "DOWNTIME_BANDS",
+    "Delivered",
     "Downtime",
+    "delivered_instructions",
     "downtime",
     "instructions",
 ]
@@ -39,10 +41,8 @@ class Downtime:
     max_days: int
 
     def sentence(self, depth_mm: float) -> str:
-        return (
-            f"After {depth_mm:.2f} mm expect about {self.min_days} to {self.max_days} days "
-            "of downtime."
-        )
+        shown = f"{depth_mm:.3f}" if round(depth_mm * 1000) % 10 else f"{depth_mm:.2f}"
+        return f"After {shown} mm expect about {self.min_days} to {self.max_days} days of downtime."
 
 
 #: (deepest depth of the band in micrometres, downtime); the last band is open-ended.
@@ -96,3 +96,39 @@ def instructions(
             "4 to 8 weeks apart)."
         )
     return lines
+
+
+#: Zones that are no skin: nothing delivered there calls for aftercare.
+NO_SKIN_ZONES: Final[frozenset[str]] = frozenset({"bench"})
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """What the pen delivered on one zone: stamps counted by its telemetry while treating
+    that zone, and the deepest actual depth (mm) it reported while stamping."""
+
+    zone: str
+    stamps: int
+    depth_mm: float
+
+
+def delivered_instructions(
+    delivered: Iterable[Delivered],
+    min_days_between_sessions: int | None = None,
+    *,
+    blocked: bool = False,
+) -> list[str]:
+    """The client's aftercare from what was delivered, not from set-points: only zones of
+    skin with stamps > 0 count, and the deepest actual depth among them sets the downtime.
+    Empty (no client aftercare) when nothing reached skin: a 0-stamp session, a session the
+    screening blocked, a bench session."""
+    if blocked:
+        return []
+    depths = [
+        d.depth_mm
+        for d in delivered
+        if d.zone not in NO_SKIN_ZONES and d.stamps > 0 and downtime(d.depth_mm) is not None
+    ]
+    if not depths:
+        return []
+    return instructions(depths, min_days_between_sessions)

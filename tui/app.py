@@ -28,12 +28,13 @@ from typing import Any, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
+from textual.driver import Driver
 from textual.message import Message
 
-from driver.errors import AuthError, DriverError, NotAllowed, StoreError
-from driver.pen import PROFESSIONAL_ROLES, Pen
+from driver.errors import DriverError, NotAllowed
+from driver.pen import DEFAULT_TELEMETRY_HZ, PROFESSIONAL_ROLES, Pen
 from driver.policy import ZONE_NAMES, Policy, load_policy
-from driver.screening import ScreeningResult, required
+from driver.screening import ScreeningResult, Verdict, required
 from driver.store import AuditStore
 from protocol import DeviceClass
 
@@ -44,6 +45,8 @@ from .screens.base import StepScreen
 REFRESH_HZ = 20
 SAMPLE_EVERY = 2  # ticks: the plots get 10 samples a second
 ROLES = ("home", "aesthetician", "clinician", "engineer")
+#: After SIGHUP/SIGTERM the process ends at the latest this long after its e-stop was sent.
+EXIT_AFTER_SIGNAL_S = 1.5
 #: The client reference of a home session when none is given (self-treatment).
 HOME_CLIENT = "self"
 
@@ -59,9 +62,13 @@ class Flow:
     client: str | None = None
     zone: str | None = None
     screening: ScreeningResult | None = None
+    #: the operator's PIN was checked on the operator step (before the client is asked)
+    verified: bool = False
     #: one sentence for the operator screen (a wrong PIN, a lockout, ...)
     operator_error: str | None = None
     client_error: str | None = None
+    #: a clear screening of the session that ended by itself, offered again to the same client
+    kept_answers: dict[str, bool] | None = None
 
 
 class CommandDone(Message):
@@ -72,14 +79,38 @@ class CommandDone(Message):
         self.outcome = outcome
 
 
+class EstopSent(Message):
+    """The terminal's input thread has sent an e-stop (posted to the app for the UI)."""
+
+    def __init__(self, key: str, seconds: float) -> None:
+        super().__init__()
+        self.key = key
+        self.seconds = seconds
+
+
 class NeedlepenApp(App[int]):
     CSS_PATH = "needlepen.tcss"
     TITLE = "needlepen"
     ENABLE_COMMAND_PALETTE = False
+    #: Classes on the screen by the terminal's size (tui/needlepen.tcss): 80x24 gets a compact
+    #: layout (the face map hides, the buttons give way to the footer's keys), 160 columns and
+    #: more a wide one.
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 (Textual declares it without ClassVar)
+        (0, "-narrow"),
+        (100, "-normal"),
+        (160, "-wide"),
+    ]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # noqa: RUF012
     ESCAPE_TO_MINIMIZE = False
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "estop", "E-STOP", priority=True, id="estop"),
-        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
+        Binding("escape", "estop", "E-STOP", priority=True, id="estop", key_display="Esc/F2"),
+        # A second e-stop key: a function key is a complete sequence, never a prefix a
+        # terminal (or tmux's escape-time) holds back, so it is as fast everywhere.
+        Binding("f2", "estop", "E-STOP", priority=True, id="estop_f2", show=False),
+        Binding("f1", "help", "Help", priority=True, id="help"),
+        # ? as help where no text field takes it (a field gets its characters first).
+        Binding("question_mark", "help", "Help", show=False, id="help_q"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="quit"),
         Binding("ctrl+c", "quit", "Quit", priority=True, show=False, id="quit_c"),
     ]
 
@@ -96,8 +127,11 @@ class NeedlepenApp(App[int]):
         clock: Callable[[], float] = time.time,
         handle_signals: bool = False,
         refresh_hz: float = REFRESH_HZ,
+        driver_class: type[Driver] | None = None,
+        telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
+        exit_guard: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(driver_class=driver_class)
         self.store = store
         self.policy = policy if policy is not None else load_policy(None)
         self.flow = Flow(port=port, role=role, operator=operator, client=client, zone=zone)
@@ -112,6 +146,10 @@ class NeedlepenApp(App[int]):
         self.stopped_for: str | None = None
         self._signals: list[int] = []
         self._auto_connect = port is not None
+        self.telemetry_hz = telemetry_hz
+        #: after SIGHUP/SIGTERM, end the process at the latest EXIT_AFTER_SIGNAL_S later
+        self.exit_guard = exit_guard
+        self.exit_timer: Any = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -154,7 +192,22 @@ class NeedlepenApp(App[int]):
         asyncio.get_running_loop().remove_signal_handler(signum)
 
     def on_signal(self, why: str) -> None:
-        """SIGHUP (the terminal closed) or SIGTERM: e-stop, stop, close, exit."""
+        """SIGHUP (the terminal closed) or SIGTERM: e-stop, stop, close, exit.
+
+        Nobody is watching, so the process must end: once the e-stop is on the wire, a last
+        resort ends it EXIT_AFTER_SIGNAL_S later whatever still waits (a thread, a lock, a
+        terminal that is gone). The pen's own watchdog stops the needle anyway."""
+        import os
+        import threading
+
+        if self.pen is not None and not self.pen.closed:
+            with contextlib.suppress(Exception):
+                self.pen.estop()
+        if self.exit_guard:  # the real program only: never a test process
+            timer = threading.Timer(EXIT_AFTER_SIGNAL_S, os._exit, args=(1,))
+            timer.daemon = True
+            timer.start()
+            self.exit_timer = timer
         self.emergency_stop(why)
         self.exit(1)
 
@@ -246,7 +299,10 @@ class NeedlepenApp(App[int]):
             return
         if pen.session_id < 0:
             role = self.effective_role
-            if role is None or (role in PROFESSIONAL_ROLES and (not flow.operator or not flow.pin)):
+            if role is None or (
+                role in PROFESSIONAL_ROLES
+                and (not flow.operator or not flow.pin or not flow.verified)
+            ):
                 self._show(OperatorScreen())
                 return
             if required(role) and not flow.client:
@@ -287,7 +343,9 @@ class NeedlepenApp(App[int]):
 
         self.run_command(
             "connect",
-            lambda: Pen.connect(url, db=self.store, policy=self.policy),
+            lambda: Pen.connect(
+                url, db=self.store, policy=self.policy, telemetry_hz=self.telemetry_hz
+            ),
             on_done=done,
             on_error=on_error,
         )
@@ -299,7 +357,7 @@ class NeedlepenApp(App[int]):
             old.close("another pen was connected")
         self.pen = pen
         self.model.reset()
-        self.model.attach(lambda: pen.zone)
+        self.model.attach(lambda: pen.zone, lambda: pen.estop_pending)
         pen.subscribe(self.model.on_update)
         info = pen.info
         self.model.log(
@@ -307,6 +365,38 @@ class NeedlepenApp(App[int]):
             f"Connected to {pen.url}: {pen.device.device_class} pen, serial {info.serial}, "
             f"firmware {info.fw_major}.{info.fw_minor}.{info.fw_patch}.",
         )
+
+    def check_operator(self) -> None:
+        """The operator step's PIN check (on the worker thread), before any client is asked
+        or any client history shown. A wrong PIN, a lockout or a role the operator is not
+        registered for comes back to the operator step as one sentence."""
+        flow = self.flow
+        role = self.effective_role
+        if role not in PROFESSIONAL_ROLES or not flow.operator or not flow.pin:
+            flow.verified = False
+            self.advance()
+            return
+        operator, pin = flow.operator, flow.pin
+
+        def check() -> str:
+            op = self.store.authenticate(operator, pin)
+            if op.role != role:
+                raise NotAllowed(f"Operator {op.id} is registered as {op.role}, not {role}.")
+            return op.id
+
+        def done(_: object) -> None:
+            flow.verified = True
+            flow.operator_error = None
+            self.advance()
+
+        def failed(exc: BaseException) -> None:
+            flow.pin = None
+            flow.verified = False
+            flow.operator_error = str(exc)
+            self.model.log("error", str(exc))
+            self.advance()
+
+        self.run_command("check PIN", check, on_done=done, on_error=failed)
 
     def begin_session(self) -> None:
         """Authenticate and begin the audited session with what the steps gathered."""
@@ -333,13 +423,8 @@ class NeedlepenApp(App[int]):
 
         def failed(exc: BaseException) -> None:
             flow.pin = None
-            if isinstance(exc, StoreError) and "client" in str(exc):
-                flow.client = None
-                flow.client_error = str(exc)
-            elif isinstance(exc, AuthError | NotAllowed):
-                flow.operator_error = str(exc)
-            else:
-                flow.operator_error = str(exc)
+            flow.verified = False
+            flow.operator_error = str(exc)
             self.model.log("error", str(exc))
             self.advance()
 
@@ -366,6 +451,38 @@ class NeedlepenApp(App[int]):
             self.runner.cancel_pending()
         self.run_command("end session", lambda: pen.close(reason), on_done=done, urgent=True)
 
+    def restart_after_loss(self) -> None:
+        """After a link loss, a reboot or a watchdog end: a new session on the same port, with
+        the same role, operator (PIN asked again), client and zone. A clear screening's
+        answers are kept for the operator to confirm with the client; a contraindication is
+        asked again (its acknowledgement belongs to the session that ended)."""
+        flow = self.flow
+        screening = flow.screening
+        kept = (
+            dict(screening.answers)
+            if screening is not None and screening.verdict is Verdict.CLEAR
+            else None
+        )
+        self.flow = Flow(
+            port=flow.port,
+            role=flow.role,
+            operator=flow.operator,
+            client=flow.client,
+            zone=flow.zone,
+            kept_answers=kept,
+        )
+        self._auto_connect = flow.port is not None
+        if self.runner is not None:
+            self.runner.cancel_pending()
+        old = self.pen
+        if old is not None and not old.closed:
+            with contextlib.suppress(Exception):
+                old.close("a new session after the pen stopped")
+        self.pen = None
+        self.model.reset()
+        self.model.log("info", "A new session with the same client: connecting again.")
+        self.advance()
+
     def new_session(self) -> None:
         """After a summary: the same port and operator, a new login, client and screening."""
         flow = self.flow
@@ -379,8 +496,27 @@ class NeedlepenApp(App[int]):
 
     # --- safety actions ----------------------------------------------------------------------
 
+    def estop_from_terminal(self, key: str) -> bool:
+        """Escape or F2, called by the terminal driver from its input thread (thread-safe):
+        the ESTOP is written before the UI's event loop hears of the key. Returns False when
+        there is no pen to stop (the key then reaches the binding, which says so)."""
+        t0 = time.perf_counter()
+        pen = self.pen
+        if pen is None or pen.closed:
+            return False
+        pen.estop()
+        if self.runner is not None:
+            self.runner.cancel_pending()
+        self.post_message(EstopSent(key, time.perf_counter() - t0))
+        return True
+
+    def on_estop_sent(self, message: EstopSent) -> None:
+        self.last_estop_s = message.seconds
+        self._estop_notice()
+
     def action_estop(self) -> None:
-        """Escape / E-STOP: written to the pen at once, from the UI thread, never queued."""
+        """Escape / F2 / E-STOP button: written to the pen at once, from the UI thread,
+        never queued."""
         t0 = time.perf_counter()
         pen = self.pen
         if pen is None or pen.closed:
@@ -391,11 +527,24 @@ class NeedlepenApp(App[int]):
         self.last_estop_s = time.perf_counter() - t0
         if self.runner is not None:
             self.runner.cancel_pending()
+        self._estop_notice()
+
+    def _estop_notice(self) -> None:
         self.notify(
-            "E-STOP sent: the needle is stopped. Press U on the treatment screen to release.",
+            "E-STOP sent to the pen. The banner says when the pen confirms it; "
+            "press U on the treatment screen to release it.",
             severity="error",
             timeout=6,
         )
+
+    def action_help(self) -> None:
+        """F1 / ?: the help of the step on screen (not on top of another dialog)."""
+        from .screens.help import HelpScreen, keys_of
+
+        screen = self.screen
+        if not isinstance(screen, StepScreen):
+            return
+        self.push_screen(HelpScreen(screen.STEP, keys_of(screen)))
 
     async def action_quit(self) -> None:
         """Ctrl+Q / Ctrl+C: stop the needle, close the session, then exit."""
@@ -443,7 +592,25 @@ class NeedlepenApp(App[int]):
         return " · ".join(parts)
 
 
-def _check_flags(args: argparse.Namespace) -> None:
+def client_ref_problem(text: str) -> str | None:
+    """One sentence when `text` cannot be a client reference, else None. The store is
+    append-only and holds pseudonyms only, so anything that looks like a name (two words,
+    spaces) is refused: a chart number or pseudonym is one word (P-0042, k7-smith)."""
+    ref = text.strip()
+    if not ref:
+        return "Type the client's reference (a chart number or pseudonym such as P-0042)."
+    if any(ch.isspace() for ch in ref):
+        return (
+            "A client reference is one word, such as P-0042, never a name: the audit log "
+            "keeps what is typed forever."
+        )
+    if not ref.isprintable():
+        return "A client reference holds letters, digits and signs only, such as P-0042."
+    return None
+
+
+def check_flags(args: argparse.Namespace, policy: Policy) -> None:
+    """Refuse, with one sentence, launch flags that cannot work (or work together)."""
     role = getattr(args, "role", None)
     if role is not None and role not in ROLES:
         raise NotAllowed(f"Unknown role {role!r}: the roles are {', '.join(ROLES)}.")
@@ -451,14 +618,46 @@ def _check_flags(args: argparse.Namespace) -> None:
     if zone is not None and zone not in ZONE_NAMES:
         raise NotAllowed(f"Unknown zone {zone!r}: the zones are {', '.join(ZONE_NAMES)}.")
     client = getattr(args, "client", None)
-    if client is not None and not client.strip():
-        raise NotAllowed("The client reference must not be empty.")
+    if client is not None and (problem := client_ref_problem(client)):
+        raise NotAllowed(problem)
+    telemetry = getattr(args, "telemetry", None)
+    if telemetry is not None and not 5 <= telemetry <= 200:
+        raise NotAllowed(f"--telemetry {telemetry}: the pen streams 5 to 200 Hz.")
+    operator = getattr(args, "operator", None)
+    if role is not None and role not in PROFESSIONAL_ROLES and operator:
+        raise NotAllowed(f"--operator is for the professional roles; {role} has no login.")
+    if role == "engineer" and client:
+        raise NotAllowed("The engineer role treats the bench zone only: it has no client.")
+    if role is not None and zone is not None:
+        from driver.governor import Governor
+
+        zones = Governor(policy).zones_for(role)
+        if zone not in zones:
+            raise NotAllowed(
+                f"The {role} role cannot treat {zone}: its zones are {', '.join(zones)}."
+            )
+    port = getattr(args, "port", None) or ""
+    if role in PROFESSIONAL_ROLES and "device_class=home" in port.replace(" ", ""):
+        raise NotAllowed(f"A home pen forces the home role: --role {role} cannot work with {port}.")
+
+
+def terminal_driver() -> type[Driver] | None:
+    """The real program's driver: on Linux and macOS the one whose Escape is prompt
+    (tui/input_driver.py); elsewhere, or when TEXTUAL_DRIVER names one, Textual's choice."""
+    import os
+    import sys
+
+    if sys.platform == "win32" or os.environ.get("TEXTUAL_DRIVER"):
+        return None
+    from .input_driver import PromptEscapeDriver
+
+    return PromptEscapeDriver
 
 
 def run(args: argparse.Namespace) -> int:
     """`needlepen tui`: run the app; the needle is stopped and the session closed on any exit."""
-    _check_flags(args)
     policy = load_policy(getattr(args, "policy", None))
+    check_flags(args, policy)
     port = getattr(args, "port", None)
     prefilled = any(getattr(args, k, None) for k in ("role", "operator", "zone", "client"))
     if port is None and prefilled:
@@ -473,6 +672,9 @@ def run(args: argparse.Namespace) -> int:
         client=(args.client.strip() if getattr(args, "client", None) else None),
         zone=getattr(args, "zone", None),
         handle_signals=True,
+        driver_class=terminal_driver(),
+        telemetry_hz=getattr(args, "telemetry", None) or DEFAULT_TELEMETRY_HZ,
+        exit_guard=True,
     )
     try:
         code = app.run()

@@ -33,6 +33,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--client", help="pseudonymous client reference (no names)")
     p.add_argument("--db", help="audit store (default: the user data directory)")
     p.add_argument("--policy", help="clinic policy file (TOML) on top of the built-in policy")
+    p.add_argument(
+        "--telemetry",
+        type=int,
+        default=None,
+        metavar="HZ",
+        help="telemetry rate asked of the pen, 5 to 200 Hz (default 20)",
+    )
     p.set_defaults(handler=_run)
 
 

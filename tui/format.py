@@ -39,14 +39,38 @@ BOUND_BY_WORDS: dict[str, str] = {
 }
 
 
-def mm(value: float | None) -> str:
+ZONE_WORDS: dict[str, str] = {
+    "chin_jawline": "chin and jawline",
+    "decolletage": "décolletage",
+    "acne_scars": "acne scars",
+    "stretch_marks": "stretch marks",
+    "upper_lip": "upper lip",
+    "bench": "bench (no skin)",
+}
+
+
+def mm_digits(value: float, step_um: int | None = None) -> int:
+    """Decimals that show a depth with the pen's precision: 3 when the pen's step is not a
+    multiple of 10 um (a 25 um step: 0.275 mm, and 0.250 mm beside it), or when the value
+    itself needs them; 2 otherwise (0.50 mm)."""
+    if step_um is not None and step_um % 10:
+        return 3
+    return 3 if round(value * 1000) % 10 else 2
+
+
+def mm_number(value: float, step_um: int | None = None) -> str:
+    """A depth without its unit, with the pen's precision."""
+    return f"{value:.{mm_digits(value, step_um)}f}"
+
+
+def mm(value: float | None, step_um: int | None = None) -> str:
     if value is None or not math.isfinite(value):
         return "—"
-    return f"{value:.2f} mm"
+    return f"{mm_number(value, step_um)} mm"
 
 
-def um_as_mm(value: int | None) -> str:
-    return "—" if value is None else f"{value / 1000:.2f} mm"
+def um_as_mm(value: int | None, step_um: int | None = None) -> str:
+    return "—" if value is None else mm(value / 1000, step_um)
 
 
 def hz(value: float | None) -> str:
@@ -80,6 +104,13 @@ def days_ago(days: float | None) -> str:
         return "today"
     n = int(days)
     return "1 day ago" if n == 1 else f"{n} days ago"
+
+
+def zone(name: str | None) -> str:
+    """A zone as people say it: "upper lip", "chin and jawline"."""
+    if name is None:
+        return "—"
+    return ZONE_WORDS.get(name, name.replace("_", " "))
 
 
 def bound_by(name: str | None) -> str:

@@ -20,12 +20,34 @@ from driver.governor import Decision, Outcome
 from driver.pen import PenUpdate
 from protocol import EventCode, Fault, State
 
+from . import format as fmt
+
 Level = Literal["info", "warn", "error"]
 
 #: Event-log lines kept (older ones scroll away).
 LOG_LIMIT = 500
 #: Samples of depth and rate kept for the plots (at 10 per second: one minute).
 HISTORY_LIMIT = 600
+
+#: Fault bits in people's words.
+FAULT_WORDS: dict[Fault, str] = {
+    Fault.OVERTEMP: "overheating",
+    Fault.MOTOR_STALL: "motor stalled",
+    Fault.DEPTH_ERROR: "depth error (the needle did not reach its set depth)",
+    Fault.BATTERY_LOW: "battery low",
+    Fault.WATCHDOG: "watchdog (the pen heard nothing from this computer)",
+    Fault.CARTRIDGE_REMOVED: "cartridge removed",
+}
+#: Flags, not latches: they clear by themselves (a charged battery, a new session), so F
+#: (reset a latched fault) is never the advice for them.
+FLAG_FAULTS = Fault.BATTERY_LOW | Fault.WATCHDOG
+
+
+def fault_words(faults: Fault) -> str:
+    """'overheating, battery low'; unknown (reserved) bits by number."""
+    names = [FAULT_WORDS[f] for f in FAULT_WORDS if f & faults]
+    names += [f"fault bit {bit}" for bit in range(6, 16) if int(faults) & (1 << bit)]
+    return ", ".join(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +68,14 @@ class Snapshot:
     rebooted: str | None
     session_ended: str | None
     estop_note: str | None
+    #: an e-stop was sent and the pen has not confirmed it yet (Pen.estop_pending)
+    estop_pending: bool
     run_ms_by_zone: dict[str, float]
     stamps_by_zone: dict[str, int]
+    #: the deepest actual depth (um) the pen reported while stamping, per zone
+    deepest_um_by_zone: dict[str, int]
+    #: every fault bit STATUS showed since the session began
+    faults_seen: Fault
     depth_history: tuple[float, ...]
     rate_history: tuple[float, ...]
     last_log_seq: int
@@ -69,7 +97,15 @@ class Snapshot:
             out.append(("error", f"PEN REBOOTED: {self.rebooted}"))
         if self.session_ended and not self.rebooted:
             out.append(("error", f"SESSION ENDED: {self.session_ended}"))
-        if self.state is State.ESTOP or self.estop_note:
+        if self.estop_pending:
+            out.append(
+                (
+                    "error",
+                    "E-STOP NOT CONFIRMED by the pen: the e-stop is being resent. Check the "
+                    "pen; its watchdog stops the needle if the link is gone.",
+                )
+            )
+        elif self.state is State.ESTOP or self.estop_note:
             out.append(
                 (
                     "error",
@@ -78,14 +114,23 @@ class Snapshot:
                 )
             )
         faults = self.faults
-        if faults or self.state is State.FAULT:
-            names = ", ".join(f.name or "?" for f in Fault if f & faults) or "latched"
+        latched = faults & ~FLAG_FAULTS
+        if latched or self.state is State.FAULT:
+            names = fault_words(latched) or "latched"
             out.append(
                 (
                     "error" if self.state is State.FAULT else "warn",
                     f"FAULT: {names}. The needle is stopped; remove the cause, then press F "
                     "to reset the fault.",
                 )
+            )
+        if faults & Fault.BATTERY_LOW:
+            out.append(
+                ("warn", "BATTERY LOW: charge the pen; it will not start until it is charged.")
+            )
+        if faults & Fault.WATCHDOG and not self.session_ended:
+            out.append(
+                ("warn", "WATCHDOG: the pen stopped because it heard nothing from this computer.")
             )
         return out
 
@@ -94,6 +139,7 @@ class Snapshot:
 class _Zone:
     run_ms: dict[str, float] = field(default_factory=dict)
     stamps: dict[str, int] = field(default_factory=dict)
+    deepest_um: dict[str, int] = field(default_factory=dict)
 
 
 class PenModel:
@@ -103,6 +149,7 @@ class PenModel:
         self._lock = threading.Lock()
         self._clock = clock
         self._zone_of: Callable[[], str | None] = lambda: None
+        self._estop_pending: Callable[[], bool] = lambda: False
         self.reset()
 
     def reset(self) -> None:
@@ -115,15 +162,22 @@ class PenModel:
             self._session_ended: str | None = None
             self._estop_note: str | None = None
             self._zones = _Zone()
+            self._faults_seen = Fault(0)
             self._depth: deque[float] = deque(maxlen=HISTORY_LIMIT)
             self._rate: deque[float] = deque(maxlen=HISTORY_LIMIT)
             self._log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)
             self._log_seq = getattr(self, "_log_seq", 0)
             self._frozen: Snapshot | None = None
 
-    def attach(self, zone_of: Callable[[], str | None]) -> None:
-        """Tell the model how to learn the current treatment zone (stamps and time per zone)."""
+    def attach(
+        self,
+        zone_of: Callable[[], str | None],
+        estop_pending: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Tell the model how to learn the current treatment zone (stamps and time per zone)
+        and whether an e-stop awaits the pen's confirmation."""
         self._zone_of = zone_of
+        self._estop_pending = estop_pending
 
     # --- writers (any thread) --------------------------------------------------------------
 
@@ -174,6 +228,14 @@ class PenModel:
         prev = self._status
         self._status = st
         self._status_count += 1
+        # Faults are named from STATUS.faults, which every pen reports the same way (an
+        # EVENT's detail was read as a bit number by one end and as a mask by the other).
+        before = prev.faults if prev is not None else Fault(0)
+        self._faults_seen |= st.faults
+        if raised := st.faults & ~before:
+            self._log_locked("error", f"Fault raised by the pen: {fault_words(raised)}.")
+        if cleared := before & ~st.faults:
+            self._log_locked("info", f"Fault cleared: {fault_words(cleared)}.")
         if prev is None or st.uptime_ms < prev.uptime_ms:
             return  # first frame, or the pen rebooted: nothing to attribute
         zone = self._zone_of()
@@ -182,18 +244,18 @@ class PenModel:
         stamps = st.stamps - prev.stamps
         if stamps > 0:
             self._zones.stamps[zone] = self._zones.stamps.get(zone, 0) + stamps
+            deepest = max(prev.depth_actual_um, st.depth_actual_um)
+            if deepest > self._zones.deepest_um.get(zone, 0):
+                self._zones.deepest_um[zone] = deepest
         if prev.state is State.RUNNING:
             spent = float(st.uptime_ms - prev.uptime_ms)
             self._zones.run_ms[zone] = self._zones.run_ms.get(zone, 0.0) + spent
 
     def _on_event(self, ev: protocol.Event) -> None:
         code = ev.code
-        if code is EventCode.FAULT_RAISED:
-            name = _fault_name(ev.detail)
-            self._log_locked("error", f"Fault raised by the pen: {name}.")
-        elif code is EventCode.FAULT_CLEARED:
-            self._log_locked("info", f"Fault cleared: {_fault_name(ev.detail)}.")
-        elif code is EventCode.WATCHDOG_TRIPPED:
+        if code in (EventCode.FAULT_RAISED, EventCode.FAULT_CLEARED):
+            return  # named from STATUS.faults when it shows the change (see _on_status)
+        if code is EventCode.WATCHDOG_TRIPPED:
             self._log_locked("error", "The pen's watchdog tripped and stopped the needle.")
         elif code is EventCode.ESTOP:
             self._log_locked("error", "The pen confirms the e-stop: needle stopped.")
@@ -213,8 +275,7 @@ class PenModel:
     def _on_decision(self, d: Decision) -> None:
         why = " ".join(d.reasons)
         if d.outcome is Outcome.CLAMPED:
-            clamps = " ".join(r for r in d.reasons if "clamped" in r) or why
-            self._log_locked("warn", f"Clamped: {clamps}")
+            self._log_locked("warn", f"Clamped: {why}")
         elif d.outcome is Outcome.NEEDS_OVERRIDE:
             self._log_locked("warn", f"Needs a recorded reason: {why}")
         elif d.outcome is Outcome.REJECTED:
@@ -222,7 +283,8 @@ class PenModel:
         elif d.override_reason:
             self._log_locked("warn", f"Override ({d.override_reason}): {why}")
         else:
-            self._log_locked("info", f"Allowed: {d.depth_mm or 0:.2f} mm at {d.rate_hz} Hz.")
+            depth = fmt.mm(d.depth_mm or 0.0)
+            self._log_locked("info", f"Allowed: {depth} at {d.rate_hz} Hz.")
 
     # --- readers (the UI thread) -----------------------------------------------------------
 
@@ -246,12 +308,21 @@ class PenModel:
                 rebooted=self._rebooted,
                 session_ended=self._session_ended,
                 estop_note=self._estop_note,
+                estop_pending=self._pending(),
                 run_ms_by_zone=dict(self._zones.run_ms),
                 stamps_by_zone=dict(self._zones.stamps),
+                deepest_um_by_zone=dict(self._zones.deepest_um),
+                faults_seen=self._faults_seen,
                 depth_history=tuple(self._depth),
                 rate_history=tuple(self._rate),
                 last_log_seq=self._log_seq,
             )
+
+    def _pending(self) -> bool:
+        try:
+            return bool(self._estop_pending())
+        except Exception:  # a display read must never fail the frame
+            return False
 
     def log_since(self, seq: int) -> list[LogEntry]:
         """Log entries newer than `seq` (those still kept)."""
@@ -263,10 +334,3 @@ class PenModel:
         deterministic screenshots and demos."""
         with self._lock:
             self._frozen = snapshot
-
-
-def _fault_name(bit: int) -> str:
-    try:
-        return Fault(1 << bit).name or str(bit)
-    except (ValueError, OverflowError):
-        return f"fault bit {bit}"

@@ -10,17 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from driver.screening import ScreeningResult, Verdict
 from driver.store import Record
 from protocol import Fault
-
-
-def _fault_name(bit: object) -> str:
-    if isinstance(bit, int) and 0 <= bit < 16:
-        try:
-            return Fault(1 << bit).name or f"fault bit {bit}"
-        except ValueError:
-            pass
-    return f"fault {bit}"
 
 
 @dataclass
@@ -50,7 +42,12 @@ class SessionSummary:
     overrides: list[OverrideNote]
     screening: list[str]
     estops: int
-    faults: list[str]
+    #: every fault bit the pen's STATUS showed (from the `pen_state` records)
+    faults: Fault
+    #: how the session ended (the `session_end` record's reason), None while it runs
+    end_reason: str | None = None
+    #: the screening blocked treatment (no client aftercare)
+    blocked: bool = False
 
     @property
     def seconds(self) -> float:
@@ -84,7 +81,8 @@ def summarise(
     overrides: list[OverrideNote] = []
     screening: list[str] = []
     estops = 0
-    faults: list[str] = []
+    faults = Fault(0)
+    blocked = False
     for r in recs:
         d = r.data
         if r.kind == "decision" and d.get("what") == "depth":
@@ -114,22 +112,31 @@ def summarise(
             event = d.get("event")
             if event == "answers":
                 positives = d.get("positives")
-                items = [str(p) for p in positives] if isinstance(positives, list) else []
-                screening.append(
-                    f"Screening: {d.get('verdict')}" + (f" ({', '.join(items)})" if items else "")
-                )
+                items = tuple(str(p) for p in positives) if isinstance(positives, list) else ()
+                try:
+                    verdict = Verdict(str(d.get("verdict")))
+                except ValueError:
+                    screening.append("Screening: recorded (an unknown verdict).")
+                else:
+                    blocked = blocked or verdict is Verdict.BLOCKED
+                    result = ScreeningResult(verdict, str(d.get("role", "")), (), items)
+                    screening.append(f"Screening: {result.sentence()}")
             elif event == "acknowledged":
                 screening.append(f"Acknowledged by clinician {d.get('by')}: {d.get('reason')}")
         elif r.kind == "estop":
             estops += 1
-        elif r.kind == "pen_event" and d.get("code") == "FAULT_RAISED":
-            faults.append(_fault_name(d.get("detail")))
+        elif r.kind == "pen_state":
+            mask = d.get("faults")
+            if isinstance(mask, int) and not isinstance(mask, bool) and 0 <= mask < 1 << 16:
+                faults |= Fault(mask)
     for name, seconds in zone_seconds.items():
         zone(name).seconds = seconds
     for name, stamps in zone_stamps.items():
         zone(name).stamps = stamps
     started = next((r.ts for r in recs if r.kind == "session_start"), None)
-    ended = next((r.ts for r in reversed(recs) if r.kind == "session_end"), None)
+    end = next((r for r in reversed(recs) if r.kind == "session_end"), None)
+    ended = end.ts if end is not None else None
+    end_reason = str(end.data.get("reason")) if end is not None else None
     if ended is None and recs:
         ended = recs[-1].ts
     return SessionSummary(
@@ -141,4 +148,6 @@ def summarise(
         screening=screening,
         estops=estops,
         faults=faults,
+        end_reason=end_reason,
+        blocked=blocked,
     )

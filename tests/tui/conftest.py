@@ -32,6 +32,12 @@ def quick_pilot(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(textual.pilot, "wait_for_idle", _short_idle)
 
 
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """needlepen's user data directory (exports) in a temporary folder, never the real one."""
+    monkeypatch.setenv("NEEDLEPEN_DATA_DIR", str(tmp_path_factory.mktemp("needlepen-data")))
+
+
 _apps_made = [0]
 
 

@@ -63,3 +63,55 @@ def test_instructions_use_the_deepest_depth_and_the_interval():
 def test_instructions_without_depths_still_give_the_aftercare():
     assert instructions([]) == list(AFTERCARE)
     assert "no sooner than 30 days" in instructions([], 30)[-1]
+
+
+def test_aftercare_comes_from_what_was_delivered_not_from_set_points():
+    from driver.aftercare import Delivered, delivered_instructions
+
+    lines = delivered_instructions(
+        [Delivered("forehead", 800, 0.5), Delivered("cheeks", 0, 1.5)], 28
+    )
+    assert lines[0] == "After 0.50 mm expect about 2 to 3 days of downtime."  # cheeks: 0 stamps
+    assert lines[1:6] == list(AFTERCARE)
+
+
+@pytest.mark.parametrize(
+    ("delivered", "blocked"),
+    [
+        ([], False),  # nothing treated
+        ([("forehead", 0, 0.5)], False),  # a 0-stamp session
+        ([("bench", 5000, 3.0)], False),  # a bench session: no skin
+        ([("forehead", 800, 0.5)], True),  # the screening blocked the session
+    ],
+)
+def test_no_client_aftercare_when_nothing_reached_skin(delivered, blocked):
+    from driver.aftercare import Delivered, delivered_instructions
+
+    zones = [Delivered(z, n, d) for z, n, d in delivered]
+    assert delivered_instructions(zones, 28, blocked=blocked) == []
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["forehead", "cheeks", "bench"]),
+            st.integers(min_value=-5, max_value=10_000),
+            st.floats(allow_nan=True, allow_infinity=True),
+        ),
+        max_size=6,
+    )
+)
+def test_the_deepest_delivered_skin_depth_sets_the_downtime(zones):
+    from driver.aftercare import Delivered, delivered_instructions
+
+    lines = delivered_instructions([Delivered(*z) for z in zones])
+    skin = [d for z, n, d in zones if z != "bench" and n > 0 and downtime(d) is not None]
+    if not skin:
+        assert lines == []
+    else:
+        band = downtime(max(skin))
+        assert band is not None and lines[0] == band.sentence(max(skin))
+
+
+def test_a_pens_fine_step_shows_in_the_downtime_sentence():
+    assert Downtime(2, 3).sentence(0.275).startswith("After 0.275 mm")

@@ -9,6 +9,7 @@ import pytest
 
 import protocol
 from driver.errors import AuthError
+from driver.governor import Outcome
 from protocol import State
 from tests.tui.conftest import (
     SIZE,
@@ -30,7 +31,10 @@ from tests.tui.conftest import (
 def test_full_clinician_session_by_keyboard(store, tmp_path, monkeypatch):
     """Connect, operator, client, screening, zone, depth, start, stop, summary, export:
     every step by keyboard alone, starting from the connect screen as `make demo` does."""
-    monkeypatch.chdir(tmp_path)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("NEEDLEPEN_DATA_DIR", str(tmp_path / "data"))
 
     async def go() -> None:
         app = make_app(store)
@@ -84,7 +88,9 @@ def test_full_clinician_session_by_keyboard(store, tmp_path, monkeypatch):
             await pilot.press("j")
             await pilot.pause()
             sid = app.pen.session_id
-            exported = json.loads((tmp_path / f"needlepen-session-{sid}.json").read_text())
+            path = tmp_path / "data" / "exports" / f"needlepen-session-{sid}.json"
+            exported = json.loads(path.read_text())
+            assert list(cwd.iterdir()) == []  # never the current directory by default
             kinds = [r["kind"] for r in exported["records"]]
             assert "screening" in kinds and "session_end" in kinds
             assert exported["session"] == sid
@@ -238,10 +244,14 @@ def test_aesthetician_cannot_pass_the_recommended_limit(store):
             await pilot.press("d")
             await on_screen(pilot, "ValueDialog")
             await pilot.press("ctrl+u", *"0.7", "enter")
+            await until(pilot, lambda: "This will set" in text_of(app, ".dialog-error"), "why")
+            assert "This will set 0.50 mm, not 0.70 mm" in text_of(app, ".dialog-error")
+            assert fw(app).depth_set_um != 500  # nothing sent before the operator confirms
+            await pilot.press("enter")
             await settle(pilot)
             await on_screen(pilot, "TreatmentScreen")
             assert fw(app).depth_set_um == 500
-            assert app.screen.depth_decision.bound_by == "zone_recommended"  # type: ignore[attr-defined]
+            assert app.screen.depth_decision.outcome is Outcome.ALLOWED  # type: ignore[attr-defined]
 
     asyncio.run(go())
 
@@ -335,3 +345,164 @@ def test_stuck_plus_key_never_passes_the_cap(store):
             assert max(depths) == 500
 
     asyncio.run(go())
+
+
+def _home_app(store, seed: int):
+    return make_app(store, port=f"sim://?seed={seed}", role="home", zone="forehead")
+
+
+def _depth_decisions(store, app) -> list[dict]:
+    return [
+        r.data
+        for r in store.records(app.pen.session_id)
+        if r.kind == "decision" and r.data.get("what") == "depth"
+    ]
+
+
+def test_a_decimal_comma_is_a_decimal_point(store):
+    async def go() -> None:
+        app = _home_app(store, 40)
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await pilot.press("d")
+            await on_screen(pilot, "ValueDialog")
+            assert app.screen.query_one("#value").value == ""  # starts empty
+            await pilot.press(*"0,4", "enter")
+            await settle(pilot)
+            await on_screen(pilot, "TreatmentScreen")
+            assert fw(app).depth_set_um == 400
+
+    asyncio.run(go())
+
+
+def test_what_is_not_a_plain_number_is_refused_and_nothing_is_sent(store):
+    async def go() -> None:
+        app = _home_app(store, 41)
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            before = (fw(app).depth_set_um, len(_depth_decisions(store, app)))
+            await pilot.press("d")
+            await on_screen(pilot, "ValueDialog")
+            for typed in ("-1", "1e3", "nan", "abc", "0.8mm", "0.2345"):
+                await pilot.press("ctrl+u", *typed, "enter")
+                await pilot.pause(0.05)
+                assert screen_name(app) == "ValueDialog", typed
+                assert app.screen.query_one("#value").value == typed  # nothing stripped
+                assert "not a plain number" in text_of(app, ".dialog-error"), typed
+            await settle(pilot)
+            assert (fw(app).depth_set_um, len(_depth_decisions(store, app))) == before
+
+    asyncio.run(go())
+
+
+def test_the_override_reason_starts_empty_every_time(store):
+    async def go() -> None:
+        app = make_app(
+            store,
+            port="sim://?seed=42",
+            role="clinician",
+            operator="c1",
+            client="P9",
+            zone="forehead",
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await clinician_treatment(pilot)
+            for depth, reason in (("0.6", "deep lines"), ("0.7", None)):
+                await pilot.press("d")
+                await on_screen(pilot, "ValueDialog")
+                await pilot.press(*depth, "enter")
+                await on_screen(pilot, "OverrideDialog")
+                assert app.screen.query_one("#reason").value == ""
+                if reason is None:
+                    await pilot.press("ctrl+x")
+                else:
+                    await pilot.press(*reason, "enter")
+                await settle(pilot)
+                await on_screen(pilot, "TreatmentScreen")
+            assert fw(app).depth_set_um == 600
+
+    asyncio.run(go())
+
+
+def test_a_wrong_pin_is_reported_on_the_operator_step_before_any_client(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=43", role="clinician", operator="c1")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
+            await pilot.press(*"0000", "enter")
+            await until(pilot, lambda: app.flow.operator_error is not None, "the sentence")
+            await settle(pilot)
+            assert screen_name(app) == "OperatorScreen"
+            assert "Wrong PIN" in text_of(app, "#operator-error")
+            assert app.pen.session_id < 0  # no session, no client asked
+            await pilot.press(*"1234", "enter")
+            await on_screen(pilot, "ClientScreen")  # the client only after the PIN checked
+            await pilot.press(*"Jane Doe", "enter")
+            await pilot.pause(0.05)
+            assert "one word" in text_of(app, "#client-error")
+            assert app.pen.session_id < 0
+
+    asyncio.run(go())
+
+
+def test_f1_and_question_mark_open_the_help_of_the_step(store):
+    async def go() -> None:
+        app = _home_app(store, 44)
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            for key in ("f1", "question_mark"):
+                await pilot.press(key)
+                await on_screen(pilot, "HelpScreen")
+                text = text_of(app, ".dialog-body")
+                assert "E-STOP" in text and "Start/Stop" in text and "Type depth" in text
+                await pilot.press("enter")
+                await on_screen(pilot, "TreatmentScreen")
+
+    asyncio.run(go())
+
+
+def test_the_interval_is_asked_once_per_zone_in_its_own_words(store):
+    async def session(seed: int, second: bool) -> None:
+        app = make_app(
+            store,
+            port=f"sim://?seed={seed}",
+            role="clinician",
+            operator="c1",
+            client="P-int",
+            zone=None if second else "cheeks",
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await clinician_treatment(pilot)
+            if not second:
+                await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks")
+                await pilot.press("plus")
+                await settle(pilot)
+                await pilot.press("space")
+                await until(pilot, lambda: fw(app).stamps > 50, "some stamps")
+                await pilot.press("space")
+                await settle(pilot)
+                await pilot.press("ctrl+e")
+                await on_screen(pilot, "ConfirmDialog")
+                await pilot.press("enter")
+                await on_screen(pilot, "SummaryScreen")
+                return
+            screen = app.screen
+            screen.choose_zone("cheeks")
+            await on_screen(pilot, "OverrideDialog")
+            assert "interval" in app.screen.TITLE_TEXT
+            body = text_of(app, ".dialog-body")
+            assert "allowed from" in body and "recommended" not in body
+            await pilot.press(*"scar course", "enter")
+            await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks with a reason")
+            await settle(pilot)
+            screen.choose_zone("forehead")
+            await until(pilot, lambda: app.pen.zone == "forehead", "forehead")
+            await settle(pilot)
+            screen.choose_zone("cheeks")
+            await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks again, not asked")
+            await pilot.press("plus")
+            await settle(pilot)
+            assert screen_name(app) == "TreatmentScreen"  # never asked a second time
+
+    asyncio.run(session(45, second=False))
+    asyncio.run(session(46, second=True))

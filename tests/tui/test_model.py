@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -122,9 +123,9 @@ def test_banners_and_log_for_each_kind_of_trouble():
     assert text[0].startswith("LINK LOST")
     assert text[1].startswith("PEN REBOOTED")
     assert text[2].startswith("E-STOP")
-    assert text[3].startswith("FAULT: OVERTEMP")
+    assert text[3].startswith("FAULT: overheating")
     log = " ".join(e.text for e in model.log_since(0))
-    assert "Clamped" in log and "Override (scar)" in log and "OVERTEMP" in log
+    assert "Clamped" in log and "Override (scar)" in log and "overheating" in log
     model.clear_estop_note()
     assert not any(t.startswith("E-STOP") for _, t in model.snapshot().banners())
 
@@ -201,3 +202,41 @@ def test_errors_are_delivered_not_raised_in_the_thread():
     assert runner.wait_idle(5)
     runner.close()
     assert isinstance(got[0].error, RuntimeError) and got[1].result == 1
+
+
+@pytest.mark.parametrize("detail", [2, 4, 0x20, 5, 0])  # a bit number, a mask, nonsense
+def test_faults_are_named_from_status_never_from_the_events_detail(detail):
+    """Issue 13: one pen sent FAULT_RAISED detail as a mask, the host read a bit number."""
+    model = PenModel()
+    model.on_update(PenUpdate("status", status=status(1)))
+    model.on_update(PenUpdate("event", event=protocol.Event(EventCode.FAULT_RAISED, detail)))
+    model.on_update(
+        PenUpdate("status", status=status(2, state=State.FAULT, faults=Fault.DEPTH_ERROR))
+    )
+    log = [e.text for e in model.log_since(0)]
+    assert [t for t in log if "Fault" in t] == [
+        "Fault raised by the pen: depth error (the needle did not reach its set depth)."
+    ]
+    model.on_update(PenUpdate("status", status=status(3, state=State.IDLE)))
+    assert model.log_since(0)[-1].text.startswith("Fault cleared: depth error")
+
+
+def test_a_low_battery_banner_never_says_press_f():
+    model = PenModel()
+    model.on_update(PenUpdate("status", status=status(1, faults=Fault.BATTERY_LOW)))
+    banners = [t for _, t in model.snapshot().banners()]
+    assert banners == ["BATTERY LOW: charge the pen; it will not start until it is charged."]
+    assert not any("press F" in t for t in banners)
+
+
+def test_an_unconfirmed_estop_is_shown_until_the_pen_confirms_it():
+    model = PenModel()
+    pending = [True]
+    model.attach(lambda: None, lambda: pending[0])
+    model.on_update(PenUpdate("estop", "E-stop sent."))
+    banners = [t for _, t in model.snapshot().banners()]
+    assert banners[0].startswith("E-STOP NOT CONFIRMED by the pen")
+    pending[0] = False
+    model.on_update(PenUpdate("status", status=status(1, state=State.ESTOP)))
+    banners = [t for _, t in model.snapshot().banners()]
+    assert banners[0].startswith("E-STOP: the needle is stopped")

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 import protocol
-from protocol import State
+from protocol import CartridgeState, State
 from tests.tui.conftest import (
     SIZE,
     banner_text,
@@ -26,6 +26,7 @@ from tests.tui.conftest import (
     on_screen,
     screen_name,
     settle,
+    text_of,
     until,
 )
 
@@ -179,9 +180,9 @@ def test_fault_banner_then_reset(store):
             await home_treatment(pilot, keys=False)
             await start_needle(pilot)
             live(app).command("overheat")
-            await until(pilot, lambda: "FAULT: OVERTEMP" in banner_text(app), "fault banner")
+            await until(pilot, lambda: "FAULT: overheating" in banner_text(app), "fault banner")
             assert not fw(app).needle_running
-            assert "Fault raised by the pen: OVERTEMP" in log_text(app)
+            assert "Fault raised by the pen: overheating" in log_text(app)
             live(app).command("cool")
             await pilot.press("f")
             await settle(pilot)
@@ -314,3 +315,98 @@ def test_sighup_stops_the_needle_and_exits(store):
     app = box["app"]
     ends = [r for r in store.records(app.pen.session_id) if r.kind == "session_end"]  # type: ignore[attr-defined]
     assert [r.data["reason"] for r in ends] == ["the terminal closed"]
+
+
+def test_an_estop_the_pen_has_not_confirmed_is_shown_as_not_confirmed(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=29", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            live(app).command("cut 2s")  # nothing reaches the pen, nothing comes back
+            await pilot.pause(0.05)
+            await pilot.press("escape")
+            await until(
+                pilot,
+                lambda: "E-STOP NOT CONFIRMED by the pen" in banner_text(app),
+                "the unconfirmed e-stop banner",
+            )
+            assert app.pen.estop_pending
+
+    asyncio.run(go())
+
+
+def test_c_fits_a_fresh_cartridge_on_a_simulated_pen(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=30", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            before = fw(app).cartridge_id
+            await pilot.press("c")
+            await settle(pilot)
+            await until(
+                pilot,
+                lambda: app.pen.status is not None and app.pen.status.cartridge_id != before,
+                "a new cartridge id in the telemetry",
+            )
+            assert app.pen.status.cartridge_state is CartridgeState.FRESH
+            assert "fresh cartridge was fitted" in log_text(app)
+
+    asyncio.run(go())
+
+
+def test_a_real_pens_cartridge_is_changed_by_hand():
+    from types import SimpleNamespace
+
+    from driver.errors import NotAllowed
+    from tui.cartridge import BY_HAND, fit_fresh_cartridge, simulated
+
+    real = SimpleNamespace(port=SimpleNamespace(write=None), status=None)
+    assert simulated(real) is None  # type: ignore[arg-type]
+    with pytest.raises(NotAllowed, match="by hand"):
+        fit_fresh_cartridge(real)  # type: ignore[arg-type]
+    assert BY_HAND.endswith(".")
+
+
+def test_after_a_lost_link_the_screen_says_so_and_n_starts_again_with_the_same_client(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=31", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await start_needle(pilot)
+            first = app.pen.session_id
+            live(app).command("cut 3s")
+            await until(
+                pilot,
+                lambda: "Press N for a new session" in text_of(app, "#session-over"),
+                "the sentence saying the session ended",
+            )
+            assert "link" in text_of(app, "#session-over").lower()
+            await pilot.press("n")
+            await on_screen(pilot, "ScreeningScreen")
+            assert app.pen.session_id > first and app.pen.client_ref == "self"
+            assert all(q.answer is False for q in app.screen.questions())  # kept, clear
+            await pilot.press("enter")  # the operator confirms them for this session
+            await on_screen(pilot, "TreatmentScreen")
+            kinds = [r.kind for r in store.records(app.pen.session_id)]
+            assert "screening" in kinds  # recorded for the new session too
+            # The same zone is asked again; the interval rule counts the interrupted session
+            # as the last one, so a home user is told so (the driver decides, not the TUI).
+            await until(pilot, lambda: "forehead" in log_text(app), "the zone asked again")
+
+    asyncio.run(go())
+
+
+def test_summary_says_how_the_session_ended_and_gives_no_aftercare_for_zero_stamps(store):
+    async def go() -> None:
+        app = make_app(store, port="sim://?seed=32", role="home", zone="forehead")
+        async with app.run_test(size=SIZE) as pilot:
+            await home_treatment(pilot, keys=False)
+            await pilot.press("ctrl+e")
+            await on_screen(pilot, "ConfirmDialog")
+            await pilot.press("enter")
+            await on_screen(pilot, "SummaryScreen")
+            await until(pilot, lambda: "No client aftercare" in text_of(app, "#aftercare"), "it")
+            summary = text_of(app, "#summary")
+            assert "Ended" in summary and "treatment finished" in summary
+
+    asyncio.run(go())

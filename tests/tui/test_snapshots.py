@@ -1,4 +1,4 @@
-"""Snapshots of the main screens at 120x40 (pytest-textual-snapshot).
+"""Snapshots of every screen at 80x24 and at 120x40 (pytest-textual-snapshot).
 
 Deterministic on purpose: fixed simulator seeds, a fresh in-memory audit store, a fixed wall
 clock for the screens and the audit records, UTC, a fixed list of serial ports, no blinking
@@ -8,6 +8,7 @@ Update them with `pytest tests/tui/test_snapshots.py --snapshot-update` and look
 
 from __future__ import annotations
 
+import pathlib
 import time
 import types
 
@@ -19,7 +20,6 @@ import protocol
 from protocol import CartridgeState, Fault, State
 from tests.tui.conftest import (
     FIXED_NOW,
-    SIZE,
     clinician_treatment,
     focused_id,
     make_app,
@@ -38,6 +38,10 @@ def fixed_world(monkeypatch):
         time=lambda: FIXED_NOW, localtime=time.localtime, strftime=time.strftime
     )
     monkeypatch.setattr(driver.store, "time", fake_time)
+    # The export folder shown on the summary (nothing is written there by these tests).
+    monkeypatch.setattr(
+        "tui.screens.summary.export_dir", lambda: pathlib.Path("/data/needlepen/exports")
+    )
     monkeypatch.setattr(
         "tui.screens.connect.list_serial_ports",
         lambda: [("/dev/ttyUSB0", "CP2102 USB to UART Bridge Controller")],
@@ -45,6 +49,9 @@ def fixed_world(monkeypatch):
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 
 
 def no_blink(app) -> None:
@@ -84,25 +91,30 @@ def frozen_snapshot() -> Snapshot:
         rebooted=None,
         session_ended=None,
         estop_note=None,
+        estop_pending=False,
         run_ms_by_zone={"forehead": 83_000.0, "cheeks": 41_000.0},
         stamps_by_zone={"forehead": 8_245, "cheeks": 4_100},
+        deepest_um_by_zone={"forehead": 500, "cheeks": 1000},
+        faults_seen=Fault(0),
         depth_history=ramp,
         rate_history=tuple([0.0] * 10 + [100.0] * 50),
         last_log_seq=0,
     )
 
 
-def test_connect_screen(snap_compare, store):
+@SIZES
+def test_connect_screen(snap_compare, store, size):
     app = make_app(store, clock=lambda: FIXED_NOW)
 
     async def before(pilot) -> None:
         await on_screen(pilot, "ConnectScreen")
         no_blink(app)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=size, run_before=before)
 
 
-def test_operator_screen(snap_compare, store):
+@SIZES
+def test_operator_screen(snap_compare, store, size):
     app = make_app(
         store, port="sim://?seed=51", role="clinician", operator="c1", clock=lambda: FIXED_NOW
     )
@@ -111,10 +123,11 @@ def test_operator_screen(snap_compare, store):
         await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
         no_blink(app)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=size, run_before=before)
 
 
-def test_screening_screen(snap_compare, store):
+@SIZES
+def test_screening_screen(snap_compare, store, size):
     app = make_app(store, port="sim://?seed=52", role="home", clock=lambda: FIXED_NOW)
 
     async def before(pilot) -> None:
@@ -123,7 +136,7 @@ def test_screening_screen(snap_compare, store):
         await pilot.press("n", "n", "n", "n", "y")
         no_blink(app)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=size, run_before=before)
 
 
 def _clinician_app(store, seed: int):
@@ -152,7 +165,8 @@ async def _to_half_a_millimetre(pilot) -> None:
     await settle(pilot)
 
 
-def test_treatment_screen(snap_compare, store):
+@SIZES
+def test_treatment_screen(snap_compare, store, size):
     app = _clinician_app(store, 53)
 
     async def before(pilot) -> None:
@@ -161,10 +175,11 @@ def test_treatment_screen(snap_compare, store):
         await pilot.pause(0.3)
         no_blink(app)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=size, run_before=before)
 
 
-def test_override_dialog(snap_compare, store):
+@SIZES
+def test_override_dialog(snap_compare, store, size):
     app = _clinician_app(store, 54)
 
     async def before(pilot) -> None:
@@ -174,10 +189,11 @@ def test_override_dialog(snap_compare, store):
         await on_screen(pilot, "OverrideDialog")
         no_blink(app)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=size, run_before=before)
 
 
-def test_summary_screen(snap_compare, store):
+@SIZES
+def test_summary_screen(snap_compare, store, size):
     app = _clinician_app(store, 55)
 
     async def before(pilot) -> None:
@@ -186,4 +202,54 @@ def test_summary_screen(snap_compare, store):
         await on_screen(pilot, "SummaryScreen")
         no_blink(app)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+@SIZES
+def test_client_screen(snap_compare, store, size):
+    app = make_app(
+        store, port="sim://?seed=56", role="clinician", operator="c1", clock=lambda: FIXED_NOW
+    )
+
+    async def before(pilot) -> None:
+        await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
+        await pilot.press(*"1234", "enter")
+        await on_screen(pilot, "ClientScreen")
+        await pilot.press(*"P-7")
+        no_blink(app)
+
+    assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+@SIZES
+def test_depth_dialog_shows_what_will_be_set(snap_compare, store, size):
+    app = _clinician_app(store, 57)
+
+    async def before(pilot) -> None:
+        await _to_half_a_millimetre(pilot)
+        app.model.freeze(frozen_snapshot())
+        await pilot.press("d")
+        await on_screen(pilot, "ValueDialog")
+        await pilot.press(*"0,53", "enter")  # between the pen's 0.05 mm steps
+        await until(
+            pilot,
+            lambda: "This will set" in str(app.screen.query_one(".dialog-error").content),
+            "the proposal",
+        )
+        no_blink(app)
+
+    assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+@SIZES
+def test_help_screen(snap_compare, store, size):
+    app = _clinician_app(store, 58)
+
+    async def before(pilot) -> None:
+        await _to_half_a_millimetre(pilot)
+        app.model.freeze(frozen_snapshot())
+        await pilot.press("f1")
+        await on_screen(pilot, "HelpScreen")
+        no_blink(app)
+
+    assert snap_compare(app, terminal_size=size, run_before=before)

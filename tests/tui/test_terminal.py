@@ -140,3 +140,149 @@ def test_sighup_on_the_real_program_stops_the_needle_before_it_exits(tmp_path):
     ends = [d for k, d in after if k == "session_end"]
     assert ends == [{"reason": "the terminal closed"}]
     assert kinds.index("estop", start) < kinds.index("session_end", start)
+
+
+# --- through tui.testing.TuiPty: keys as a terminal sends them -----------------------------
+
+
+def _home_treatment(tmp_path: Path, *extra: str, size=(80, 24), seed: int = 62):
+    from tui.testing import TuiPty
+
+    db = tmp_path / "audit.db"
+    tui = TuiPty(
+        "--port",
+        f"sim://?seed={seed}",
+        "--role",
+        "home",
+        "--zone",
+        "forehead",
+        "--db",
+        db,
+        *extra,
+        size=size,
+    )
+    tui.wait_until(lambda: any(k == "session_start" for k, _ in records(db)), "the session")
+    tui.wait_for_text("Screening")
+    time.sleep(0.3)
+    tui.type_slowly("n" * 9)
+    # the last question scrolls into view, even at 80x24
+    tui.wait_for_text("Recent surgery, a chemical peel")
+    tui.type_slowly("n")
+    tui.keys("\r")
+    tui.wait_until(
+        lambda: any(k == "decision" and d.get("what") == "rate" for k, d in records(db)),
+        "the treatment screen's default rate",
+    )
+    return tui, db
+
+
+def _estops(db: Path) -> int:
+    return sum(1 for k, _ in records(db) if k == "estop")
+
+
+def test_escape_and_f2_stop_the_pen_but_sequences_and_alt_keys_do_not(tmp_path):
+    tui, db = _home_treatment(tmp_path)
+    with tui:
+        # arrows, Alt+d, F12, Home: every one starts with ESC; none is the e-stop
+        for seq in ("\x1b[B", "\x1b[A", "\x1bd", "\x1b[24~", "\x1bOH"):
+            tui.keys(seq)
+            time.sleep(0.15)
+        time.sleep(0.3)
+        assert _estops(db) == 0
+        tui.press("escape")
+        recs = tui.wait_until(lambda: _estops(db) == 1, "the e-stop from Escape")
+        assert recs
+        tui.wait_until(
+            lambda: any(k == "pen_event" and d.get("code") == "ESTOP" for k, d in records(db)),
+            "the pen's ESTOP event",
+        )
+        tui.keys("u")
+        tui.wait_until(
+            lambda: any(k == "ack" and d.get("type") == "RESET" for k, d in records(db)),
+            "the release",
+        )
+        tui.press("f2")
+        tui.wait_until(lambda: _estops(db) == 2, "the e-stop from F2")
+
+
+def _acked_depths(db: Path) -> list[int]:
+    recs = records(db)
+    acked = {d.get("seq") for k, d in recs if k == "ack" and d.get("type") == "SET_DEPTH"}
+    return [
+        d["depth_um"]
+        for k, d in recs
+        if k == "decision"
+        and d.get("what") == "depth"
+        and isinstance(d.get("command"), dict)
+        and d["command"].get("seq") in acked
+    ]
+
+
+def test_at_80x24_typing_0_comma_4_sets_0_40_mm(tmp_path):
+    tui, db = _home_treatment(tmp_path, size=(80, 24))
+    with tui:
+        # the screening's last question was on screen, and so are the treatment's keys
+        mark = tui.mark()
+        tui.wait_for_text("Start/Stop", since=0)
+        tui.type_slowly("d")
+        tui.wait_for_text("Depth in millimetres", since=mark)
+        tui.type_slowly("0,4")
+        tui.keys("\r")
+        tui.wait_until(lambda: 400 in _acked_depths(db), "0.40 mm acknowledged by the pen")
+        assert _acked_depths(db) == [400]  # nothing else was sent: not 4 mm, not 0.04 mm
+
+
+def test_a_second_run_on_the_same_store_treats_again(tmp_path):
+    """The first run treats and quits; the second, on the same store and the same simulated
+    pen, fits a fresh cartridge with C (the first one is used) and treats another zone."""
+    tui, db = _home_treatment(tmp_path, seed=63)
+    with tui:
+        tui.keys("+")
+        tui.wait_until(lambda: _acked_depths(db), "the depth")
+        tui.keys(" ")
+        tui.wait_until(
+            lambda: any(k == "ack" and d.get("type") == "START" for k, d in records(db)), "START"
+        )
+        time.sleep(0.5)
+        tui.keys(" ")
+        time.sleep(0.3)
+        tui.press("ctrl+q")
+        tui.proc.wait(timeout=10)
+    from tui.testing import TuiPty
+
+    starts = sum(1 for k, d in records(db) if k == "ack" and d.get("type") == "START")
+    with TuiPty(
+        "--port", "sim://?seed=63", "--role", "home", "--zone", "cheeks", "--db", db
+    ) as again:
+        again.wait_for_text("Screening")
+        time.sleep(0.3)
+        again.type_slowly("n" * 10)
+        again.keys("\r")
+        again.wait_for_text("Start/Stop")
+        again.wait_until(
+            lambda: sum(1 for k, _ in records(db) if k == "session_start") == 2, "session 2"
+        )
+        time.sleep(0.5)
+        again.keys("c")
+        time.sleep(0.5)
+        again.keys("+")
+        time.sleep(0.5)
+        again.keys(" ")
+        again.wait_until(
+            lambda: (
+                sum(1 for k, d in records(db) if k == "ack" and d.get("type") == "START") > starts
+            ),
+            "START in the second run",
+        )
+
+
+def test_after_sighup_the_program_always_exits_within_2_s(tmp_path):
+    from tui.testing import TuiPty
+
+    for run in range(3):
+        db = tmp_path / f"hup{run}.db"
+        with TuiPty("--port", f"sim://?seed={70 + run}", "--role", "home", "--db", db) as tui:
+            tui.wait_until(lambda db=db: any(k == "session_start" for k, _ in records(db)), "it")
+            time.sleep(0.3)
+            took = tui.hangup(timeout=5)
+            assert took < 2.0, f"run {run}: exited {took:.2f} s after SIGHUP"

@@ -21,6 +21,12 @@ class StepScreen(Screen[None]):
     def napp(self) -> NeedlepenApp:
         return cast("NeedlepenApp", self.app)
 
+    @property
+    def step_um(self) -> int | None:
+        """The connected pen's depth step (depths are shown with its precision)."""
+        pen = self.napp.pen
+        return pen.info.depth_step_um if pen is not None else None
+
     def top_bar(self) -> TopBar:
         return TopBar(self.STEP)
 

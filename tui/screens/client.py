@@ -64,7 +64,9 @@ class ClientScreen(StepScreen):
         """The last session date per zone for this client (from the audit store)."""
         app = self.napp
         out = self.query_one("#last-sessions", Static)
-        if not client:
+        from ..app import client_ref_problem
+
+        if client_ref_problem(client):
             out.update(Text("Type a client reference to see their history.", style="dim"))
             return
         role = app.effective_role or "home"
@@ -79,7 +81,7 @@ class ClientScreen(StepScreen):
             for zone in zones:
                 days = app.store.last_treatment_days_ago(client, zone, now=now)
                 if days is None:
-                    table.add_row(zone, Text("never", style="dim"), "")
+                    table.add_row(fmt.zone(zone), Text("never", style="dim"), "")
                     continue
                 when = fmt.date(now - days * 86400)
                 note = (
@@ -87,7 +89,7 @@ class ClientScreen(StepScreen):
                     if days < min_days
                     else Text("")
                 )
-                table.add_row(zone, f"{when} ({fmt.days_ago(days)})", note)
+                table.add_row(fmt.zone(zone), f"{when} ({fmt.days_ago(days)})", note)
         except DriverError as exc:
             out.update(str(exc))
             return
@@ -120,10 +122,12 @@ class ClientScreen(StepScreen):
         app.switch_screen(OperatorScreen())
 
     def submit(self) -> None:
+        from ..app import client_ref_problem
+
         client = self.query_one("#client", Input).value.strip()
         err = self.query_one("#client-error", Static)
-        if not client:
-            err.update("Type the client's reference (a chart number or pseudonym).")
+        if problem := client_ref_problem(client):
+            err.update(problem)
             err.set_class(True, "-error")
             return
         flow = self.napp.flow

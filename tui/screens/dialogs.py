@@ -4,7 +4,6 @@ dialog cancels with Ctrl+X or its Cancel button, and shows its own E-STOP button
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
@@ -18,11 +17,12 @@ from driver.governor import Decision
 from driver.screening import ScreeningResult
 
 from .. import format as fmt
+from ..typed import Proposal, TypedValueError, parse_amount
 from ..widgets.topbar import EstopButton
 
 T = TypeVar("T")
 
-HINT = "Enter: confirm · Tab: move · Ctrl+X: cancel · Esc: E-STOP"
+HINT = "Enter: confirm · Tab: move · Ctrl+X: cancel · Esc/F2: E-STOP"
 
 
 class Dialog(ModalScreen[T | None]):
@@ -50,24 +50,35 @@ class OverrideDialog(Dialog[str]):
 
     TITLE_TEXT = "Past the recommended limit"
 
-    def __init__(self, what: str, decision: Decision, previous_reason: str = "") -> None:
+    def __init__(
+        self,
+        what: str,
+        decision: Decision,
+        *,
+        title: str | None = None,
+        note: str = "",
+        placeholder: str = "Reason for passing the recommended limit",
+    ) -> None:
         super().__init__(classes="dialog")
         self.what = what
         self.decision = decision
-        self.previous_reason = previous_reason
+        if title is not None:
+            self.TITLE_TEXT = title
+        self.note = note
+        self.placeholder = placeholder
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield from self.compose_head()
             yield Static(self.what, classes="dialog-what")
-            yield Static("\n".join(self.decision.reasons), classes="dialog-body", markup=False)
+            body = self.note or "\n".join(self.decision.reasons)
+            yield Static(body, classes="dialog-body", markup=False)
             yield Static(
                 "The reason is recorded in the audit log with your operator ID and the time.",
                 classes="dialog-note",
             )
             yield Input(
-                value=self.previous_reason,
-                placeholder="Reason for passing the recommended limit",
+                placeholder=self.placeholder,
                 max_length=300,
                 id="reason",
             )
@@ -83,7 +94,7 @@ class OverrideDialog(Dialog[str]):
     def _submit(self) -> None:
         reason = self.query_one("#reason", Input).value.strip()
         if not reason:
-            self.show_error("Type the reason first: passing a recommended limit needs one.")
+            self.show_error("Type the reason first: nothing is sent without one.")
             return
         self.dismiss(reason)
 
@@ -171,22 +182,39 @@ class AcknowledgeDialog(Dialog[ScreeningResult]):
 
 
 class ValueDialog(Dialog[float]):
-    """Type a number (a depth in mm or a rate in Hz); returns it, or None when cancelled."""
+    """Type a number (a depth in mm or a rate in Hz); returns the value to send, or None.
 
-    def __init__(self, title: str, prompt: str, initial: float | None, unit: str) -> None:
+    What was typed is parsed by `tui.typed.parse_amount` (no character is ever dropped; a
+    refusal is one sentence and sends nothing). With a `judge`, the governor's preview of the
+    value comes back as a Proposal before the dialog closes: when it would send something
+    else, the dialog says "This will set X" and a second Enter (or the button, now "Set X")
+    returns X itself. Editing the value after that asks again.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        prompt: str,
+        unit: str,
+        judge: Callable[[float, Callable[[Proposal], None]], None] | None = None,
+        show: Callable[[float], str] | None = None,
+    ) -> None:
         super().__init__(classes="dialog")
         self.TITLE_TEXT = title
         self.prompt = prompt
-        self.initial = initial
         self.unit = unit
+        self.judge = judge
+        self.show = show or (lambda v: f"{v:g} {unit}")
+        self.proposed: tuple[str, Proposal] | None = None
+        self.asking = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box small"):
             yield from self.compose_head()
             yield Static(self.prompt, classes="dialog-what", markup=False)
-            initial = "" if self.initial is None else f"{self.initial:g}"
-            yield Input(value=initial, placeholder=self.unit, id="value", restrict=r"[0-9.]*")
-            yield Static("", classes="dialog-error")
+            # Starts empty: what runs now is on the treatment screen; a typed value is asked.
+            yield Input(placeholder=self.unit, id="value")
+            yield Static("", classes="dialog-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Ask the governor", id="ok", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -195,17 +223,46 @@ class ValueDialog(Dialog[float]):
     def on_mount(self) -> None:
         self.query_one("#value", Input).focus()
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self.proposed is not None and event.value != self.proposed[0]:
+            self.proposed = None
+            self.query_one("#ok", Button).label = "Ask the governor"
+            self.show_error("")
+
     def _submit(self) -> None:
-        text = self.query_one("#value", Input).value.strip()
+        if self.asking:
+            return
+        text = self.query_one("#value", Input).value
+        if self.proposed is not None and self.proposed[0] == text:
+            send = self.proposed[1].send
+            if send is not None:
+                self.dismiss(send)
+            return
         try:
-            value = float(text)
-        except ValueError:
-            self.show_error(f"Type a number of {self.unit}, such as 0.5.")
+            value = parse_amount(text, self.unit)
+        except TypedValueError as exc:
+            self.show_error(str(exc))
             return
-        if not math.isfinite(value):
-            self.show_error(f"Type a finite number of {self.unit}.")
+        if self.judge is None:
+            self.dismiss(value)
             return
-        self.dismiss(value)
+        self.asking = True
+        self.show_error("Asking the governor…")
+        self.judge(value, lambda p: self.judged(text, p))
+
+    def judged(self, text: str, p: Proposal) -> None:
+        """The governor's preview of what was typed (on the UI thread)."""
+        self.asking = False
+        if p.needs_reason:
+            self.dismiss(p.typed)  # the treatment screen asks for the reason
+        elif p.send is None:
+            self.show_error(p.sentence)
+        elif not p.confirm:
+            self.dismiss(p.send)
+        else:
+            self.proposed = (text, p)
+            self.show_error(p.sentence + " Enter sets it; change the value to ask again.")
+            self.query_one("#ok", Button).label = f"Set {self.show(p.send)}"
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -245,9 +302,19 @@ class ConfirmDialog(Dialog[bool]):
         self.dismiss(event.button.id == "ok")
 
 
-def depth_prompt(zone: str | None, cap: float | None, hard: float | None) -> str:
-    where = f"on {zone}" if zone else ""
-    limit = f"cap {fmt.mm(cap)}" if cap is not None else "no cap known"
+def depth_prompt(
+    zone: str | None,
+    cap: float | None,
+    hard: float | None,
+    running: float | None = None,
+    step_um: int | None = None,
+) -> str:
+    where = f"on {fmt.zone(zone)} " if zone else ""
+    limit = f"cap {fmt.mm(cap, step_um)}" if cap is not None else "no cap known"
     if hard is not None and cap is not None and hard > cap:
-        limit += f", up to {fmt.mm(hard)} with a recorded reason"
-    return f"Depth in millimetres {where} ({limit}). The governor decides what is sent."
+        limit += f", up to {fmt.mm(hard, step_um)} with a recorded reason"
+    now = f" Now {fmt.mm(running, step_um)}." if running is not None else ""
+    return (
+        f"Depth in millimetres {where}({limit}).{now} Type 0.5 or 0,5. "
+        "The governor decides what is sent."
+    )

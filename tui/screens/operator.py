@@ -31,6 +31,7 @@ def device_info(pen: Pen) -> Table:
     """The pen's INFO after the handshake, for the operator to check."""
     info = pen.info
     d = pen.device
+    step = info.depth_step_um
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim")
     grid.add_column()
@@ -40,7 +41,8 @@ def device_info(pen: Pen) -> Table:
     grid.add_row("Firmware", f"{info.fw_major}.{info.fw_minor}.{info.fw_patch}")
     grid.add_row(
         "Depth range",
-        f"{d.depth_min_mm:.2f}–{d.depth_max_mm:.2f} mm in steps of {d.depth_step_mm:.2f} mm",
+        f"{fmt.mm_number(d.depth_min_mm, step)}–{fmt.mm(d.depth_max_mm, step)} "
+        f"in steps of {fmt.mm(d.depth_step_mm, step)}",
     )
     grid.add_row("Stamp rate", f"{d.rate_min_hz}–{d.rate_max_hz} Hz")
     grid.add_row("Watchdog", f"{info.watchdog_ms} ms")
@@ -197,5 +199,11 @@ class OperatorScreen(StepScreen):
             flow.operator, flow.pin = op, pin
         else:
             flow.operator, flow.pin = None, None
+        flow.verified = False
+        if role in PROFESSIONAL_ROLES:
+            err.set_class(False, "-error")
+            err.update("Checking the PIN…")
+            self.napp.check_operator()
+            return
         err.update("")
         self.napp.advance()

@@ -46,6 +46,18 @@ class ScreeningScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query(Question).first().focus()
+        kept = self.napp.flow.kept_answers
+        if kept:
+            for q in self.questions():
+                if q.item.key in kept:
+                    q.answer = kept[q.item.key]
+                    q.refresh()
+            self._update_verdict(
+                "The answers of the session that ended are kept: check them with the client, "
+                "then record them for this session (Enter)."
+            )
+            self.query_one("#record", Button).focus()
+            return
         self._update_verdict()
 
     def questions(self) -> list[Question]:

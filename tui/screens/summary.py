@@ -4,6 +4,7 @@ instructions for the client, and an export of the session's audit log."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import ClassVar
 
 from rich.console import Group
@@ -14,16 +15,41 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Input, Static
 
-from driver.aftercare import instructions
+from driver.aftercare import Delivered, delivered_instructions
 from driver.errors import DriverError
+from driver.paths import data_dir
 from driver.pen import Pen
 
 from .. import format as fmt
+from ..model import fault_words
 from ..report import SessionSummary, summarise
 from .base import StepScreen
 
 
-def summary_table(s: SessionSummary) -> Table:
+def export_dir() -> Path:
+    """Where exports go unless the operator types a folder: `exports` in needlepen's user
+    data directory (never the current directory, which may be anywhere)."""
+    return data_dir() / "exports"
+
+
+def export_path(typed: str, fmt_name: str) -> str:
+    """The file an export goes to: the typed path; a bare or relative name goes into
+    export_dir(). The folder is created (private to the user) when it is missing."""
+    path = Path(typed).expanduser()
+    if not path.is_absolute():
+        path = export_dir() / path
+    if path.suffix != f".{fmt_name}":
+        path = path.with_name(f"{path.name}.{fmt_name}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise DriverError(
+            f"The folder {path.parent} could not be created ({exc.strerror or exc})."
+        ) from exc
+    return str(path)
+
+
+def summary_table(s: SessionSummary, step_um: int | None = None) -> Table:
     table = Table(expand=True, box=None, padding=(0, 1), header_style="bold")
     table.add_column("Zone")
     table.add_column("Time", justify="right")
@@ -33,10 +59,10 @@ def summary_table(s: SessionSummary) -> Table:
     table.add_column("Overrides", justify="right")
     for z in s.zones.values():
         table.add_row(
-            z.zone,
+            fmt.zone(z.zone),
             fmt.duration(z.seconds),
             f"{z.stamps:,}",
-            _depths(z.depths_mm),
+            _depths(z.depths_mm, step_um),
             str(z.clamps),
             str(z.overrides),
         )
@@ -45,12 +71,13 @@ def summary_table(s: SessionSummary) -> Table:
     return table
 
 
-def _depths(depths: list[float]) -> str:
+def _depths(depths: list[float], step_um: int | None = None) -> str:
     """The depths a zone was treated at: one value, or the shallowest to the deepest."""
     if not depths:
         return "—"
     lo, hi = min(depths), max(depths)
-    return f"{hi:.2f}" if lo == hi else f"{lo:.2f}–{hi:.2f}"
+    shown = fmt.mm_number(hi, step_um)
+    return shown if lo == hi else f"{fmt.mm_number(lo, step_um)}–{shown}"
 
 
 class SummaryScreen(StepScreen):
@@ -89,7 +116,9 @@ class SummaryScreen(StepScreen):
         app = self.napp
         pen = self.pen
         sid = pen.session_id
-        self.query_one("#export-path", Input).value = f"needlepen-session-{max(sid, 0)}"
+        self.query_one("#export-path", Input).value = str(
+            export_dir() / f"needlepen-session-{max(sid, 0)}"
+        )
         if sid < 0:
             self.query_one("#summary", Static).update("No session was begun.")
             return
@@ -105,19 +134,32 @@ class SummaryScreen(StepScreen):
         if s.started is not None:
             head.add_row("Started", f"{fmt.date(s.started)} {fmt.clock(s.started)}")
         head.add_row("Duration", fmt.duration(s.seconds))
+        head.add_row("Ended", s.end_reason or "—")
+        happened = [m for m in (snap.link_lost, snap.rebooted, snap.session_ended) if m]
+        if happened:
+            head.add_row("What happened", Text(" ".join(happened), style="bold red"))
         head.add_row("E-stops", str(s.estops))
-        head.add_row("Faults", ", ".join(s.faults) or "none")
-        parts: list[object] = [head, Text(""), summary_table(s)]
+        head.add_row("Faults", fault_words(s.faults | snap.faults_seen) or "none")
+        parts: list[object] = [head, Text(""), summary_table(s, self.step_um)]
         if s.overrides:
             parts.append(Text("\nOverrides", style="bold"))
             for o in s.overrides:
-                depth = fmt.mm(o.depth_mm)
-                parts.append(Text(f"  {fmt.clock(o.ts)}  {o.zone} {depth}: {o.reason}"))
+                depth = fmt.mm(o.depth_mm, self.step_um)
+                parts.append(Text(f"  {fmt.clock(o.ts)}  {fmt.zone(o.zone)} {depth}: {o.reason}"))
         for line in s.screening:
             parts.append(Text(line, style="dim"))
         self.query_one("#summary", Static).update(Group(*parts))  # type: ignore[arg-type]
-        lines = instructions(s.depths_used, app.policy.min_days_between_sessions)
-        self.query_one("#aftercare", Static).update("\n".join(f"• {line}" for line in lines))
+        delivered = [
+            Delivered(zone, stamps, snap.deepest_um_by_zone.get(zone, 0) / 1000)
+            for zone, stamps in snap.stamps_by_zone.items()
+        ]
+        lines = delivered_instructions(
+            delivered, app.policy.min_days_between_sessions, blocked=s.blocked
+        )
+        self.query_one("#aftercare", Static).update(
+            "\n".join(f"• {line}" for line in lines)
+            or "No client aftercare: no stamps reached skin in this session."
+        )
         self.query_one("#export-json", Button).focus()
 
     def action_export(self, fmt_name: str) -> None:
@@ -126,7 +168,11 @@ class SummaryScreen(StepScreen):
         if not base:
             status.update("Type a file name first.")
             return
-        path = base if base.endswith(f".{fmt_name}") else f"{base}.{fmt_name}"
+        try:
+            path = export_path(base, fmt_name)
+        except DriverError as exc:
+            status.update(str(exc))
+            return
         if os.path.exists(path):
             status.update(f"{path} exists already; choose another name.")
             return

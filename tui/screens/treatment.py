@@ -8,6 +8,7 @@ and this screen asks for the reason, then asks again with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.table import Table
@@ -17,12 +18,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, OptionList, Static
 
-from driver.errors import NotAllowed
+from driver.errors import DriverError, NotAllowed
 from driver.governor import Decision, Outcome
 from protocol import State
 
 from .. import format as fmt
+from ..cartridge import BY_HAND, fit_fresh_cartridge, simulated
 from ..model import Snapshot
+from ..typed import Proposal, proposal
 from ..widgets.eventlog import EventLog
 from ..widgets.facemap import FaceMap
 from ..widgets.telemetry import Telemetry
@@ -39,7 +42,7 @@ RATE_STEP_HZ = 5
 class TreatmentScreen(StepScreen):
     STEP = "Treatment"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "start_stop", "Start/Stop", priority=True),
+        Binding("space", "start_stop", "Start/Stop", priority=True, key_display="Space"),
         Binding("plus,equals_sign", "depth(1)", "Depth", key_display="+/-"),
         Binding("minus", "depth(-1)", "Depth −", show=False),
         Binding("d", "type_depth", "Type depth", show=False),
@@ -47,9 +50,13 @@ class TreatmentScreen(StepScreen):
         Binding("left_square_bracket,less_than_sign", "rate(-1)", "Rate −", show=False),
         Binding("r", "type_rate", "Type rate", show=False),
         Binding("z", "focus_zones", "Zones", show=False),
-        Binding("f", "reset_fault", "Reset fault"),
-        Binding("u", "release_estop", "Release"),
+        # F and U always work; the banner names them when there is a fault or an e-stop to
+        # clear (not in the footer, which must fit 80 columns).
+        Binding("f", "reset_fault", "Reset fault", show=False),
+        Binding("u", "release_estop", "Release e-stop", show=False),
+        Binding("c", "fresh_cartridge", "Cartridge", show=False),
         Binding("ctrl+e", "end_session", "End"),
+        Binding("n", "restart", "New session"),
     ]
 
     def __init__(self) -> None:
@@ -66,8 +73,11 @@ class TreatmentScreen(StepScreen):
         self._latest_depth_job = 0
         self._latest_rate_job = 0
         self._start_job = 0
-        self.override_reasons: dict[str, str] = {}
         self._last_count = -1
+        self._over_shown = ""
+        self._shown_state: State | None = None
+        #: the reason given for a zone sooner than the interval (asked once per zone)
+        self.interval_reasons: dict[str, str] = {}
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -75,13 +85,14 @@ class TreatmentScreen(StepScreen):
         yield self.top_bar()
         with Horizontal(id="treat-top"):
             with Vertical(id="zones-panel", classes="panel"):
-                yield Static("Zone            cap", classes="panel-title", id="zones-title")
+                yield Static("Zone               cap", classes="panel-title", id="zones-title")
                 yield ZoneList()
             with Vertical(id="map-panel", classes="panel"):
                 yield FaceMap()
             with Vertical(id="telemetry-panel", classes="panel"):
                 yield Static("Live telemetry", classes="panel-title")
                 yield Telemetry(id="telemetry")
+        yield Static("", id="session-over", markup=False)
         with Vertical(id="controls", classes="panel"):
             yield Static("", id="setpoints")
             with Horizontal(id="buttons"):
@@ -111,9 +122,9 @@ class TreatmentScreen(StepScreen):
             )
             for z in zones
         }
-        self.query_one(ZoneList).set_zones(limits)
+        self.query_one(ZoneList).set_zones(limits, self.step_um)
         if any(h is not None and c is not None and h > c for c, h in limits.values()):
-            self.query_one("#zones-title", Static).update("Zone            cap   reason")
+            self.query_one("#zones-title", Static).update("Zone               cap   reason")
         self.query_one(FaceMap).show(None, zones)
         self.query_one(EventLog).add(app.model.log_since(0))
         self.show_setpoints()
@@ -125,17 +136,58 @@ class TreatmentScreen(StepScreen):
 
     # --- refresh from the model (20 times a second) ------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # N (a new session) only once this one has ended by itself.
+        if action == "restart":
+            return self.ended_by_itself() is not None
+        return True
+
+    def ended_by_itself(self) -> str | None:
+        """What ended this session without the operator (a lost link, a reboot, the pen's
+        watchdog), or None while it lives."""
+        pen = self.napp.pen
+        if pen is None or pen.alive:
+            return None
+        snap = self.napp.model.snapshot()
+        for what in (snap.link_lost, snap.rebooted, snap.session_ended):
+            if what:
+                return what
+        return "The session has ended."
+
+    def action_restart(self) -> None:
+        if self.ended_by_itself() is not None:
+            self.napp.restart_after_loss()
+
+    def _show_session_over(self) -> None:
+        over = self.ended_by_itself()
+        box = self.query_one("#session-over", Static)
+        text = (
+            ""
+            if over is None
+            else f"{over} The needle is stopped. Press N for a new session with the same "
+            "client, or Ctrl+E for the summary."
+        )
+        if self._over_shown != text:  # only on a change: a footer rebuild is not free
+            self._over_shown = text
+            box.update(text)
+            box.set_class(bool(text), "-on")
+            self.refresh_bindings()
+
     def refresh_view(self, snap: Snapshot) -> None:
         super().refresh_view(snap)
+        self._show_session_over()
         log = self.query_one(EventLog)
         if snap.last_log_seq != log.last_seq:
             log.add(self.napp.model.log_since(log.last_seq))
         if snap.status_count != self._last_count or self.napp.model is None:
             self._last_count = snap.status_count
-            self.query_one(Telemetry).show(snap, self.zone)
+            self.query_one(Telemetry).show(snap, self.zone, self.step_um)
             self._show_run_button(snap.state)
 
     def _show_run_button(self, state: State | None) -> None:
+        if state is not self._shown_state:
+            self._shown_state = state
+            self.refresh_bindings()
         button = self.query_one("#start-stop", Button)
         running = state is State.RUNNING
         label = "■ Stop" if running else "▶ Start"
@@ -157,39 +209,44 @@ class TreatmentScreen(StepScreen):
                 if pen is not None
                 else None
             )
-            words = f"{self.zone}   cap {fmt.mm(cap)}"
+            step = self.step_um
+            words = f"{fmt.zone(self.zone)}   cap {fmt.mm(cap, step)}"
             if hard is not None and cap is not None and hard > cap:
-                words += f", up to {fmt.mm(hard)} with a recorded reason"
+                words += f", up to {fmt.mm(hard, step)} with a recorded reason"
             grid.add_row("Zone", words)
         grid.add_row("Depth", self._decision_text(self.depth_asked, self.depth_decision, "mm"))
         rate = self._decision_text(self.rate_asked, self.rate_decision, "Hz")
         if self.rate_note:
             rate.append(f"  {self.rate_note}", style="dim")
         grid.add_row("Rate", rate)
+        if pen is not None:
+            how = "C fits a fresh one (simulated pen)" if simulated(pen) else BY_HAND
+            grid.add_row("Cartridge", Text(how, style="dim"))
         self.query_one("#setpoints", Static).update(grid, layout=False)
 
     def _decision_text(self, asked: float | None, d: Decision | None, unit: str) -> Text:
         if asked is None:
             return Text("not set", style="dim")
-        shown = f"{asked:.2f} mm" if unit == "mm" else f"{asked:.0f} Hz"
+        step = self.step_um
+        shown = fmt.mm(asked, step) if unit == "mm" else fmt.hz(asked)
         text = Text(f"asked {shown} → ")
         if d is None:
             text.append("waiting for the governor…", style="dim")
             return text
         if d.outcome in (Outcome.ALLOWED, Outcome.CLAMPED):
-            value = fmt.mm(d.depth_mm) if unit == "mm" else fmt.hz(d.rate_hz)
+            value = fmt.mm(d.depth_mm, step) if unit == "mm" else fmt.hz(d.rate_hz)
             style = "bold green" if d.outcome is Outcome.ALLOWED else "bold yellow"
             text.append(f"allowed {value}", style=style)
             if d.outcome is Outcome.CLAMPED:
                 text.append(f" (clamped by {fmt.bound_by(d.bound_by)})", style="yellow")
             elif unit == "mm" and d.depth_mm is not None and d.depth_mm < asked - 1e-9:
-                rounded = any("rounded down" in r for r in d.reasons)
-                why = "rounded down to the pen's step" if rounded else "brought down for this zone"
+                above_cap = d.cap_mm is not None and asked > d.cap_mm + 1e-9
+                why = "brought down for this zone" if above_cap else "rounded to the pen's step"
                 text.append(f" ({why})", style="yellow")
             if d.override_reason and unit == "mm":
                 text.append(f"  override: {d.override_reason}", style="yellow")
             if unit == "mm" and d.cap_mm is not None:
-                text.append(f"  cap {d.cap_mm:.2f} mm", style="dim")
+                text.append(f"  cap {fmt.mm(d.cap_mm, step)}", style="dim")
         elif d.outcome is Outcome.NEEDS_OVERRIDE:
             text.append("needs a recorded reason", style="bold yellow")
             text.append(f" ({fmt.bound_by(d.bound_by)})", style="yellow")
@@ -238,13 +295,14 @@ class TreatmentScreen(StepScreen):
             ):
                 app.model.log(
                     "warn",
-                    f"Clamped by the zone change: {fmt.mm(before.depth_mm)} is too deep for "
-                    f"{zone}; the depth was brought down to {fmt.mm(decision.depth_mm)} "
-                    f"(its cap without a recorded reason is {fmt.mm(pen.cap_mm(zone))}).",
+                    f"Clamped by the zone change: {fmt.mm(before.depth_mm, self.step_um)} is too "
+                    f"deep for {fmt.zone(zone)}; the depth was brought down to "
+                    f"{fmt.mm(decision.depth_mm, self.step_um)} (its cap without a recorded "
+                    f"reason is {fmt.mm(pen.cap_mm(zone), self.step_um)}).",
                 )
             if pen.depth_decision is not None:
                 self.depth_decision = pen.depth_decision
-            app.model.log("info", f"Zone: {zone}.")
+            app.model.log("info", f"Zone: {fmt.zone(zone)}.")
             if pen.rate_decision is None and self.rate_asked is None:
                 self.rate_note = "(default)"
                 self.request_rate(DEFAULT_RATE_HZ)
@@ -275,7 +333,54 @@ class TreatmentScreen(StepScreen):
             bound_by=str(last.data.get("bound_by")),
             override_reason=None,
         )
-        self._ask_override(f"Zone {zone}", decision, lambda why: self.choose_zone(zone, why))
+        if decision.bound_by == "interval":
+            self._ask_interval(zone, decision)
+            return
+        self._ask_override(
+            f"Zone {fmt.zone(zone)}", decision, lambda why: self.choose_zone(zone, why)
+        )
+
+    def _ask_interval(self, zone: str, decision: Decision) -> None:
+        """A session sooner than the policy's interval on `zone`: asked once per zone and
+        session; the reason given is used again for that zone (zone changes, depths)."""
+        known = self.interval_reasons.get(zone)
+        if known is not None:
+            self.choose_zone(zone, known)
+            return
+        app = self.napp
+        pen = app.pen
+        days = app.policy.min_days_between_sessions
+        when = ""
+        if pen is not None and pen.client_ref:
+            try:
+                ago = app.store.last_treatment_days_ago(pen.client_ref, zone, now=app.clock())
+            except DriverError:
+                ago = None
+            if ago is not None:
+                last = app.clock() - ago * 86400
+                when = (
+                    f"The last session on {fmt.zone(zone)} was on {fmt.date(last)}; the policy "
+                    f"asks {days} days between sessions. Without a reason the next session "
+                    f"there is allowed from {fmt.date(last + days * 86400)}."
+                )
+
+        def closed(reason: str | None) -> None:
+            if reason is None:
+                app.model.log("info", f"Zone {fmt.zone(zone)}: no reason given; not chosen.")
+                return
+            self.interval_reasons[zone] = reason
+            self.choose_zone(zone, reason)
+
+        self.app.push_screen(
+            OverrideDialog(
+                f"Zone {fmt.zone(zone)}, sooner than the interval",
+                decision,
+                title="Sooner than the interval between sessions",
+                note=when,
+                placeholder="Reason for treating this zone again so soon",
+            ),
+            closed,
+        )
 
     # --- depth and rate ----------------------------------------------------------------------
 
@@ -300,20 +405,76 @@ class TreatmentScreen(StepScreen):
         pen = self.napp.pen
         if pen is None:
             return
-        cap = pen.cap_mm(self.zone) if self.zone else None
-        hard = (
-            pen.governor.cap_for(pen.role, self.zone, pen.device, override=True)
-            if self.zone
-            else None
-        )
+        if self.zone is None:
+            self.napp.show_error("Choose a treatment zone before setting a depth.")
+            return
+        cap = pen.cap_mm(self.zone)
+        hard = pen.governor.cap_for(pen.role, self.zone, pen.device, override=True)
+        step = self.step_um
 
         def chosen(value: float | None) -> None:
             if value is not None:
                 self.request_depth(value)
 
         self.app.push_screen(
-            ValueDialog("Depth", depth_prompt(self.zone, cap, hard), pen.depth_mm, "mm"), chosen
+            ValueDialog(
+                "Depth",
+                depth_prompt(self.zone, cap, hard, pen.depth_mm, step),
+                "mm",
+                judge=self._judge_depth,
+                show=lambda v: fmt.mm(v, step),
+            ),
+            chosen,
         )
+
+    def _judge_depth(
+        self, mm: float, reply: Callable[[Proposal], None], reason: str | None = None
+    ) -> None:
+        """The governor's preview of `mm` (on the worker thread) as a Proposal for `reply`."""
+        app = self.napp
+        pen = app.pen
+        if pen is None:
+            reply(Proposal(mm, None, sentence="No pen is connected; nothing was sent."))
+            return
+        running = pen.depth_mm
+        step = self.step_um
+        app.run_command(
+            "preview depth",
+            lambda: pen.preview_depth(mm, override_reason=reason),
+            on_done=lambda d: reply(proposal(mm, d, "mm", running=running, step_um=step)),
+            on_error=lambda e: reply(Proposal(mm, None, sentence=str(e))),
+        )
+
+    def _depth_with_reason(self, mm: float, reason: str) -> None:
+        """After an override reason: what the governor will send with it, confirmed first
+        when it is not what was asked (a clamp to the hard max, the pen's step)."""
+
+        def judged(p: Proposal) -> None:
+            if p.send is None:
+                self.napp.show_error(p.sentence or "The governor still asks for a reason.")
+                return
+            send = p.send
+            if not p.confirm:
+                self.request_depth(send, reason)
+                return
+
+            def closed(yes: bool | None) -> None:
+                if yes:
+                    self.request_depth(send, reason)
+                else:
+                    self.napp.model.log("info", "Depth not changed; nothing was sent.")
+
+            self.app.push_screen(
+                ConfirmDialog(
+                    "Depth with a recorded reason",
+                    p.sentence,
+                    yes=f"Set {fmt.mm(send, self.step_um)}",
+                    no="Cancel",
+                ),
+                closed,
+            )
+
+        self._judge_depth(mm, judged, reason)
 
     def request_depth(self, mm: float, reason: str | None = None) -> None:
         app = self.napp
@@ -344,9 +505,16 @@ class TreatmentScreen(StepScreen):
         self.depth_asked = mm
         self.depth_decision = d
         self.show_setpoints()
+        if d.outcome is Outcome.NEEDS_OVERRIDE and d.bound_by == "interval" and self.zone:
+            known = self.interval_reasons.get(self.zone)
+            if known is not None:  # asked once per zone and session, never again
+                self.request_depth(mm, known)
+                return
         if d.outcome is Outcome.NEEDS_OVERRIDE:
             self._ask_override(
-                f"Depth {mm:.2f} mm on {self.zone}", d, lambda why: self.request_depth(mm, why)
+                f"Depth {fmt.mm(mm, self.step_um)} on {fmt.zone(self.zone)}",
+                d,
+                lambda why: self._depth_with_reason(mm, why),
             )
 
     def _depth_failed(self, job_id: int, exc: BaseException) -> None:
@@ -358,16 +526,14 @@ class TreatmentScreen(StepScreen):
         self.napp.show_error(str(exc))
 
     def _ask_override(self, what: str, d: Decision, retry: Any) -> None:
-        zone = self.zone or ""
-
         def closed(reason: str | None) -> None:
             if reason is None:
                 self.napp.model.log("info", f"{what}: no override; nothing was sent.")
                 return
-            self.override_reasons[zone] = reason
             retry(reason)
 
-        self.app.push_screen(OverrideDialog(what, d, self.override_reasons.get(zone, "")), closed)
+        # The reason field starts empty every time: each override is its own decision.
+        self.app.push_screen(OverrideDialog(what, d), closed)
 
     def action_rate(self, direction: int) -> None:
         pen = self.napp.pen
@@ -384,8 +550,12 @@ class TreatmentScreen(StepScreen):
         pen = self.napp.pen
         if pen is None:
             return
+        if self.zone is None:
+            self.napp.show_error("Choose a treatment zone before setting a rate.")
+            return
         rng = pen.governor.rate_range_for(pen.role, pen.device)
         where = f" (allowed {rng[0]}–{rng[1]} Hz)" if rng else ""
+        now = f" Now {fmt.hz(pen.rate_hz)}." if pen.rate_hz is not None else ""
 
         def chosen(value: float | None) -> None:
             if value is not None:
@@ -393,7 +563,28 @@ class TreatmentScreen(StepScreen):
                 self.request_rate(value)
 
         self.app.push_screen(
-            ValueDialog("Stamp rate", f"Stamps per second{where}.", pen.rate_hz, "Hz"), chosen
+            ValueDialog(
+                "Stamp rate",
+                f"Stamps per second{where}.{now}",
+                "Hz",
+                judge=self._judge_rate,
+                show=fmt.hz,
+            ),
+            chosen,
+        )
+
+    def _judge_rate(self, hz: float, reply: Callable[[Proposal], None]) -> None:
+        app = self.napp
+        pen = app.pen
+        if pen is None:
+            reply(Proposal(hz, None, sentence="No pen is connected; nothing was sent."))
+            return
+        running = float(pen.rate_hz) if pen.rate_hz is not None else None
+        app.run_command(
+            "preview rate",
+            lambda: pen.preview_rate(hz),
+            on_done=lambda d: reply(proposal(hz, d, "Hz", running=running)),
+            on_error=lambda e: reply(Proposal(hz, None, sentence=str(e))),
         )
 
     def request_rate(self, hz: float) -> None:
@@ -482,6 +673,24 @@ class TreatmentScreen(StepScreen):
             app.model.log("info", "E-stop released. Press Space to start again.")
 
         app.run_command("release e-stop", lambda: pen.reset("estop"), on_done=done)
+
+    def action_fresh_cartridge(self) -> None:
+        """C: a fresh cartridge on a simulated pen; on a real pen, say it is changed by hand."""
+        app = self.napp
+        pen = app.pen
+        if pen is None:
+            return
+        if simulated(pen) is None:
+            app.model.log("info", BY_HAND)
+            app.notify(BY_HAND, timeout=6)
+            return
+        app.run_command(
+            "fresh cartridge",
+            lambda: fit_fresh_cartridge(pen),
+            on_done=lambda _: app.model.log(
+                "info", "A fresh cartridge was fitted to the simulated pen."
+            ),
+        )
 
     def action_end_session(self) -> None:
         def closed(yes: bool | None) -> None:

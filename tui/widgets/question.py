@@ -53,5 +53,9 @@ class Question(Widget, can_focus=True):
         self.post_message(self.Answered(self))
         self.app.action_focus_next()
 
+    def on_focus(self) -> None:
+        # In a small terminal the list scrolls: the question being asked is always in view.
+        self.scroll_visible(animate=False)
+
     def on_click(self) -> None:
         self.focus()

@@ -7,6 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from protocol import CartridgeState
+
 from .. import format as fmt
 from ..model import Snapshot
 
@@ -18,7 +20,7 @@ def _row(out: Text, label: str, value: str | Text) -> None:
     out.append_text(value if isinstance(value, Text) else Text(value))
 
 
-def telemetry_text(snap: Snapshot, zone: str | None) -> Text:
+def telemetry_text(snap: Snapshot, zone: str | None, step_um: int | None = None) -> Text:
     """The readings as plain styled lines (cheap to redraw 20 times a second)."""
     st = snap.status
     out = Text()
@@ -29,7 +31,8 @@ def telemetry_text(snap: Snapshot, zone: str | None) -> Text:
     _row(
         out,
         "Depth",
-        f"set {fmt.um_as_mm(st.depth_set_um)}   actual {fmt.um_as_mm(st.depth_actual_um)}",
+        f"set {fmt.um_as_mm(st.depth_set_um, step_um)}   "
+        f"actual {fmt.um_as_mm(st.depth_actual_um, step_um)}",
     )
     _row(out, "Rate", f"set {st.rate_set_hz} Hz   actual {st.rate_actual_hz} Hz")
     _row(out, "Stamps", f"{st.stamps:,}")
@@ -40,7 +43,8 @@ def telemetry_text(snap: Snapshot, zone: str | None) -> Text:
     )
     cart = fmt.CARTRIDGE_WORDS.get(st.cartridge_state, st.cartridge_state.name)
     cart_id = f"{st.cartridge_id:08x} " if st.cartridge_id else ""
-    _row(out, "Cartridge", Text(cart_id + cart, style="bold red" if "SPENT" in cart else ""))
+    spent = st.cartridge_state is CartridgeState.SPENT
+    _row(out, "Cartridge", Text(cart_id + cart, style="bold red" if spent else ""))
     names = sorted(set(snap.run_ms_by_zone) | set(snap.stamps_by_zone))
     if not names:
         _row(out, "Per zone", Text("nothing treated yet", style="dim"))
@@ -48,7 +52,7 @@ def telemetry_text(snap: Snapshot, zone: str | None) -> Text:
         mark = "▶" if name == zone else " "
         _row(
             out,
-            f"{mark}{name}"[:11],
+            f"{mark}{fmt.zone(name)}"[:11],
             f"{fmt.duration(snap.run_ms_by_zone.get(name, 0.0) / 1000)}   "
             f"{snap.stamps_by_zone.get(name, 0):,} stamps",
         )
@@ -67,8 +71,8 @@ class Telemetry(Vertical):
 
     _rows = -1
 
-    def show(self, snap: Snapshot, zone: str | None) -> None:
-        table = telemetry_text(snap, zone)
+    def show(self, snap: Snapshot, zone: str | None, step_um: int | None = None) -> None:
+        table = telemetry_text(snap, zone, step_um)
         rows = len(table.plain.splitlines())
         # A new layout only when the table grows or shrinks: at 20 frames a second a layout
         # of the whole screen per frame would cost more than everything else together.
@@ -80,7 +84,9 @@ class Telemetry(Vertical):
         self.query_one("#rate-plot", Sparkline).data = rate
         if depth:
             self.query_one("#depth-label", Static).update(
-                f"Depth (actual, last minute)  {min(depth):.2f}–{max(depth):.2f} mm", layout=False
+                f"Depth (actual, last minute)  {fmt.mm_number(min(depth), step_um)}–"
+                f"{fmt.mm(max(depth), step_um)}",
+                layout=False,
             )
         if rate:
             self.query_one("#rate-label", Static).update(

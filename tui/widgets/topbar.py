@@ -14,10 +14,10 @@ STEPS = ("Connect", "Operator", "Client", "Screening", "Treatment", "Summary")
 
 
 class EstopButton(Button):
-    """The visible e-stop. Escape does the same from anywhere."""
+    """The visible e-stop. Escape and F2 do the same from anywhere."""
 
     def __init__(self, *, id: str | None = "estop") -> None:
-        super().__init__("E-STOP  Esc", id=id, variant="error", classes="estop")
+        super().__init__("E-STOP  Esc/F2", id=id, variant="error", classes="estop")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -52,6 +52,7 @@ class TopBar(Widget):
         with Horizontal(id="topline"):
             with Vertical(id="titles"):
                 yield Static(self._steps_text(), id="steps", markup=True)
+                yield Static(self._short_steps_text(), id="steps-short", markup=True)
                 yield Static("", id="context", markup=False)
             yield EstopButton()
         yield Banner()
@@ -64,6 +65,12 @@ class TopBar(Widget):
             else:
                 parts.append(f"[dim]{i} {name}[/]")
         return "[b]needlepen[/]  " + " › ".join(parts)
+
+    def _short_steps_text(self) -> str:
+        """For a narrow terminal: the step on screen only ("5/6 Treatment")."""
+        number = STEPS.index(self.step) + 1 if self.step in STEPS else 0
+        here = f"[reverse b] {number}/{len(STEPS)} {self.step} [/]" if number else ""
+        return f"[b]needlepen[/]  {here}"
 
     def set_context(self, text: str) -> None:
         if text != self._context_text:

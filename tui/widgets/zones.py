@@ -6,16 +6,23 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from .. import format as fmt
 
-def zone_prompt(zone: str, cap: float | None, hard: float | None, current: bool) -> Text:
+#: The zone column's width: the longest zone name as people say it ("chin and jawline").
+ZONE_WIDTH = 17
+
+
+def zone_prompt(
+    zone: str, cap: float | None, hard: float | None, current: bool, step_um: int | None = None
+) -> Text:
     text = Text("▶ " if current else "  ", style="bold")
-    text.append(f"{zone:<14}", style="bold" if current else "")
+    text.append(f"{fmt.zone(zone):<{ZONE_WIDTH}}", style="bold" if current else "")
     if cap is None:
         text.append("none", style="dim")
     else:
-        text.append(f"{cap:.2f}", style="green")
+        text.append(fmt.mm_number(cap, step_um), style="green")
         if hard is not None and hard > cap:
-            text.append(f"  {hard:.2f}", style="yellow")
+            text.append(f"  {fmt.mm_number(hard, step_um)}", style="yellow")
     return text
 
 
@@ -27,12 +34,16 @@ class ZoneList(OptionList):
         super().__init__(id="zones")
         self.limits: dict[str, tuple[float | None, float | None]] = {}
         self.current: str | None = None
+        self.step_um: int | None = None
 
-    def set_zones(self, limits: dict[str, tuple[float | None, float | None]]) -> None:
+    def set_zones(
+        self, limits: dict[str, tuple[float | None, float | None]], step_um: int | None = None
+    ) -> None:
         self.limits = dict(limits)
+        self.step_um = step_um
         self.clear_options()
         self.add_options(
-            Option(zone_prompt(z, cap, hard, z == self.current), id=z)
+            Option(zone_prompt(z, cap, hard, z == self.current, self.step_um), id=z)
             for z, (cap, hard) in self.limits.items()
         )
         if self.limits:
@@ -45,6 +56,6 @@ class ZoneList(OptionList):
         for z in (old, zone):
             if z is not None and z in self.limits:
                 cap, hard = self.limits[z]
-                self.replace_option_prompt(z, zone_prompt(z, cap, hard, z == zone))
+                self.replace_option_prompt(z, zone_prompt(z, cap, hard, z == zone, self.step_um))
         if zone is not None and zone in self.limits:
             self.highlighted = self.get_option_index(zone)
