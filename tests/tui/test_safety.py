@@ -373,7 +373,7 @@ def test_after_a_lost_link_the_screen_says_so_and_n_starts_again_with_the_same_c
         async with app.run_test(size=SIZE) as pilot:
             await home_treatment(pilot, keys=False)
             await start_needle(pilot)
-            first = app.pen.session_id
+            first, client = app.pen.session_id, app.pen.client_ref
             live(app).command("cut 3s")
             await until(
                 pilot,
@@ -383,7 +383,7 @@ def test_after_a_lost_link_the_screen_says_so_and_n_starts_again_with_the_same_c
             assert "link" in text_of(app, "#session-over").lower()
             await pilot.press("n")
             await on_screen(pilot, "ScreeningScreen")
-            assert app.pen.session_id > first and app.pen.client_ref == "self"
+            assert app.pen.session_id > first and app.pen.client_ref == client
             assert all(q.answer is False for q in app.screen.questions())  # kept, clear
             await pilot.press("enter")  # the operator confirms them for this session
             await on_screen(pilot, "TreatmentScreen")
