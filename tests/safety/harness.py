@@ -139,6 +139,7 @@ class Rig:
         self.rebooted_since_estop = False
         #: pen time since which host -> pen frames arrive unharmed (None: not now)
         self.link_clean_since: float | None = self.fw.now_ms
+        self.cut_until_ms = 0.0  # pen time at which the last link cut ends
         #: (depth_actual_um, depth_set_um) of the pen at each STARTED event
         self.start_depths: list[tuple[int, int]] = []
         self._start_checked = 0

@@ -316,6 +316,8 @@ class SafetyMachine(RuleBasedStateMachine):
         self._fault("host_killed" if dies else "host_hung")
         COUNTS.steps += 1
         self.r.run(ms / 1000, poll=False)
+        if self.r.link_clean_since is not None:  # a host that was away resends from now on
+            self.r.link_clean_since = max(self.r.link_clean_since, self.r.fw.now_ms)
         session = self.r.current
         if dies and session is not None:
             session.abandoned = True
@@ -344,7 +346,8 @@ class SafetyMachine(RuleBasedStateMachine):
         COUNTS.steps += 1
         self.r.sim.link.clear()
         self.host_link_dirty = False
-        self.r.link_clean_since = self.r.fw.now_ms
+        # a cut already under way still runs to its end
+        self.r.link_clean_since = max(self.r.fw.now_ms, self.r.cut_until_ms)
 
     @rule(ms=st.sampled_from([10, 100, 250, 350, 600, 2000]), wait=st.booleans())
     def cut_link(self, ms: int, wait: bool) -> None:
@@ -353,6 +356,7 @@ class SafetyMachine(RuleBasedStateMachine):
         r = self.r
         r.sync()
         r.sim.apply(f"cut@0ms:{ms}ms", from_now=True)
+        r.cut_until_ms = max(r.cut_until_ms, r.fw.now_ms + ms)
         if r.link_clean_since is not None:
             r.link_clean_since = max(r.link_clean_since, r.fw.now_ms + ms)
         pen = self._pen()
