@@ -670,10 +670,15 @@ class Pen:
                 now = status.state.name if status is not None else "unknown"
                 names = " or ".join(sorted(s.name for s in wanted))
                 raise NoAnswer(f"The pen did not reach {names} within {timeout:g} s (it is {now}).")
-            if self._link.threaded:
-                time.sleep(0.002)
-            else:
-                self._link._wait(threading.Event(), 0.002)
+            self._pause()
+
+    def _pause(self) -> None:
+        """Let 2 ms pass while waiting for the pen (the reader turns meanwhile; on a virtual
+        clock this advances it)."""
+        if self._link.threaded:
+            time.sleep(0.002)
+        else:
+            self._link._wait(threading.Event(), 0.002)
 
     def poll(self) -> None:
         """Drive a link that runs without a thread (virtual clock): one reader turn."""
@@ -1110,10 +1115,7 @@ class Pen:
                     f"Not started: the needle has not reached {_mm(target)} yet ({at}); "
                     "try again in a moment."
                 )
-            if self._link.threaded:
-                time.sleep(0.002)
-            else:
-                self._link._wait(threading.Event(), 0.002)
+            self._pause()
 
     def _check_estop_released(self) -> None:
         held = estop_held(self.info.serial)
@@ -1246,10 +1248,7 @@ class Pen:
         while self._link.estop_pending:
             if self._clock() >= deadline:
                 return False
-            if self._link.threaded:
-                time.sleep(0.002)
-            else:
-                self._link._wait(threading.Event(), 0.002)
+            self._pause()
         return True
 
     def _send_estop(self, why: str | None) -> None:
