@@ -202,13 +202,16 @@ def test_nack_is_mapped_to_a_typed_error_with_detail(store):
 def test_commands_survive_a_bad_link_and_apply_once(store, fault):
     with Pen.open("sim://?seed=12", role="home", zone="forehead", db=store) as pen:
         pen.port.pen.command(f"fault {fault}")  # after the handshake: commands under test
-        done = []
+        done: list[int] = []
+        maybe: list[int] = []  # sent after the last success: the pen may hold one (answer lost)
         for mm in (0.3, 0.4, 0.5, 0.35, 0.45):
             try:
                 pen.set_depth(mm)
                 done.append(round(mm * 1000))
+                maybe = []
             except Exception as exc:  # a command may fail after 3 resends; never twice applied
-                assert "did not answer" in str(exc)
+                assert "did not answer" in str(exc) or "link to the pen is lost" in str(exc)
+                maybe.append(round(mm * 1000))
         applied = [
             (c.seq, c.type_code)
             for c in fw(pen).applied
@@ -217,7 +220,7 @@ def test_commands_survive_a_bad_link_and_apply_once(store, fault):
         assert len(applied) == len(set(applied))  # no (seq, type) executed twice
         assert len(done) >= 3
         if done:
-            wait_for(lambda: fw(pen).depth_set_um == done[-1])
+            wait_for(lambda: fw(pen).depth_set_um in (done[-1], *maybe))
 
 
 def test_link_cut_is_link_lost_and_never_resumes(store):
