@@ -149,10 +149,10 @@ def test_zone_change_clamps_the_depth_down_at_once(store):
             await pilot.press("d")
             await on_screen(pilot, "ValueDialog")
             await pilot.press("ctrl+u", "1", "enter")
-            await settle(pilot)
-            assert fw(app).depth_set_um == 1000
+            await until(pilot, lambda: fw(app).depth_set_um == 1000, "1.00 mm at the pen")
             await pilot.press("z", "home", "enter")  # the first zone: forehead
             await until(pilot, lambda: app.pen.zone == "forehead", "forehead")
+            await until(pilot, lambda: fw(app).depth_set_um == 500, "0.50 mm at the pen")
             await settle(pilot)
             assert fw(app).depth_set_um == 500, log_text(app)  # the recommended max for forehead
             assert app.pen.depth_mm == 0.5
