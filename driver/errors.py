@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .safety.decision import Decision
+
 
 class DriverError(Exception):
     """Base class of every error the driver raises on purpose."""
@@ -46,7 +51,9 @@ class NotAllowed(DriverError):
     `decision` is the governor's decision when there was one (e.g. a zone change that needs an
     override reason), so a UI can offer what it needs."""
 
-    decision: object = None
+    def __init__(self, sentence: str, decision: Decision | None = None) -> None:
+        super().__init__(sentence)
+        self.decision = decision
 
 
 class Cancelled(DriverError):

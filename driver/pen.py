@@ -21,7 +21,6 @@ import math
 import os
 import queue
 import random
-import re
 import signal
 import threading
 import time
@@ -52,9 +51,9 @@ from .errors import (
     SessionClosed,
     StoreError,
 )
-from .governor import Decision, DeviceLimits, Governor, Outcome, Request
 from .link import Link
 from .policy import Policy, load_policy
+from .safety import Decision, DeviceLimits, Effect, Governor, Outcome, Request, Rule
 from .screening import Verdict, session_verdict
 from .store import TREATING_ROLES, AuditStore, StartFacts, check_client, home_client
 from .transport import Port, open_port
@@ -811,7 +810,7 @@ class Pen:
             if self.zone is None:
                 raise NotAllowed("Choose a treatment zone before setting a depth.")
             decision = self._decide(self.zone, depth_mm, self._current_rate(), override_reason)
-            decision = _without(decision, _RATE_FINE)
+            decision = decision.without(Rule.RATE, Effect.WITHIN)
             self._apply_depth(decision, requested=depth_mm, why="set_depth")
             return decision
 
@@ -823,7 +822,7 @@ class Pen:
             if self.zone is None:
                 raise NotAllowed("Choose a treatment zone before setting a depth.")
             decision = self._decide(self.zone, depth_mm, self._current_rate(), override_reason)
-            return _without(decision, _RATE_FINE)
+            return decision.without(Rule.RATE, Effect.WITHIN)
 
     def preview_rate(self, rate_hz: float) -> Decision:
         """What `set_rate(rate_hz)` would decide now, without sending or recording anything."""
@@ -833,7 +832,7 @@ class Pen:
                 raise NotAllowed("Choose a treatment zone before setting a rate.")
             carried = self.depth_decision.override_reason if self.depth_decision else None
             decision = self._decide(self.zone, self._current_depth_mm(), rate_hz, carried)
-            return _without(decision, _DEPTH_FINE)
+            return decision.without(Rule.DEPTH, Effect.WITHIN)
 
     def _apply_depth(
         self, decision: Decision, *, requested: object, why: str, zone: str | None = None
@@ -897,7 +896,7 @@ class Pen:
             # clinician past a recommended max must still be able to change the rate).
             carried = self.depth_decision.override_reason if self.depth_decision else None
             decision = self._decide(self.zone, self._current_depth_mm(), rate_hz, carried)
-            decision = _without(decision, _DEPTH_FINE)
+            decision = decision.without(Rule.DEPTH, Effect.WITHIN)
             sendable = decision.outcome in (Outcome.ALLOWED, Outcome.CLAMPED)
             rate = decision.rate_hz if sendable else None
             seq = self._link.next_seq() if rate is not None else None
@@ -953,11 +952,9 @@ class Pen:
                     "zone_refused",
                     {"zone": zone, "from": self.zone, **decision.to_json_dict()},
                 )
-                refusal = NotAllowed(
-                    f"Zone {zone} is not available: {_sentences(decision.reasons)}"
+                raise NotAllowed(
+                    f"Zone {zone} is not available: {_sentences(decision.reasons)}", decision
                 )
-                refusal.decision = decision
-                raise refusal
             target = decision.depth_um
             if target is not None and target > real and target < deepest:
                 # Never raise: the pen may already hold less than the worst case judged above.
@@ -1517,12 +1514,6 @@ class Pen:
         self._publish(PenUpdate("link_lost", str(err)))
 
 
-#: The governor decides depth and rate together; a depth change need not say the unchanged
-#: rate is fine, nor a rate change the unchanged depth.
-_RATE_FINE = re.compile(r"^A rate of \S+ Hz is within the allowed ")
-_DEPTH_FINE = re.compile(r"^\S+ mm on \S+ is within the limits ")
-
-
 class _StartRefused(Exception):
     """A start rule said no inside the store's transaction (which then writes nothing)."""
 
@@ -1530,11 +1521,6 @@ class _StartRefused(Exception):
         super().__init__(sentence)
         self.sentence = sentence
         self.record = record
-
-
-def _without(decision: Decision, noise: re.Pattern[str]) -> Decision:
-    kept = tuple(r for r in decision.reasons if not noise.match(r))
-    return dataclasses.replace(decision, reasons=kept) if kept else decision
 
 
 def _sentences(reasons: tuple[str, ...]) -> str:

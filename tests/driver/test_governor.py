@@ -515,6 +515,16 @@ def test_to_json_dict_is_plain_json_with_the_documented_keys() -> None:
         "rate_hz": 100,
         "depth_um": 750,
         "reasons": list(d.reasons),
+        "findings": [
+            {
+                "rule": "depth",
+                "effect": "overridden",
+                "bound_by": "zone_recommended",
+                "text": d.reasons[0],
+            },
+            {"rule": "depth", "effect": "clamp", "bound_by": "zone_hard", "text": d.reasons[1]},
+            {"rule": "rate", "effect": "within", "bound_by": None, "text": d.reasons[2]},
+        ],
         "effective_role": "clinician",
         "cap_mm": 0.75,
         "bound_by": "zone_hard",

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import protocol
-from driver.governor import Decision, Outcome
 from driver.pen import PenUpdate
+from driver.safety import Decision, Effect, Finding, Outcome, Rule
 from protocol import CartridgeState, EventCode, Fault, State
 from tui.commands import CommandRunner
 from tui.commands import Outcome as JobOutcome
@@ -97,7 +97,9 @@ def _decision(outcome: Outcome, **kw) -> Decision:
         depth_mm=0.5,
         rate_hz=100,
         depth_um=500,
-        reasons=("0.80 mm is above the cap; clamped to 0.50 mm.",),
+        findings=(
+            Finding(Rule.DEPTH, Effect.CLAMP, "0.80 mm is above the cap; clamped to 0.50 mm."),
+        ),
         effective_role="clinician",
         cap_mm=0.5,
         bound_by="zone_recommended",

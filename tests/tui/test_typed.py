@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from driver.governor import Decision, Outcome
+from driver.safety import Decision, Effect, Finding, Outcome, Rule
 from tui import format as fmt
 from tui.typed import SAME, TypedValueError, parse_amount, proposal
 
@@ -91,7 +91,7 @@ def _decision(outcome: Outcome, depth_mm: float | None, cap: float | None = 0.5,
         depth_mm=depth_mm,
         rate_hz=rate,
         depth_um=None if depth_mm is None else round(depth_mm * 1000),
-        reasons=("the governor's own sentence.",),
+        findings=(Finding(Rule.DEPTH, Effect.NOTE, "the governor's own sentence."),),
         effective_role="home",
         cap_mm=cap,
         bound_by="zone_recommended" if outcome is Outcome.CLAMPED else None,

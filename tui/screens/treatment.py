@@ -315,24 +315,10 @@ class TreatmentScreen(StepScreen):
         if pen is None or not isinstance(exc, NotAllowed) or pen.role != "clinician":
             return
         # The driver refuses a zone that needs an override (the interval since the last
-        # session); its audit record says so. Ask the clinician for the reason.
-        records = app.store.records(pen.session_id)
-        last = next((r for r in reversed(records) if r.kind == "zone_refused"), None)
-        if last is None or last.data.get("outcome") != Outcome.NEEDS_OVERRIDE.value:
+        # session) and hands over the governor's decision: ask the clinician for the reason.
+        decision = exc.decision
+        if decision is None or decision.outcome is not Outcome.NEEDS_OVERRIDE:
             return
-        raw = last.data.get("reasons")
-        reasons = tuple(str(r) for r in raw) if isinstance(raw, list) else ()
-        decision = Decision(
-            outcome=Outcome.NEEDS_OVERRIDE,
-            depth_mm=None,
-            rate_hz=None,
-            depth_um=None,
-            reasons=reasons,
-            effective_role=pen.role,
-            cap_mm=None,
-            bound_by=str(last.data.get("bound_by")),
-            override_reason=None,
-        )
         if decision.bound_by == "interval":
             self._ask_interval(zone, decision)
             return
