@@ -1,7 +1,8 @@
 """Host side of needlepen: the Pen session over pyserial, the safety governor, the policy and
 the audit store.
 
-    from driver import Pen
+    from driver import Pen, install_exit_hooks
+    install_exit_hooks()  # optional: stop the needle on SIGTERM and at interpreter exit
     with Pen.open("sim://", role="home", zone="forehead") as pen:
         pen.set_depth(0.5)
 
@@ -14,14 +15,16 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Pen": "driver.pen",
-    "PenUpdate": "driver.pen",
+    "Pen": "driver.session",
+    "PenUpdate": "driver.session",
+    "Lifecycle": "driver.session",
+    "install_exit_hooks": "driver.exit_hooks",
     "AuditStore": "driver.store",
-    "Governor": "driver.governor",
-    "Request": "driver.governor",
-    "Decision": "driver.governor",
-    "DeviceLimits": "driver.governor",
-    "Outcome": "driver.governor",
+    "Governor": "driver.safety",
+    "Request": "driver.safety",
+    "Decision": "driver.safety",
+    "DeviceLimits": "driver.safety",
+    "Outcome": "driver.safety",
     "Policy": "driver.policy",
     "load_policy": "driver.policy",
     "DriverError": "driver.errors",

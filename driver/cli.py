@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
+from .exit_hooks import install_exit_hooks
+
 #: Modules of the driver package that add subcommands of their own.
 _DRIVER_COMMAND_MODULES: tuple[str, ...] = (
     "driver.policy_cli",
@@ -68,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
+    install_exit_hooks()  # a pen opened by any subcommand stops its needle on SIGTERM and exit
     try:
         return handler(args)
     except KeyboardInterrupt:

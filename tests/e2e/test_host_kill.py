@@ -21,7 +21,8 @@ from driver.store import AuditStore
 HOST = textwrap.dedent(
     """
     import sys, time
-    from driver import Pen
+    from driver import Pen, install_exit_hooks
+    install_exit_hooks()
     pen = Pen.open(sys.argv[1], role="home", zone="forehead", db=sys.argv[2])
     pen.set_depth(0.5)
     pen.set_rate(100)

@@ -1,0 +1,364 @@
+"""The Pen session: a governed, audited treatment session with one pen over any pyserial URL.
+
+    from driver import Pen, install_exit_hooks
+    install_exit_hooks()                # optional: stop the needle on SIGTERM and at exit
+    with Pen.open("sim://", role="home", zone="forehead", db="treat.db") as pen:
+        decision = pen.set_depth(0.5)   # governed; returns the governor's decision
+        pen.set_rate(100)
+        pen.start(); pen.stop()
+        pen.estop()                     # the fastest path; nothing can block it
+
+Every depth and rate goes through the governor; its decision is committed to the audit store
+before the command is written to the port, and nothing the governor did not approve is sent.
+The facade is put together from its parts: `core` (shared state and the command plumbing),
+`commands` (governed depth, rate, zone), `run` (start, stop, e-stop), `reader` (what the pen
+reports). Its lifecycle is explicit: `Pen.lifecycle`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import random
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import protocol
+from protocol import DeviceClass, NackError
+
+from ..errors import DriverError, HandshakeError, NotAllowed, StoreError
+from ..exit_hooks import register, unregister
+from ..link import Link
+from ..policy import Policy, load_policy
+from ..safety import Governor
+from ..store import AuditStore, check_client, home_client
+from ..transport import Port, open_port
+from ..vocabulary import HOME_ROLE, PROFESSIONAL_ROLES, TREATING_ROLES
+from .audit_queue import AuditQueue
+from .checks import check_info, telemetry_for_line
+from .commands import GovernedCommands
+from .core import DEFAULT_TELEMETRY_HZ
+from .estops import estop_held
+from .reader import ReaderCallbacks
+from .updates import PenUpdate
+
+__all__ = ["Lifecycle", "Pen"]
+
+
+class Lifecycle(enum.StrEnum):
+    """Where a Pen is in its life; every public method says which states it works in."""
+
+    CONNECTED = "connected"  # handshake done, no treatment session yet: begin() next
+    IN_SESSION = "in_session"  # begun: governed commands, start and stop work
+    ENDED = "ended"  # the link was lost, the pen rebooted or its watchdog ended the session
+    CLOSED = "closed"  # closed by the host (idempotent); open a new Pen
+
+
+class Pen(GovernedCommands, ReaderCallbacks):
+    """One treatment session with one pen. Use `Pen.open(...)`; thread-safe."""
+
+    def __init__(
+        self,
+        link: Link,
+        store: AuditStore,
+        governor: Governor,
+        info: protocol.Info,
+        *,
+        owns_store: bool,
+        url: str,
+    ) -> None:
+        super().__init__(link, store, governor, info, owns_store=owns_store, url=url)
+        if link.threaded:
+            self._audit = AuditQueue(store, self._store_in_trouble, self._store_recovered)
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """CONNECTED, IN_SESSION, ENDED (link lost, reboot, watchdog) or CLOSED."""
+        if self.closed:
+            return Lifecycle.CLOSED
+        if self.dead is not None:
+            return Lifecycle.ENDED
+        return Lifecycle.IN_SESSION if self.session_id >= 0 else Lifecycle.CONNECTED
+
+    @classmethod
+    def open(
+        cls,
+        url: str = "sim://",
+        *,
+        role: str = "home",
+        zone: str | None = None,
+        operator: str | None = None,
+        pin: str | None = None,
+        client: str | None = None,
+        db: str | os.PathLike[str] | AuditStore | None = None,
+        policy: str | os.PathLike[str] | Policy | None = None,
+        telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
+        override_reason: str | None = None,
+    ) -> Pen:
+        """Connect, authenticate and begin a session in one call (see `connect` and `begin`
+        for the same in two steps, as the TUI does)."""
+        pen = cls.connect(url, db=db, policy=policy, telemetry_hz=telemetry_hz)
+        try:
+            pen.begin(role=role, operator=operator, pin=pin, client=client)
+            if zone is not None:
+                pen.select_zone(zone, override_reason=override_reason)
+        except BaseException:
+            pen.close("open failed")
+            raise
+        return pen
+
+    @classmethod
+    def connect(
+        cls,
+        url: str = "sim://",
+        *,
+        db: str | os.PathLike[str] | AuditStore | None = None,
+        policy: str | os.PathLike[str] | Policy | None = None,
+        telemetry_hz: int = DEFAULT_TELEMETRY_HZ,
+        port: Port | None = None,
+        clock: Callable[[], float] | None = None,
+        idle: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> Pen:
+        """Open the port, shake hands (HELLO, nonce check) and turn telemetry on.
+
+        The pen is connected but no treatment session has begun: call `begin()` next. Until
+        then only e-stop, stop and reset work.
+
+        For QA harnesses: `port` is an already open port (`url` is then only a label), and
+        `clock` with `idle` run the link without a thread on a virtual clock (see `Link`);
+        drive it with `pen.poll()`; `rng` (a seeded `random.Random`) draws the first seq and the
+        HELLO nonce, so a run repeats byte for byte.
+        """
+        if (
+            isinstance(telemetry_hz, bool)
+            or not isinstance(telemetry_hz, int)
+            or not (5 <= telemetry_hz <= 200)
+        ):
+            raise NotAllowed(
+                "Telemetry must run at 5 to 200 Hz: the link check needs a STATUS "
+                "at least every 300 ms."
+            )
+        pol = policy if isinstance(policy, Policy) else load_policy(policy)
+        governor = Governor(pol)
+        owns_store = not isinstance(db, AuditStore)
+        store = db if isinstance(db, AuditStore) else AuditStore(db)
+        link: Link | None = None
+        try:
+            if port is None:
+                port = open_port(url)
+            pen_box: list[Pen] = []
+            link = Link(
+                port,
+                on_message=lambda m, s: pen_box[0]._on_message(m, s) if pen_box else None,
+                on_lost=lambda e: pen_box[0]._on_lost(e) if pen_box else None,
+                clock=clock or time.monotonic,
+                idle=idle,
+                rng=rng,
+                on_estop_confirmed=lambda: pen_box[0]._on_estop_confirmed() if pen_box else None,
+            )
+            link.start()
+            info = cls._handshake(link, url)
+            check_info(info, url, pol)
+            pen = cls(link, store, governor, info, owns_store=owns_store, url=url)
+            pen._clock = clock or time.monotonic
+            pen_box.append(pen)
+            pen._log("connect", pen._device_record())
+            if estop_held(info.serial) is False:
+                # an e-stop this host sent to this pen was never confirmed: send it again now,
+                # before anything else, and keep sending it until the pen confirms it
+                pen._send_estop("an earlier e-stop was never confirmed by the pen")
+            else:
+                link.enable_heartbeat()
+            pen.telemetry_hz = telemetry_for_line(telemetry_hz, url, port)
+            pen._command(protocol.SetTelemetry(pen.telemetry_hz))
+            link.expect_status()
+        except BaseException:
+            if link is not None:
+                link.close()
+            if owns_store:
+                store.close()
+            raise
+        register(pen)
+        return pen
+
+    def begin(
+        self,
+        *,
+        role: str = "home",
+        operator: str | None = None,
+        pin: str | None = None,
+        client: str | None = None,
+    ) -> None:
+        """Authenticate the operator and begin the treatment session (once per Pen).
+
+        Professional roles need an operator and PIN; a home-class pen forces the home role.
+        An aesthetician or clinician session must name its client (checked before the PIN);
+        the reference is compared and stored normalised (`store.normalise_client`). A home
+        session's client is always the pen's own user (`store.home_client(serial)`), whatever
+        `client` says. A wrong PIN raises (WrongPin, OperatorLocked, ...) and changes nothing:
+        try again. A store that fails its integrity check raises StoreUntrusted.
+        """
+        with self._cmd_lock:
+            self._require_connected()
+            if self.session_id >= 0:
+                raise NotAllowed("This session has already begun; open a new one to change it.")
+            if self.info.device_class == DeviceClass.HOME:
+                role = HOME_ROLE
+            if operator is None and role in PROFESSIONAL_ROLES:
+                self._authenticate(self.store, role, operator, pin)  # raises: no operator
+            if role in TREATING_ROLES and (not isinstance(client, str) or not client.strip()):
+                raise NotAllowed(
+                    f"A {role} session must name its client (a pseudonymous reference such "
+                    "as a chart number)."
+                )
+            try:
+                client = check_client(client)  # compared and stored normalised
+            except StoreError as exc:
+                raise NotAllowed(str(exc)) from None
+            role = self._authenticate(self.store, role, operator, pin)
+            if role == "home" or self.info.device_class == DeviceClass.HOME:
+                # self-treatment: the interval is the pen's own user's, whatever was typed
+                client = home_client(self.info.serial)
+            self.requested_role = role
+            self.role = HOME_ROLE if self.info.device_class == DeviceClass.HOME else role
+            self.operator_id = operator
+            self.client_ref = client
+            info = self.info
+            self.session_id = self.store.begin_session(
+                role=self.role,
+                operator_id=operator,
+                client_ref=client,
+                device_serial=info.serial,
+                boot_id=info.boot_id,
+                device_class=self.device.device_class,
+            )
+            self._log(
+                "session_start",
+                {
+                    "role": self.role,
+                    "operator": operator,
+                    "client": client,
+                    **self._device_record(),
+                },
+            )
+
+    def _device_record(self) -> dict[str, Any]:
+        info = self.info
+        return {
+            "url": self.url,
+            "serial": info.serial,
+            "boot_id": info.boot_id,
+            "firmware": f"{info.fw_major}.{info.fw_minor}.{info.fw_patch}",
+            "device_class": self.device.device_class,
+            "depth_range_um": [info.depth_min_um, info.depth_max_um, info.depth_step_um],
+            "rate_range_hz": [info.rate_min_hz, info.rate_max_hz],
+            "watchdog_ms": info.watchdog_ms,
+        }
+
+    @staticmethod
+    def _authenticate(store: AuditStore, role: str, operator: str | None, pin: str | None) -> str:
+        if operator is None:
+            if role in PROFESSIONAL_ROLES:
+                raise NotAllowed(
+                    f"The {role} role needs an operator ID and PIN "
+                    "(add one with 'needlepen operators add')."
+                )
+            return role
+        op = store.authenticate(operator, pin)
+        if role not in ("home", op.role) and role is not None:
+            raise NotAllowed(f"Operator {op.id} is registered as {op.role}, not {role}.")
+        return op.role
+
+    @staticmethod
+    def _handshake(link: Link, url: str) -> protocol.Info:
+        nonce = link.rng.getrandbits(32)
+        try:
+            answer = link.request(protocol.Hello(protocol.PROTOCOL_VERSION, nonce))
+        except DriverError as exc:
+            raise HandshakeError(
+                f"No pen answered on {url}: it did not reply to HELLO (is it switched on, "
+                "and is this the right port?)."
+            ) from exc
+        if isinstance(answer, protocol.Nack):
+            if answer.error == NackError.UNSUPPORTED_VERSION:
+                raise HandshakeError(
+                    f"The pen on {url} speaks protocol version {answer.detail}; "
+                    f"needlepen speaks version {protocol.PROTOCOL_VERSION}."
+                )
+            raise HandshakeError(f"The pen on {url} refused HELLO ({answer.error.name}).")
+        if not isinstance(answer, protocol.Info) or answer.nonce != nonce:
+            raise HandshakeError(
+                f"The device on {url} gave a wrong answer to HELLO; it is not a needlepen pen "
+                "or it is confused."
+            )
+        if answer.proto != protocol.PROTOCOL_VERSION:
+            raise HandshakeError(
+                f"The pen on {url} opened protocol version {answer.proto}; "
+                f"needlepen speaks version {protocol.PROTOCOL_VERSION}."
+            )
+        return answer
+
+    def __enter__(self) -> Pen:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self, reason: str = "closed") -> None:
+        """Stop the needle, end the session and release the port (idempotent).
+
+        Closing lowers risk: the STOP goes first and never waits for the audit store; the
+        records are written after, as far as the store lets them within a second or two
+        (`unwritten` keeps any it could not take)."""
+        with self._state_lock:
+            if self.closed:
+                return
+            self.closed = True
+        self._bump_epoch()
+        try:
+            if self.dead is None:
+                with contextlib.suppress(DriverError):
+                    self._command(protocol.Stop(), lowers_risk=True)
+            else:  # the link is gone: one best-effort STOP, the pen's watchdog does the rest
+                with contextlib.suppress(Exception):
+                    self._link.send(protocol.Stop())
+        finally:
+            self._end_zone_timer()
+            self._link.close()
+            sid = self.session_id if self.session_id >= 0 else None
+            if self._audit is not None:
+                self._unwritten.extend(self._audit.close())
+            tail: list[tuple[str, dict[str, Any], int | None]] = [
+                *self._unwritten,
+                ("session_end", {"reason": reason}, sid),
+            ]
+            self._unwritten = []
+            for i, (kind, data, rec_sid) in enumerate(tail):
+                try:
+                    self.store.append(kind, data, session_id=rec_sid)
+                except Exception:
+                    self._unwritten = tail[i:]
+                    break
+            else:
+                with contextlib.suppress(Exception):
+                    if self.session_id >= 0:
+                        self.store.end_session(self.session_id, reason)
+            if self._owns_store:
+                self.store.close()
+            unregister(self)
+            message = "The session is closed."
+            if self._unwritten:
+                message += (
+                    f" {len(self._unwritten)} audit record(s) could not be written: "
+                    f"{self.store_trouble or 'the audit store is unavailable'}"
+                )
+            self._publish(PenUpdate("closed", message))
