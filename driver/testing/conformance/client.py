@@ -19,8 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import protocol
 from protocol import (
@@ -45,7 +44,33 @@ from protocol import (
 )
 from protocol.codec import encode_raw
 
-from . import rules
+from .books import STARVED_FRACTION, BookKeeping
+from .received import (
+    ConformanceError,
+    LentPort,
+    Predicate,
+    Received,
+    T,
+    describe,
+    describe_answer,
+    is_event,
+    is_status,
+    status_where,
+)
+
+__all__ = [
+    "ANSWER_TIMEOUT_S",
+    "STARVED_FRACTION",
+    "ConformanceError",
+    "PenClient",
+    "Predicate",
+    "Received",
+    "describe",
+    "describe_answer",
+    "is_event",
+    "is_status",
+    "status_where",
+]
 
 #: How long the suite waits for any answer. Generous on purpose: a bound on a behaviour (the
 #: pen answers at all), not a performance figure. The driver itself resends after 50 ms.
@@ -55,110 +80,11 @@ HEARTBEAT_PERIOD_S = 0.100
 #: How long one read of the port may block, so heartbeats stay on time.
 READ_TIMEOUT_S = 0.005
 BAUDRATE = 115200
-#: Our silence, as a share of the pen's watchdog_ms, from which a trip is blamed on us (the
-#: pen may trip a little early within its tolerance; the heartbeat period is a third of it).
-STARVED_FRACTION = 0.8
 #: The type of the probe: an intact frame of a type nobody defines (see `PenClient.probe`).
 PROBE_TYPE = 0x7F
 
-T = TypeVar("T", bound=Message)
-Predicate = Callable[["Received"], bool]
 
-
-class ConformanceError(AssertionError):
-    """The pen did not do what the ICD promises (or did not answer): one sentence."""
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """One frame from the pen, in arrival order, with its arrival time (time.monotonic())."""
-
-    index: int
-    t: float
-    frame: Frame | InvalidFrame
-
-    @property
-    def message(self) -> Message | None:
-        return self.frame.message if isinstance(self.frame, Frame) else None
-
-    @property
-    def seq(self) -> int:
-        return self.frame.seq
-
-    @property
-    def is_answer(self) -> bool:
-        return isinstance(self.message, Ack | Nack | Info)
-
-    @property
-    def status(self) -> Status | None:
-        msg = self.message
-        return msg if isinstance(msg, Status) else None
-
-    @property
-    def event(self) -> Event | None:
-        msg = self.message
-        return msg if isinstance(msg, Event) else None
-
-
-def describe(msg: Message) -> str:
-    """`SET_DEPTH(depth_um=500)`: a message as a failure sentence names it."""
-    fields = ", ".join(f"{n}={int(v)}" for n, v in zip(msg.FIELDS, msg.values(), strict=True))
-    return f"{msg.TYPE.name}({fields})" if fields else msg.TYPE.name
-
-
-def describe_answer(msg: Message | None) -> str:
-    if isinstance(msg, Nack):
-        return f"NACK {msg.error.name} (detail {msg.detail})"
-    if isinstance(msg, Ack):
-        return f"ACK of {protocol.message_type_name(msg.of_type)}"
-    if isinstance(msg, Info):
-        return "INFO"
-    return "nothing" if msg is None else msg.TYPE.name
-
-
-def is_status(r: Received) -> bool:
-    return isinstance(r.frame, Frame) and type(r.frame.message) is Status
-
-
-def is_event(code: EventCode) -> Predicate:
-    def match(r: Received) -> bool:
-        ev = r.event
-        return ev is not None and ev.code == code
-
-    return match
-
-
-def status_where(test: Callable[[Status], bool]) -> Predicate:
-    def match(r: Received) -> bool:
-        st = r.status
-        return st is not None and test(st)
-
-    return match
-
-
-class _LentPort:
-    """The client's port as another host sees it while lent: everything but `close`, which
-    the lender keeps for itself (the driver closes its port when its session ends)."""
-
-    def __init__(self, port: Any) -> None:
-        self._port = port
-
-    @property
-    def in_waiting(self) -> int:
-        return int(self._port.in_waiting)
-
-    def read(self, size: int = 1) -> bytes:
-        return bytes(self._port.read(size))
-
-    def write(self, data: bytes, /) -> int | None:
-        n: int | None = self._port.write(data)
-        return n
-
-    def close(self) -> None:
-        """The lender closes the port, not the borrower."""
-
-
-class PenClient:
+class PenClient(BookKeeping):
     """The host end of one open port. Start it with `start()`; `close()` releases the port."""
 
     def __init__(self, port: Any, label: str) -> None:
@@ -223,7 +149,7 @@ class PenClient:
         self._stop.set()
         self._thread.join(timeout=2.0)
         try:
-            yield _LentPort(self.port)
+            yield LentPort(self.port)
         finally:
             with self._cond:
                 self.decoder = Decoder(Direction.HOST)
@@ -569,68 +495,3 @@ class PenClient:
 
     def state(self) -> State:
         return self.status().state
-
-    # --- the books -------------------------------------------------------------------------
-
-    def violations(self) -> list[str]:
-        """What broke the ICD since the last `reset_books()`, as sentences. Call it once the
-        answer to the last command has arrived (the pen answers in order)."""
-        with self._cond:
-            problems = list(self._pen_errors) + list(self._stray)
-            missing = sorted(s for s, n in self._owed.items() if self._answered[s] < n)
-            if missing:
-                shown = ", ".join(str(s) for s in missing[:8])
-                problems.append(
-                    f"The pen never answered the commands with seq {shown}"
-                    + (" and more" if len(missing) > 8 else "")
-                    + " (every command except HEARTBEAT is answered exactly once)."
-                )
-            problems += rules.event_problems(self._inbox)
-            problems += rules.counter_problems(self._inbox, self._handover_from)
-            drops = +self.decoder.drops
-            forgiven = rules.forgivable_drops(self._inbox, self._drop_log, self._handover_from)
-            if drops.total() > forgiven:
-                reasons = ", ".join(f"{n} {r.value}" for r, n in sorted(drops.items(), key=str))
-                problems.append(f"The pen sent frames that do not decode ({reasons}).")
-            else:
-                self.forgiven_drops += drops.total()
-        return problems
-
-    def gap_explains_a_trip(self) -> bool:
-        """True when our own longest silence (heartbeat on) reached the pen's watchdog and the
-        pen's watchdog then tripped: that trip, and everything that failed after it, is the
-        test process's fault, not the pen's."""
-        info = self.info
-        watchdog_s = (info.watchdog_ms if info is not None else 300) / 1000.0
-        if self.longest_gap_s < watchdog_s * STARVED_FRACTION:
-            return False
-        began = self.longest_gap_at - self.longest_gap_s
-        with self._cond:
-            return any(
-                r.t >= began and r.event is not None and r.event.code == EventCode.WATCHDOG_TRIPPED
-                for r in self._inbox
-            )
-
-    def starvation_sentence(self) -> str:
-        info = self.info
-        watchdog = info.watchdog_ms if info is not None else 300
-        return (
-            f"the suite's own client sent nothing for {self.longest_gap_s * 1000:.0f} ms with "
-            f"its heartbeat on (the pen's watchdog is {watchdog} ms): this test process was "
-            "starved, so a watchdog trip or a missed answer here says nothing about the pen; "
-            "rerun this check"
-        )
-
-    def reset_books(self) -> None:
-        """Forget the frames and the accounts so far (between tests)."""
-        with self._cond:
-            self._inbox.clear()
-            self._owed.clear()
-            self._answered.clear()
-            self._stray.clear()
-            self._pen_errors.clear()
-            self.decoder.drops.clear()
-            self._drop_log.clear()
-            self._handover_from = None
-            self.longest_gap_s = 0.0
-            self.last_answer_index = -1
