@@ -4,12 +4,8 @@ No reads, writes, threads or clocks live here: bytes in, typed messages out.
 """
 
 from .codec import (
-    MAX_BODY,
-    MAX_ENCODED,
-    PROTOCOL_VERSION,
     Decoded,
     Decoder,
-    DropReason,
     Frame,
     InvalidFrame,
     encode,
@@ -28,6 +24,7 @@ from .enums import (
     State,
 )
 from .errors import CobsError, EncodeError, ProtocolError
+from .framing import MAX_BODY, MAX_ENCODED, PROTOCOL_VERSION, DropReason
 from .limits import (
     DEPTH_SLEW_MIN_UM_PER_MS,
     DEPTH_TOLERANCE_MAX_UM,

@@ -30,7 +30,7 @@ from protocol import (
     encode,
 )
 from protocol.cobs import encode as cobs_encode
-from protocol.codec import CRC, HEADER, PROTOCOL_VERSION
+from protocol.framing import CRC, HEADER, PROTOCOL_VERSION
 from simulator.firmware import Firmware, PenConfig
 
 from .helpers import VirtualHost
