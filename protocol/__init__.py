@@ -23,7 +23,7 @@ from .enums import (
     ResetWhat,
     State,
 )
-from .errors import CobsError, EncodeError, ProtocolError
+from .errors import CobsError, EncodeError, NeedlepenError, ProtocolError
 from .framing import MAX_BODY, MAX_ENCODED, PROTOCOL_VERSION, DropReason
 from .limits import (
     DEPTH_SLEW_MIN_UM_PER_MS,
@@ -95,6 +95,7 @@ __all__ = [
     "MsgType",
     "Nack",
     "NackError",
+    "NeedlepenError",
     "ProtocolError",
     "Reset",
     "ResetWhat",
