@@ -171,6 +171,12 @@ class FirmwareCore:
     def stall_pending(self) -> bool:
         return self._stall_armed or self._stall_since is not None
 
+    @property
+    def hellos_remembered(self) -> int:
+        """How many HELLO nonces the pen keeps to tell a resend from a new handshake (bounded:
+        those of the HELLOs still in the duplicate window, plus the latest)."""
+        return len(self._hello_nonces)
+
     def status(self) -> Status:
         """The STATUS the pen would send now."""
         present = self.cartridge_state != CartridgeState.NONE

@@ -334,7 +334,7 @@ def test_unsupported_hellos_do_not_pile_up() -> None:
     host = VirtualHost()
     for seq in range(100):
         host.ask(Hello(2, seq), seq=seq)
-    assert len(host.fw._hello_nonces) <= 17
+    assert host.fw.hellos_remembered <= 17
 
 
 def test_new_session_forgets_the_old_sessions_seqs() -> None:
