@@ -4,12 +4,8 @@ No reads, writes, threads or clocks live here: bytes in, typed messages out.
 """
 
 from .codec import (
-    MAX_BODY,
-    MAX_ENCODED,
-    PROTOCOL_VERSION,
     Decoded,
     Decoder,
-    DropReason,
     Frame,
     InvalidFrame,
     encode,
@@ -27,7 +23,8 @@ from .enums import (
     ResetWhat,
     State,
 )
-from .errors import CobsError, EncodeError, ProtocolError
+from .errors import CobsError, EncodeError, NeedlepenError, ProtocolError
+from .framing import MAX_BODY, MAX_ENCODED, PROTOCOL_VERSION, DropReason
 from .limits import (
     DEPTH_SLEW_MIN_UM_PER_MS,
     DEPTH_TOLERANCE_MAX_UM,
@@ -98,6 +95,7 @@ __all__ = [
     "MsgType",
     "Nack",
     "NackError",
+    "NeedlepenError",
     "ProtocolError",
     "Reset",
     "ResetWhat",

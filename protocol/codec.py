@@ -1,14 +1,12 @@
-"""Frames of ICD v1: encoding, and a streaming, direction-aware decoder.
+"""Payloads of ICD v1: typed messages to frame bodies and back, and the streaming decoder.
 
-    body  = ver:u8 | type:u8 | seq:u16 | payload | crc:u32      (at most 64 bytes)
-    frame = COBS(body) | 0x00
+Sans-IO: bytes in, typed values out. `protocol.framing` cuts the stream and checks COBS,
+length, CRC and version; this module packs and unpacks the payloads. The decoder never raises
+on input bytes; it drops and counts bad frames by reason and resynchronises at the next 0x00.
 
-Sans-IO: bytes in, typed values out. The decoder never raises on input bytes; it drops and
-counts bad frames by reason and resynchronises at the next 0x00.
-
-The decoder is the host's hot path (STATUS at up to 200 Hz, and whole captured sessions when a
-log is replayed), so it is written for speed; `protocol.cobs.decode` and the message
-constructors are the plain reference it is tested against (tests/protocol/test_decoder.py).
+Construction is plain: a table per message type gives its struct layout and, for each
+enumerated or bit-set field, a dict from wire value to member; the message is `cls(*values)`.
+That decodes STATUS far faster than the 200/s the link needs (see `make bench`).
 """
 
 from __future__ import annotations
@@ -16,55 +14,24 @@ from __future__ import annotations
 import enum
 import operator
 import struct
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import cobs
 from .enums import Direction, MsgType, NackError
 from .errors import EncodeError
+from .framing import (
+    HEADER,
+    MIN_BODY,
+    PROTOCOL_VERSION,
+    SEQ_MOD,
+    Deframer,
+    DropReason,
+    seal,
+    wrap,
+)
 from .messages import MESSAGE_TYPES, WIRE_NAMES, WIRE_RANGES, Message
-
-# The `cobs` package's C extension undoes COBS about five times faster than the inline Python
-# loop below; it is used when it is installed and compiled, and the results are the same.
-_cobs_c_decode: Callable[[bytes], bytes] | None
-try:
-    from cobs.cobs import _cobs_ext
-
-    _cobs_c_decode = _cobs_ext.decode
-    _CobsCError: type[Exception] = _cobs_ext.DecodeError
-except ImportError:  # pure-Python fallback
-    _cobs_c_decode = None
-    _CobsCError = ValueError
-
-PROTOCOL_VERSION = 1
-HEADER = struct.Struct("<BBH")
-CRC = struct.Struct("<I")
-HEADER_LEN = HEADER.size
-CRC_LEN = CRC.size
-MIN_BODY = HEADER_LEN + CRC_LEN
-MAX_BODY = 64
-#: The longest COBS encoding of a MAX_BODY body: 65 bytes (one code byte per started 254).
-MAX_ENCODED = cobs.max_encoded_length(MAX_BODY)
-SEQ_MOD = 1 << 16
-DELIMITER = b"\x00"
-#: CRC-32/ISO-HDLC of any data followed by its own CRC (little-endian) is this constant, so a
-#: receiver can check a body in one pass without unpacking the CRC.
-CRC_RESIDUE = 0x2144DF1C
-
-
-class DropReason(enum.Enum):
-    """Why the decoder dropped a frame."""
-
-    COBS = "cobs"  # not a valid COBS encoding
-    LENGTH = "length"  # body too short or too long (including a runaway frame with no 0x00)
-    CRC = "crc"  # CRC-32 mismatch
-    VERSION = "version"  # ver is not 1
-    UNKNOWN_TYPE = "unknown_type"  # intact, but no such type for this direction
-    BAD_LENGTH = "bad_length"  # intact, but the payload length does not match its type
-    BAD_VALUE = "bad_value"  # intact, but an enumerated field holds a value the ICD lacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +133,7 @@ def encode_body(msg: Message, seq: int) -> bytes:
     values = packer.get(msg)
     # Fast path: plain ints of the right types; struct checks the ranges, we check the enums.
     if (
-        seq.__class__ is int
+        type(seq) is int
         and 0 <= seq < SEQ_MOD
         and set(map(type, values)) <= packer.plain_types
         and all(values[i] in allowed for i, allowed in packer.enum_checks)
@@ -176,23 +143,15 @@ def encode_body(msg: Message, seq: int) -> bytes:
         except struct.error:
             pass  # out of range: the slow path below says which field
         else:
-            return head + CRC.pack(zlib.crc32(head))
+            return seal(head)
     _check_seq(type(msg).__name__, seq)
     values = _check(msg)
-    head = packer.head.pack(PROTOCOL_VERSION, msg.TYPE, seq, *values)
-    return head + CRC.pack(zlib.crc32(head))
+    return seal(packer.head.pack(PROTOCOL_VERSION, msg.TYPE, seq, *values))
 
 
 def encode(msg: Message, seq: int) -> bytes:
     """The complete frame of `msg` numbered `seq`: COBS(body) followed by the 0x00 delimiter."""
-    # COBS for a body of at most 64 bytes (no 0xFF blocks): each run between zeros gets its
-    # length + 1 in front. Equal to cobs.encode(body) + DELIMITER (tested).
-    out = bytearray()
-    for run in encode_body(msg, seq).split(DELIMITER):
-        out.append(len(run) + 1)
-        out += run
-    out.append(0)
-    return bytes(out)
+    return wrap(encode_body(msg, seq))
 
 
 def encode_raw(
@@ -209,91 +168,66 @@ def encode_raw(
             raise EncodeError("frame", field, value, "u8 range is 0..255")
     _check_seq("frame", seq)
     head = HEADER.pack(version, type_code, seq) + bytes(payload)
-    return cobs.encode(head + CRC.pack(zlib.crc32(head))) + DELIMITER
+    return wrap(seal(head))
 
 
 # --- decoding --------------------------------------------------------------------------------
-#
-# The decoder builds each message through a "twin": a plain slotted class with the same slots
-# as the frozen dataclass. Its fields are stored with ordinary attribute writes and then the
-# object's __class__ is switched to the real class, which Python allows because the two have
-# the same layout. The result is an ordinary frozen instance, equal to what the constructor
-# gives (the tests compare them), at a quarter of the cost of the frozen __init__.
-
-_FrameDecoder = Callable[[bytes | bytearray], Frame | None]
 
 
-def _twin(cls: type) -> type:
-    """A mutable class with the layout of the frozen, slotted `cls` (checked here, at import,
-    so a change to the message classes that breaks the layout fails loudly and at once)."""
-    base = cls.__mro__[1]
-    slots = tuple(cls.__dict__.get("__slots__", ()))
-    twin = type(f"_{cls.__name__}Twin", (base,), {"__slots__": slots})
-    probe = twin()
-    try:
-        probe.__class__ = cls
-    except TypeError as exc:
-        raise TypeError(f"{cls.__name__} is not a slotted class the decoder can build") from exc
-    if "__dict__" in dir(probe) or twin.__basicsize__ != cls.__basicsize__:
-        raise TypeError(f"{cls.__name__} has a layout the decoder cannot build")
-    return twin
+#: How the decoder types one enumerated or bit-set field: (its index in the message, the
+#: lookup from wire value to member made once, a fallback). For a bit set the fallback builds
+#: a value the lookup lacks (reserved bits are kept); for an enumeration it is None, and a
+#: value the lookup lacks makes the frame BAD_VALUE.
+_Typed = tuple[int, Callable[[int], Any], Callable[[int], Any] | None]
 
 
-_FRAME_TWIN = _twin(Frame)
+@dataclass(frozen=True, slots=True)
+class _Unpacker:
+    """What the decoder needs to know about one message class."""
+
+    cls: type[Message]
+    body_len: int
+    unpack: Callable[[bytes, int], tuple[Any, ...]]  # seq and the payload, from offset 2
+    typed: tuple[_Typed, ...]
+
+    def frame(self, body: bytes) -> Frame | None:
+        """The Frame of an intact body of the right length; None for a value the ICD lacks."""
+        seq, *values = self.unpack(body, 2)
+        for index, lookup, fallback in self.typed:
+            raw = values[index]
+            member = lookup(raw)
+            if member is None:
+                if fallback is None:
+                    return None
+                member = fallback(raw)
+            values[index] = member
+        return Frame(seq, self.cls(*values))
 
 
-def _decoder_source(cls: type[Message]) -> tuple[str, dict[str, Any]]:
-    """Source and namespace of the function that turns an intact body of `cls` into a Frame."""
-    names = [f"v{i}" for i in range(len(cls.FIELDS))]
-    env: dict[str, Any] = {
-        "_unpack": struct.Struct("<H" + cls.LAYOUT).unpack_from,
-        "_cls": cls,
-        "_twin": _twin(cls),
-        "_Frame": Frame,
-        "_FrameTwin": _FRAME_TWIN,
-    }
-    lines = [f"def _decode_{cls.__name__}(body):"]
-    lines.append(f"    (seq, {''.join(n + ', ' for n in names)}) = _unpack(body, 2)")
+def _flag_members(flag: type[enum.IntFlag]) -> dict[int, Any]:
+    """Every combination of a bit set's defined bits, keyed by its wire value."""
+    known = 0
+    for member in flag:
+        known |= member.value
+    return {v: flag(v) for v in range(known + 1) if v & ~known == 0}
+
+
+def _unpacker(cls: type[Message]) -> _Unpacker:
+    typed: list[_Typed] = []
     for i, name in enumerate(cls.FIELDS):
         if name in cls.ENUMS:
-            env[f"_members{i}"] = {m.value: m for m in cls.ENUMS[name]}
-            lines.append(f"    v{i} = _members{i}.get(v{i})")
-            lines.append(f"    if v{i} is None:")
-            lines.append("        return None")
+            typed.append((i, {m.value: m for m in cls.ENUMS[name]}.get, None))
         elif name in cls.FLAGS:
             flag = cls.FLAGS[name]
-            env[f"_flag{i}"] = flag
-            known = 0
-            for member in flag:
-                known |= member.value
-            # Every combination of defined bits, made once; reserved bits are kept, uncached.
-            env[f"_flags{i}"] = {v: flag(v) for v in range(known + 1) if v & ~known == 0}
-            lines.append(f"    f{i} = _flags{i}.get(v{i})")
-            lines.append(f"    v{i} = _flag{i}(v{i}) if f{i} is None else f{i}")
-    lines.append("    m = _twin()")
-    lines.extend(f"    m.{name} = v{i}" for i, name in enumerate(cls.FIELDS))
-    lines.append("    m.__class__ = _cls")
-    lines.append("    f = _FrameTwin()")
-    lines.append("    f.seq = seq")
-    lines.append("    f.message = m")
-    lines.append("    f.__class__ = _Frame")
-    lines.append("    return f")
-    return "\n".join(lines) + "\n", env
+            typed.append((i, _flag_members(flag).get, flag))
+    unpack = struct.Struct("<H" + cls.LAYOUT).unpack_from
+    return _Unpacker(cls, MIN_BODY + cls.PAYLOAD_LEN, unpack, tuple(typed))
 
 
-def _make_decoder(cls: type[Message]) -> _FrameDecoder:
-    source, env = _decoder_source(cls)
-    exec(compile(source, f"<protocol.codec decoder of {cls.__name__}>", "exec"), env)
-    decoder: _FrameDecoder = env[f"_decode_{cls.__name__}"]
-    return decoder
-
-
-#: type code -> (body length, decoder) for each direction of travel.
-_TABLES: dict[Direction, dict[int, tuple[int, _FrameDecoder]]] = {
+#: type code -> unpacker, for each direction of travel.
+_TABLES: dict[Direction, dict[int, _Unpacker]] = {
     direction: {
-        code: (MIN_BODY + cls.PAYLOAD_LEN, _make_decoder(cls))
-        for code, cls in MESSAGE_TYPES.items()
-        if cls.DIRECTION is direction
+        code: _unpacker(cls) for code, cls in MESSAGE_TYPES.items() if cls.DIRECTION is direction
     }
     for direction in Direction
 }
@@ -311,8 +245,7 @@ class Decoder:
         self.direction = direction
         self.drops: Counter[DropReason] = Counter()
         self.frames = 0
-        self._buf = b""
-        self._overflow = False
+        self._deframer = Deframer(self.drops)
         self._table = _TABLES[direction]
 
     @property
@@ -323,99 +256,35 @@ class Decoder:
     @property
     def buffered(self) -> int:
         """Bytes of an unfinished frame held for the next feed (never more than MAX_ENCODED)."""
-        return len(self._buf)
+        return self._deframer.buffered
 
     def reset(self) -> None:
         """Forget any partial frame (the counters are kept)."""
-        self._buf = b""
-        self._overflow = False
+        self._deframer.reset()
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Decoded]:
         """Take the next bytes of the stream; return the frames they completed, in order."""
-        buf = self._buf + data if self._buf else bytes(data)
-        segments = buf.split(DELIMITER)
-        rest = segments.pop()  # the bytes after the last 0x00: a frame still arriving
-        if self._overflow:
-            if segments:
-                # The runaway frame ends at this 0x00; it was counted when it overflowed.
-                segments[0] = b""
-                self._overflow = False
-            else:
-                rest = b""
-        if len(rest) > MAX_ENCODED:
-            self.drops[DropReason.LENGTH] += 1
-            self._overflow = True
-            rest = b""
-        self._buf = rest
         out: list[Decoded] = []
-        if not segments:
-            return out
-        # Each complete frame, delimiter removed. Written inline for speed; see the module doc.
         table = self._table
-        crc32 = zlib.crc32
-        append = out.append
-        good = 0
-        for seg in segments:
-            n = len(seg)
-            if n == 0:
-                continue  # an empty frame: a sender's flush
-            if n > MAX_ENCODED:
-                self.drops[DropReason.LENGTH] += 1
-                continue
-            body: bytes | bytearray
-            if _cobs_c_decode is not None:
-                try:
-                    body = _cobs_c_decode(seg)
-                except _CobsCError:
-                    self.drops[DropReason.COBS] += 1
-                    continue
+        for body in self._deframer.feed(data):
+            unpacker = table.get(body[1])
+            if unpacker is None:
+                out.append(self._invalid(body, NackError.UNKNOWN_TYPE, DropReason.UNKNOWN_TYPE))
+            elif len(body) != unpacker.body_len:
+                out.append(self._invalid(body, NackError.BAD_LENGTH, DropReason.BAD_LENGTH))
             else:
-                # COBS: every code byte after the first stands for a 0x00 in the body. A frame
-                # of at most MAX_ENCODED bytes cannot hold a 0xFF block, so this equals
-                # cobs.decode().
-                work = bytearray(seg)
-                i = seg[0]
-                while i < n:
-                    work[i] = 0
-                    i += seg[i]
-                if i != n:
-                    self.drops[DropReason.COBS] += 1
-                    continue
-                del work[0]
-                body = work
-            blen = len(body)
-            if blen < MIN_BODY:
-                self.drops[DropReason.LENGTH] += 1
-                continue
-            if crc32(body) != CRC_RESIDUE:
-                self.drops[DropReason.CRC] += 1
-                continue
-            if body[0] != PROTOCOL_VERSION:
-                self.drops[DropReason.VERSION] += 1
-                continue
-            entry = table.get(body[1])
-            if entry is None:
-                self._invalid(body, NackError.UNKNOWN_TYPE, DropReason.UNKNOWN_TYPE, out)
-                continue
-            length, decode = entry
-            if blen != length:
-                self._invalid(body, NackError.BAD_LENGTH, DropReason.BAD_LENGTH, out)
-                continue
-            frame = decode(body)
-            if frame is None:
-                self.drops[DropReason.BAD_VALUE] += 1
-                continue
-            append(frame)
-            good += 1
-        self.frames += good
+                frame = unpacker.frame(body)
+                if frame is None:
+                    self.drops[DropReason.BAD_VALUE] += 1
+                else:
+                    out.append(frame)
+                    self.frames += 1
         return out
 
-    def _invalid(
-        self, body: bytes | bytearray, error: NackError, reason: DropReason, out: list[Decoded]
-    ) -> None:
+    def _invalid(self, body: bytes, error: NackError, reason: DropReason) -> InvalidFrame:
         self.drops[reason] += 1
         _, type_code, seq = HEADER.unpack_from(body)
-        out.append(InvalidFrame(seq, type_code, len(body) - MIN_BODY, error, reason))
+        return InvalidFrame(seq, type_code, len(body) - MIN_BODY, error, reason)
 
 
 def message_type_name(type_code: int) -> str:

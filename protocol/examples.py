@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .codec import DropReason, encode, encode_body, encode_raw
+from .codec import encode, encode_body, encode_raw
 from .enums import (
     CartridgeState,
     DeviceClass,
@@ -24,6 +24,7 @@ from .enums import (
     NackError,
     State,
 )
+from .framing import DropReason
 from .messages import (
     Ack,
     Estop,

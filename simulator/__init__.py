@@ -3,7 +3,10 @@
 Importing the package registers the `sim://` URL handler with pyserial (the driver does the
 same by name, without importing this package). The modules:
 
-    firmware     the sans-IO pen core (Firmware, PenConfig)
+    firmware     the sans-IO pen core (Firmware), in layers: core, motion, latch,
+                 cartridge, watchdog, dispatch
+    config       what kind of pen it is (PenConfig)
+    records      what it reports besides the wire (LogRecord, Applied, StopCause)
     physics      depth actuator, motor, heat and battery models
     faults       the --fault SPEC language
     link         the wire with seeded drop/corrupt/duplicate/delay/cut

@@ -28,9 +28,9 @@ from typing import Any, TextIO
 from .control import HELP, execute
 from .errors import ControlError
 from .faults import FAULT_HELP, parse_faults
-from .firmware import LogRecord
 from .live import LivePen
 from .options import OPTIONS, build_options
+from .records import LogRecord
 from .serve import PtyServer, TcpServer, parse_host_port
 
 #: Lines the log may hold back for a slow reader before it drops (and counts) the rest.

@@ -7,8 +7,11 @@ a command that is not understood raises `ControlError` with one sentence, and ch
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .errors import ControlError, FaultSpecError, InjectError
 from .faults import MAX_CUT_MS, LinkFault, PenFault, parse_duration, parse_fault
+from .firmware import Firmware
 from .simulation import Simulation
 
 HELP = """\
@@ -49,86 +52,139 @@ def execute(sim: Simulation, line: str) -> str:
         return ""
     word, _, rest = text.partition(" ")
     word = _ALIASES.get(word.lower(), word.lower())
-    rest = rest.strip()
-    fw = sim.firmware
+    command = _COMMANDS.get(word)
+    if command is None:
+        raise ControlError(f"The command {word!r} is not known; type help for the list.")
     try:
-        if word == "help":
-            return HELP
-        if word == "status":
-            return describe(sim)
-        if word in (
-            "overheat",
-            "stall",
-            "reboot",
-            "cool",
-            "jam",
-            "unjam",
-            "remove",
-            "insert",
-            "fresh-cartridge",
-        ):
-            _no_argument(word, rest)
-        if word == "overheat":
-            fw.inject_overheat()
-            return f"Overheated: {fw.temperature_dc / 10:.1f} °C."
-        if word == "cool":
-            fw.set_temperature(fw.config.physics.ambient_dc)
-            return f"Cooled to {fw.temperature_dc / 10:.1f} °C."
-        if word == "stall":
-            fw.inject_stall()
-            return "Motor jammed." if fw.needle_running else "Motor will jam at the next START."
-        if word == "jam":
-            fw.inject_depth_fault()
-            return f"Depth actuator stuck at {fw.depth_actual_um} µm."
-        if word == "unjam":
-            fw.clear_depth_fault()
-            return "Depth actuator free again."
-        if word == "remove":
-            fw.remove_cartridge()
-            return "Cartridge removed."
-        if word == "insert":
-            cid = fw.insert_cartridge(fresh=True)
-            return f"Fresh cartridge 0x{cid:08x} inserted."
-        if word == "fresh-cartridge":
-            cid = fw.fit_fresh_cartridge()
-            return f"Fresh cartridge 0x{cid:08x} fitted."
-        if word == "reinsert":
-            _no_argument(word, rest)
-            cid = fw.insert_cartridge(fresh=False)
-            return f"Cartridge 0x{cid:08x} put back ({fw.cartridge_state.name})."
-        if word == "battery":
-            try:
-                pct = float(rest)
-            except ValueError:
-                raise ControlError(
-                    "The battery command needs a level from 0 to 100, e.g. battery 5."
-                ) from None
-            fw.set_battery(pct)
-            return f"Battery at {fw.battery_pct} %."
-        if word == "reboot":
-            fw.reboot()
-            return f"Rebooted (boot_id 0x{fw.boot_id:08x})."
-        if word == "cut":
-            if not rest:
-                raise ControlError("The cut command needs a duration, e.g. cut 2s.")
-            duration = parse_duration(rest, f"cut {rest}", "the duration", MAX_CUT_MS)
-            sim.perform(PenFault("cut", duration_ms=duration, spec=text))
-            return f"Link cut for {duration:g} ms."
-        if word == "fault":
-            if not rest:
-                raise ControlError("The fault command needs a spec, e.g. fault drop=0.1.")
-            spec = parse_fault(rest)
-            sim.apply(spec, from_now=True)
-            if isinstance(spec, LinkFault):
-                return f"Link fault set: {spec.spec}."
-            return f"Pen fault {spec.kind} in {spec.at_ms:g} ms."
-        if word == "clear":
-            sim.link.clear()
-            fw.note("INJECT", what="clear_link_faults")
-            return "Link faults cleared."
+        return command(sim, word, rest.strip(), text)
     except (InjectError, FaultSpecError) as exc:
         raise ControlError(str(exc)) from exc
-    raise ControlError(f"The command {word!r} is not known; type help for the list.")
+
+
+#: One command: (simulation, its word, the rest of the line, the whole line) -> the reply.
+_Command = Callable[[Simulation, str, str, str], str]
+
+
+def _on_pen(action: Callable[[Firmware], str]) -> _Command:
+    """A command without an argument that acts on the firmware and says what it did."""
+
+    def run(sim: Simulation, word: str, rest: str, text: str) -> str:
+        _no_argument(word, rest)
+        return action(sim.firmware)
+
+    return run
+
+
+def _overheat(fw: Firmware) -> str:
+    fw.inject_overheat()
+    return f"Overheated: {fw.temperature_dc / 10:.1f} °C."
+
+
+def _cool(fw: Firmware) -> str:
+    fw.set_temperature(fw.config.physics.ambient_dc)
+    return f"Cooled to {fw.temperature_dc / 10:.1f} °C."
+
+
+def _stall(fw: Firmware) -> str:
+    fw.inject_stall()
+    return "Motor jammed." if fw.needle_running else "Motor will jam at the next START."
+
+
+def _jam(fw: Firmware) -> str:
+    fw.inject_depth_fault()
+    return f"Depth actuator stuck at {fw.depth_actual_um} µm."
+
+
+def _unjam(fw: Firmware) -> str:
+    fw.clear_depth_fault()
+    return "Depth actuator free again."
+
+
+def _remove(fw: Firmware) -> str:
+    fw.remove_cartridge()
+    return "Cartridge removed."
+
+
+def _insert(fw: Firmware) -> str:
+    return f"Fresh cartridge 0x{fw.insert_cartridge(fresh=True):08x} inserted."
+
+
+def _fresh_cartridge(fw: Firmware) -> str:
+    return f"Fresh cartridge 0x{fw.fit_fresh_cartridge():08x} fitted."
+
+
+def _reinsert(fw: Firmware) -> str:
+    cid = fw.insert_cartridge(fresh=False)
+    return f"Cartridge 0x{cid:08x} put back ({fw.cartridge_state.name})."
+
+
+def _reboot(fw: Firmware) -> str:
+    fw.reboot()
+    return f"Rebooted (boot_id 0x{fw.boot_id:08x})."
+
+
+def _help(sim: Simulation, word: str, rest: str, text: str) -> str:
+    return HELP
+
+
+def _status(sim: Simulation, word: str, rest: str, text: str) -> str:
+    return describe(sim)
+
+
+def _battery(sim: Simulation, word: str, rest: str, text: str) -> str:
+    try:
+        pct = float(rest)
+    except ValueError:
+        raise ControlError(
+            "The battery command needs a level from 0 to 100, e.g. battery 5."
+        ) from None
+    sim.firmware.set_battery(pct)
+    return f"Battery at {sim.firmware.battery_pct} %."
+
+
+def _cut(sim: Simulation, word: str, rest: str, text: str) -> str:
+    if not rest:
+        raise ControlError("The cut command needs a duration, e.g. cut 2s.")
+    duration = parse_duration(rest, f"cut {rest}", "the duration", MAX_CUT_MS)
+    sim.perform(PenFault("cut", duration_ms=duration, spec=text))
+    return f"Link cut for {duration:g} ms."
+
+
+def _fault(sim: Simulation, word: str, rest: str, text: str) -> str:
+    if not rest:
+        raise ControlError("The fault command needs a spec, e.g. fault drop=0.1.")
+    spec = parse_fault(rest)
+    sim.apply(spec, from_now=True)
+    if isinstance(spec, LinkFault):
+        return f"Link fault set: {spec.spec}."
+    return f"Pen fault {spec.kind} in {spec.at_ms:g} ms."
+
+
+def _clear(sim: Simulation, word: str, rest: str, text: str) -> str:
+    sim.link.clear()
+    sim.firmware.note("INJECT", what="clear_link_faults")
+    return "Link faults cleared."
+
+
+#: Every command word (aliases resolved) and what it runs; HELP lists them.
+_COMMANDS: dict[str, _Command] = {
+    "help": _help,
+    "status": _status,
+    "overheat": _on_pen(_overheat),
+    "cool": _on_pen(_cool),
+    "stall": _on_pen(_stall),
+    "jam": _on_pen(_jam),
+    "unjam": _on_pen(_unjam),
+    "remove": _on_pen(_remove),
+    "insert": _on_pen(_insert),
+    "reinsert": _on_pen(_reinsert),
+    "fresh-cartridge": _on_pen(_fresh_cartridge),
+    "battery": _battery,
+    "reboot": _on_pen(_reboot),
+    "cut": _cut,
+    "fault": _fault,
+    "clear": _clear,
+}
 
 
 def _no_argument(word: str, rest: str) -> None:

@@ -6,9 +6,12 @@ and the `sim://` handler passes it on inside a `serial.SerialException`.
 
 from __future__ import annotations
 
+from protocol import NeedlepenError
 
-class SimulatorError(Exception):
-    """Base class of every error the simulator raises on purpose."""
+
+class SimulatorError(NeedlepenError):
+    """Base class of every error the simulator raises on purpose (under the distribution's
+    root, `protocol.NeedlepenError`)."""
 
 
 class ConfigError(SimulatorError, ValueError):

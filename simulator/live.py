@@ -25,10 +25,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from .config import PenConfig
 from .control import execute
 from .faults import FaultSpec
-from .firmware import Firmware, Listener, PenConfig
+from .firmware import Firmware
 from .link import Link
+from .records import Listener
 from .simulation import Simulation
 
 T = TypeVar("T")

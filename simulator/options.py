@@ -5,7 +5,7 @@
 
 One table (`OPTIONS`) names every option once: the URL key, the CLI flag (`--rate-min-hz`), its
 parser and its help, so the two spellings can never drift apart. Options left out take the
-device class's preset (simulator.firmware.PenConfig). Anything between `sim://` and `?` is a
+device class's preset (simulator.config.PenConfig). Anything between `sim://` and `?` is a
 free label and is ignored. Unknown options, options given twice (except fault) and bad values
 are refused with one sentence; so is a combination no pen could have (a home pen at 1 mm).
 """
@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .config import FAULT_DETAILS, PenConfig
 from .errors import ConfigError
 from .faults import FaultSpec, parse_fault
-from .firmware import FAULT_DETAILS, PenConfig
 
 DEVICE_CLASSES = ("home", "professional")
 MAX_SEED = 2**64 - 1

@@ -19,10 +19,12 @@ import itertools
 import math
 from collections.abc import Callable, Iterable
 
+from .config import PenConfig
 from .errors import InjectError
 from .faults import FaultSpec, LinkFault, PenFault, Sender, parse_fault
-from .firmware import Firmware, Listener, PenConfig
+from .firmware import Firmware
 from .link import Link
+from .records import Listener
 
 
 class Simulation:

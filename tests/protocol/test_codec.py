@@ -48,7 +48,8 @@ from protocol import (
     encode_body,
     message_type_name,
 )
-from protocol.codec import CRC_RESIDUE, encode_raw
+from protocol.codec import encode_raw
+from protocol.framing import CRC_RESIDUE
 from protocol.messages import WIRE_RANGES
 
 from .reference import ICD

@@ -41,6 +41,20 @@ def test_help_lists_every_command() -> None:
         assert f"  {word}" in text
 
 
+def test_every_command_help_lists_is_one_execute_knows() -> None:
+    # The help text and the command table are written apart: each word the help shows must run
+    # (with an argument where it needs one), never come back "not known".
+    words = [line.split()[0] for line in HELP.splitlines()[1:]]
+    assert len(words) == 16
+    arguments = {"battery": "50", "cut": "10ms", "fault": "drop=0.1"}
+    for word in words:
+        sim = Simulation(seed=1)
+        if word in ("insert", "reinsert"):
+            execute(sim, "remove")
+        reply = execute(sim, f"{word} {arguments.get(word, '')}".strip())
+        assert isinstance(reply, str) and reply
+
+
 def test_status_describes_the_pen() -> None:
     sim = running()
     text = execute(sim, "status")

@@ -30,7 +30,7 @@ from protocol import (
     encode,
 )
 from protocol.cobs import encode as cobs_encode
-from protocol.codec import CRC, HEADER, PROTOCOL_VERSION
+from protocol.framing import CRC, HEADER, PROTOCOL_VERSION
 from simulator.firmware import Firmware, PenConfig
 
 from .helpers import VirtualHost
@@ -334,7 +334,7 @@ def test_unsupported_hellos_do_not_pile_up() -> None:
     host = VirtualHost()
     for seq in range(100):
         host.ask(Hello(2, seq), seq=seq)
-    assert len(host.fw._hello_nonces) <= 17
+    assert host.fw.hellos_remembered <= 17
 
 
 def test_new_session_forgets_the_old_sessions_seqs() -> None:

@@ -42,7 +42,7 @@ from protocol import (
     encode,
 )
 from protocol.cobs import encode as cobs_encode
-from protocol.codec import CRC, HEADER
+from protocol.framing import CRC, HEADER
 from simulator.errors import InjectError
 from simulator.firmware import Firmware, PenConfig
 
