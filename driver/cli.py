@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
+from protocol.errors import NeedlepenError
+
 from .exit_hooks import install_exit_hooks
 
 #: Modules of the driver package that add subcommands of their own.
@@ -80,11 +82,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as exc:  # one sentence for the user; the traceback only on request
+    except (NeedlepenError, OSError) as exc:  # a refusal or the machine: one sentence
         if os.environ.get("NEEDLEPEN_DEBUG"):
             raise
         print(f"needlepen: {exc}", file=sys.stderr)
         return 1
+    except Exception:  # anything else is a bug: say so, and how to see it
+        if os.environ.get("NEEDLEPEN_DEBUG"):
+            raise
+        print(
+            "needlepen: internal error (NEEDLEPEN_DEBUG=1 shows the traceback).",
+            file=sys.stderr,
+        )
+        return 70  # EX_SOFTWARE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from protocol import NeedlepenError
+
 if TYPE_CHECKING:
     from .safety.decision import Decision
 
 
-class DriverError(Exception):
+class DriverError(NeedlepenError):
     """Base class of every error the driver raises on purpose."""
 
 

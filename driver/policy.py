@@ -28,6 +28,7 @@ from typing import Annotated, Any, Final
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from driver.text import printable
+from protocol import NeedlepenError
 
 __all__ = [
     "DEPTH_CEILING_MAX_UM",
@@ -94,7 +95,7 @@ BENCH_ZONE: Final = "bench"
 ENGINEER_ROLE: Final = "engineer"
 
 
-class PolicyError(Exception):
+class PolicyError(NeedlepenError):
     """A policy file was refused. `problems` lists every rule it broke, one sentence each."""
 
     def __init__(self, problems: Sequence[str], source: str | None = None) -> None:
@@ -256,7 +257,7 @@ def _um(mm: float) -> int:
     return um
 
 
-class _RuleProblems(ValueError):
+class _RuleProblems(NeedlepenError, ValueError):
     """Cross-key rules a policy broke; each message already names its keys."""
 
     def __init__(self, problems: list[str]) -> None:

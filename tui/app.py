@@ -32,10 +32,11 @@ from textual.driver import Driver
 from textual.message import Message
 
 from driver.errors import DriverError, NotAllowed
-from driver.pen import DEFAULT_TELEMETRY_HZ, PROFESSIONAL_ROLES, Pen
 from driver.policy import ZONE_NAMES, Policy, load_policy
 from driver.screening import ScreeningResult, Verdict, required
+from driver.session import DEFAULT_TELEMETRY_HZ, Pen
 from driver.store import AuditStore
+from driver.vocabulary import PROFESSIONAL_ROLES
 from protocol import DeviceClass
 
 from .commands import CommandRunner, Job, Outcome

@@ -19,7 +19,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from driver.governor import Decision, Outcome
+from driver.safety import Decision, Outcome
+from protocol import NeedlepenError
 
 from . import format as fmt
 
@@ -31,7 +32,7 @@ UNIT_WORDS = {"mm": "millimetres", "Hz": "stamps per second (Hz)"}
 EXAMPLES = {"mm": "0.5 or 0,5", "Hz": "100"}
 
 
-class TypedValueError(ValueError):
+class TypedValueError(NeedlepenError, ValueError):
     """What was typed is not a value; `str()` is the one sentence to show."""
 
 

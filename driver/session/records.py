@@ -8,10 +8,12 @@ from typing import Any
 import protocol
 from protocol import Message
 
+from ..errors import DriverError
+
 __all__ = ["StartRefused", "command_fields", "jsonable", "sentences", "status_fields"]
 
 
-class StartRefused(Exception):
+class StartRefused(DriverError):
     """A start rule said no inside the store's transaction (which then writes nothing)."""
 
     def __init__(self, sentence: str, record: dict[str, Any]) -> None:

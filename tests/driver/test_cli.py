@@ -64,3 +64,34 @@ def test_ports_lists_or_says_none(capsys):
     assert main(["ports"]) == 0
     out = capsys.readouterr().out
     assert out.strip()
+
+
+def test_a_refusal_is_one_sentence_and_a_bug_says_internal_error(monkeypatch, capsys):
+    """NeedlepenError (and OSError) print their sentence; any other exception is a bug and is
+    reported as one, with how to see the traceback, never dressed up as a user error."""
+    import argparse
+
+    import driver.cli as cli
+    from driver.errors import NotAllowed
+
+    def parser_with(exc: BaseException):
+        def handler(args: argparse.Namespace) -> int:
+            raise exc
+
+        parser = argparse.ArgumentParser(prog="needlepen")
+        parser.set_defaults(handler=handler)
+        return lambda *a, **k: parser
+
+    monkeypatch.delenv("NEEDLEPEN_DEBUG", raising=False)
+    monkeypatch.setattr(cli, "build_parser", parser_with(NotAllowed("Choose a zone first.")))
+    assert main([]) == 1
+    assert capsys.readouterr().err == "needlepen: Choose a zone first.\n"
+    monkeypatch.setattr(cli, "build_parser", parser_with(KeyError("row[8]")))
+    assert main([]) == 70
+    err = capsys.readouterr().err
+    assert err == "needlepen: internal error (NEEDLEPEN_DEBUG=1 shows the traceback).\n"
+    monkeypatch.setenv("NEEDLEPEN_DEBUG", "1")
+    import pytest
+
+    with pytest.raises(KeyError):
+        main([])

@@ -14,7 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Input, RadioButton, RadioSet, Static
 
 from driver.errors import DriverError
-from driver.pen import PROFESSIONAL_ROLES, Pen
+from driver.session import Pen
+from driver.vocabulary import PROFESSIONAL_ROLES
 
 from .. import format as fmt
 from .base import StepScreen
