@@ -123,7 +123,8 @@ class StoreBase:
 
             reason = " ".join(str(exc).split())
             return StoreUnreachable(f"The audit store {self._where} cannot be reached ({reason}).")
-        return StoreError(f"The audit store could not be {doing} ({exc}).")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return StoreError(f"The audit store could not be {doing} ({first}).")
 
     @contextmanager
     def _write(self) -> Iterator[Conn]:

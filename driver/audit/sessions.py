@@ -275,8 +275,12 @@ class SessionsMixin(StoreBase):
         with self._write() as conn:
             self._open_session(conn, session_id)
             row = conn.execute(
-                "SELECT client_ref FROM sessions WHERE id = ?", (session_id,)
+                "SELECT s.client_ref, s.operator_id, o.disabled FROM sessions s "
+                "LEFT JOIN operators o ON o.id = s.operator_id WHERE s.id = ?",
+                (session_id,),
             ).fetchone()
+            if row["disabled"]:  # disabled at another workstation since the session began
+                raise OperatorDisabled(f"Operator {_show(row['operator_id'])} is disabled.")
             client = None if row["client_ref"] is None else str(row["client_ref"])
             days = (
                 None
