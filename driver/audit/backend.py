@@ -74,6 +74,9 @@ class Backend:
     def after_append(self, conn: Conn, record_id: int, digest: str) -> None:
         """Note the chain's new end (inside the write transaction)."""
 
+    def after_import(self, conn: Conn) -> None:
+        """Move id generators past rows inserted with their ids (an import)."""
+
     def json_text(self, key: str) -> str:
         """SQL for the text of one top-level field of a record's `data`."""
         raise NotImplementedError

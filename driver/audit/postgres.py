@@ -305,6 +305,13 @@ class PostgresBackend(Backend):
             "UPDATE chain_head SET last_id = ?, hash = ? WHERE id = 1", (record_id, digest)
         )
 
+    def after_import(self, conn: Any) -> None:
+        for table in ("sessions", "treatments"):
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"GREATEST((SELECT MAX(id) FROM {table}), 1))"
+            )
+
     def json_text(self, key: str) -> str:
         return f"(data::jsonb ->> '{key}')"
 

@@ -256,6 +256,10 @@ PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         BEGIN
             RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'restrict_violation';
         END $$""",
+        # client references of an imported schema-1 store are compared normalised (the
+        # Python normalise_client folds case fully; lower() is its near match here)
+        """CREATE FUNCTION np_client_key(ref TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS
+        $$ SELECT btrim(normalize(lower(normalize(ref, NFKC)), NFKC)) $$""",
         """CREATE TABLE operators (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
@@ -373,12 +377,12 @@ APP_TABLE_GRANTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def grants(role: str) -> tuple[str, ...]:
-    """The GRANT statements for the application role (a quoted identifier)."""
-    out = [f"GRANT USAGE ON SCHEMA public TO {role}"]
+def grants(role: str, schema: str = "public") -> tuple[str, ...]:
+    """The GRANT statements for the application role (quoted identifiers)."""
+    out = [f"GRANT USAGE ON SCHEMA {schema} TO {role}"]
     out += [f"GRANT {privs} ON {table} TO {role}" for table, privs in APP_TABLE_GRANTS]
     out += [
-        f"GRANT USAGE ON SEQUENCE sessions_id_seq TO {role}",
-        f"GRANT USAGE ON SEQUENCE treatments_id_seq TO {role}",
+        f"GRANT USAGE ON SEQUENCE {schema}.sessions_id_seq TO {role}",
+        f"GRANT USAGE ON SEQUENCE {schema}.treatments_id_seq TO {role}",
     ]
     return tuple(out)
