@@ -40,6 +40,7 @@ class PgCluster:
         self.url = ""
         self._user: str | None = None
         self._pg_ctl = ""
+        self._options = ""
 
     def _run(self, *argv: str) -> subprocess.CompletedProcess[str]:
         cmd = list(argv)
@@ -82,10 +83,8 @@ class PgCluster:
         options = f"-k {self.root} -p {port} -c listen_addresses='' -c max_connections=200"
         if not self.durable:
             options += " -c fsync=off -c full_page_writes=off"
-        done = self._run(
-            pg_ctl, "-D", str(data), "-l", str(self.root / "server.log"), "-w", "-t", "60",
-            "-o", options, "start",
-        )  # fmt: skip
+        self._options = options
+        done = self._server("start")
         if done.returncode != 0:
             log = self.root / "server.log"
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
@@ -95,10 +94,30 @@ class PgCluster:
         self.url = f"postgresql://needlepen@/postgres?host={host}&port={port}"
         return self.url
 
+    def _server(self, action: str) -> subprocess.CompletedProcess[str]:
+        assert self.root is not None
+        data, log = str(self.root / "data"), str(self.root / "server.log")
+        if action == "start":
+            return self._run(
+                self._pg_ctl, "-D", data, "-l", log, "-w", "-t", "60", "-o", self._options,
+                "start",
+            )  # fmt: skip
+        return self._run(self._pg_ctl, "-D", data, "-m", "immediate", "-w", "stop")
+
+    def pause(self) -> None:
+        """Stop the server as a crash or a pulled cable would (the data stays)."""
+        self._server("stop")
+
+    def resume(self) -> None:
+        """Start the paused server again."""
+        done = self._server("start")
+        if done.returncode != 0:
+            raise RuntimeError(f"the PostgreSQL server did not restart: {done.stderr}")
+
     def stop(self) -> None:
         if self.root is None:
             return
-        self._run(self._pg_ctl, "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
+        self._server("stop")
         self._cleanup()
 
     def _cleanup(self) -> None:
