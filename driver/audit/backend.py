@@ -18,9 +18,12 @@ from typing import Any, Protocol
 
 from driver.audit.canon import _client_key
 from driver.audit.schema import _MIGRATIONS
-from driver.audit.values import APPLICATION_ID, SCHEMA_VERSION
+from driver.audit.values import APPLICATION_ID, GENESIS_HASH, SCHEMA_VERSION
 from driver.errors import StoreError
 from driver.text import printable
+
+#: the columns of a record, in the order of the hash
+LOG_COLS = "id, ts_us, session_id, kind, data, prev_hash, hash"
 
 #: a database row: read by column name (row["disabled"]), unpacked, or indexed
 Row = Any
@@ -73,6 +76,19 @@ class Backend:
 
     def after_append(self, conn: Conn, record_id: int, digest: str) -> None:
         """Note the chain's new end (inside the write transaction)."""
+
+    def chain_tail(self, conn: Conn) -> tuple[int, int, str]:
+        """(highest id ever used, id and hash of the last record) inside a write transaction."""
+        seq = self.highest_id(conn)
+        last = conn.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+        if last is None:
+            return seq, 0, GENESIS_HASH
+        return seq, int(last["id"]), str(last["hash"])
+
+    def insert_record(self, conn: Conn, values: tuple[object, ...]) -> None:
+        """Insert one record (LOG_COLS order) and note the chain's new end."""
+        conn.execute(f"INSERT INTO log ({LOG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+        self.after_append(conn, int(values[0]), str(values[6]))  # type: ignore[call-overload]
 
     def after_import(self, conn: Conn) -> None:
         """Move id generators past rows inserted with their ids (an import)."""

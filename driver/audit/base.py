@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from driver.audit.backend import Backend, Conn, Row, SQLiteBackend, is_url
+from driver.audit.backend import LOG_COLS, Backend, Conn, Row, SQLiteBackend, is_url
 from driver.audit.canon import _show, _ts_us, canonical_json, record_hash
 from driver.audit.values import (
     _KIND_RE,
@@ -24,7 +24,8 @@ from driver.errors import StoreError
 #: the environment variable naming the audit store when no --db or db= is given
 DB_ENV = "NEEDLEPEN_DB"
 
-_LOG_COLS = "id, ts_us, session_id, kind, data, prev_hash, hash"
+_LOG_COLS = LOG_COLS
+
 
 
 def open_backend(
@@ -185,17 +186,13 @@ class StoreBase:
         ts_us: int,
     ) -> Record:
         """Append one record inside the caller's transaction."""
-        seq = self._backend.highest_id(conn)
-        last = conn.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
-        prev_hash = str(last["hash"]) if last is not None else GENESIS_HASH
+        seq, last_id, prev_hash = self._backend.chain_tail(conn)
         # the next id follows the highest ever used, so a cut-off tail leaves a visible gap
-        new_id = max(seq, int(last["id"]) if last is not None else 0) + 1
+        new_id = max(seq, last_id) + 1
         digest = record_hash(prev_hash, new_id, ts_us, session_id, kind, data_text)
-        conn.execute(
-            f"INSERT INTO log ({_LOG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (new_id, ts_us, session_id, kind, data_text, prev_hash, digest),
+        self._backend.insert_record(
+            conn, (new_id, ts_us, session_id, kind, data_text, prev_hash, digest)
         )
-        self._backend.after_append(conn, new_id, digest)
         return Record(
             new_id, ts_us / 1e6, session_id, kind, json.loads(data_text), prev_hash, digest
         )

@@ -33,9 +33,11 @@ def find_tool(name: str) -> str | None:
 class PgCluster:
     """Start with `start()` (returns the URL of its `postgres` database), end with `stop()`."""
 
-    def __init__(self, *, durable: bool = False) -> None:
+    def __init__(self, *, durable: bool = False, parent: str | None = None) -> None:
         #: durable: fsync on (benchmarks of the durable commit); tests run with fsync off
         self.durable = durable
+        #: where the cluster's directory goes (None: the temporary directory)
+        self.parent = parent
         self.root: Path | None = None
         self.url = ""
         self._user: str | None = None
@@ -66,7 +68,7 @@ class PgCluster:
                 raise RuntimeError("running as root and there is no postgres or nobody user")
             if shutil.which("runuser") is None:
                 raise RuntimeError("running as root and runuser is not installed")
-        self.root = Path(tempfile.mkdtemp(prefix="needlepen-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="needlepen-pg-", dir=self.parent))
         if self._user is not None:
             entry = pwd.getpwnam(self._user)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)

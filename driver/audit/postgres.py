@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, ClassVar
 
-from driver.audit.backend import Backend
+from driver.audit.backend import LOG_COLS, Backend
 from driver.audit.schema import PG_APPLICATION, PG_MIGRATIONS
 from driver.audit.values import SCHEMA_VERSION
 from driver.errors import StoreError
@@ -143,6 +143,7 @@ class PostgresBackend(Backend):
         self.read_only = bool(read_only)
         self._lock = threading.Lock()
         self._raw: Any = None
+        self._tail: tuple[int, str] | None = None
         self._conn = self._connect()
         try:
             self.version = self._setup(create)
@@ -258,9 +259,14 @@ class PostgresBackend(Backend):
     def begin_write(self) -> _PgConn:
         conn = self.connection()
         try:
-            conn.execute("BEGIN")
             # the store's write lock: every workstation's writes queue here, in one order
-            conn.execute("SELECT last_id FROM chain_head WHERE id = 1 FOR UPDATE")
+            # (one round trip: BEGIN and the lock go as one simple query)
+            cur = conn.raw.execute(
+                "BEGIN; SELECT last_id, hash FROM chain_head WHERE id = 1 FOR UPDATE"
+            )
+            cur.nextset()
+            row = cur.fetchone()
+            self._tail = (int(row[0]), str(row[1])) if row is not None else None
         except psycopg.Error as exc:
             self.rollback()
             if self.unreachable(exc):
@@ -311,6 +317,21 @@ class PostgresBackend(Backend):
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"GREATEST((SELECT MAX(id) FROM {table}), 1))"
             )
+
+    def chain_tail(self, conn: Any) -> tuple[int, int, str]:
+        """The chain's end as the lock read it (chain_head is the highest id ever used)."""
+        if self._tail is None:
+            raise StoreError(f"The audit store {self.where} has no chain_head row.")
+        return self._tail[0], self._tail[0], self._tail[1]
+
+    def insert_record(self, conn: Any, values: tuple[object, ...]) -> None:
+        conn.execute(
+            f"WITH r AS (INSERT INTO log ({LOG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING id, hash) UPDATE chain_head SET last_id = r.id, hash = r.hash "
+            "FROM r WHERE chain_head.id = 1",
+            values,
+        )
+        self._tail = (int(values[0]), str(values[6]))  # type: ignore[call-overload]
 
     def json_text(self, key: str) -> str:
         return f"(data::jsonb ->> '{key}')"
