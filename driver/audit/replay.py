@@ -146,6 +146,13 @@ class Replay:
 
     def check_tables(self, conn: Conn, version: int) -> str | None:
         """The first disagreement between the tables and the chain, as one sentence."""
+        return (
+            self._check_operators(conn, version)
+            or self._check_sessions(conn)
+            or self._check_rows(conn, version)
+        )
+
+    def _check_operators(self, conn: Conn, version: int) -> str | None:
         seen: set[str] = set()
         has_admin = version >= 2  # a schema-1 store read as it is has no admin column
         for row in conn.execute(
@@ -188,6 +195,9 @@ class Replay:
                     "the operators table."
                 )
 
+        return None
+
+    def _check_sessions(self, conn: Conn) -> str | None:
         seen_sessions: set[int] = set()
         for row in conn.execute(
             "SELECT id, role, operator_id, client_ref, device_serial, boot_id, device_class, "
@@ -219,6 +229,10 @@ class Replay:
             if sid not in seen_sessions:
                 return f"Session {sid} is in the log but missing from the sessions table."
 
+        return None
+
+    def _check_rows(self, conn: Conn, version: int) -> str | None:
+        """Clients, treatments, cartridges and withdrawals."""
         clients = {
             str(r["ref"]): r["first_seen_us"]
             for r in conn.execute("SELECT ref, first_seen_us FROM clients")

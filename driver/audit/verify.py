@@ -6,7 +6,7 @@ import hashlib
 import json
 from contextlib import suppress
 
-from driver.audit.backend import Conn
+from driver.audit.backend import Conn, Row
 from driver.audit.base import StoreBase
 from driver.audit.canon import record_hash
 from driver.audit.replay import Replay
@@ -124,44 +124,10 @@ class VerifyMixin(StoreBase):
             return VerifyResult(False, count, rid, problem, prev if count else None)
 
         for row in cursor:
-            rid, ts_us, sid, kind, text, prev_hash, digest = row
-            if not isinstance(rid, int) or rid < expected:
-                return broken(expected, f"Record {expected} has a malformed id.")
-            if rid > expected:
-                gap = (
-                    f"Record {expected} is missing"
-                    if rid == expected + 1
-                    else f"Records {expected} to {rid - 1} are missing"
-                )
-                return broken(
-                    expected, f"{gap}: the log jumps from record {expected - 1} to {rid}."
-                )
-            if not (
-                isinstance(ts_us, int)
-                and (sid is None or isinstance(sid, int))
-                and isinstance(kind, str)
-                and _KIND_RE.fullmatch(kind)
-                and isinstance(text, str)
-                and isinstance(prev_hash, str)
-                and isinstance(digest, str)
-            ):
-                return broken(rid, f"Record {rid} has a field of the wrong type.")
-            if prev_hash != prev:
-                before = "the genesis value" if rid == 1 else f"record {rid - 1}'s hash"
-                return broken(rid, f"Record {rid} does not chain: its prev_hash is not {before}.")
-            if record_hash(prev_hash, rid, ts_us, sid, kind, text) != digest:
-                return broken(
-                    rid, f"Record {rid} was altered: its content does not match its hash."
-                )
-            try:
-                data = json.loads(text)
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):
-                return broken(rid, f"Record {rid} holds data that is not a JSON object.")
-            problem = replay.apply(rid, ts_us, sid, kind, data)
-            if problem is not None:
-                return broken(rid, problem)
+            found = _check_record(row, expected, prev, replay)
+            if found is not None:
+                return broken(*found)
+            digest = str(row["hash"])
             if digest == anchor:
                 anchor_seen = True
             prev = digest
@@ -197,3 +163,42 @@ class VerifyMixin(StoreBase):
         if problem is not None:
             return VerifyResult(False, count, None, problem, head)
         return VerifyResult(True, count, None, None, head)
+
+
+def _check_record(row: Row, expected: int, prev: str, replay: Replay) -> tuple[int, str] | None:
+    """(record id, problem) when this record breaks the chain or the replay; else None."""
+    rid, ts_us, sid, kind, text, prev_hash, digest = row
+    if not isinstance(rid, int) or rid < expected:
+        return (expected, f"Record {expected} has a malformed id.")
+    if rid > expected:
+        gap = (
+            f"Record {expected} is missing"
+            if rid == expected + 1
+            else f"Records {expected} to {rid - 1} are missing"
+        )
+        return (expected, f"{gap}: the log jumps from record {expected - 1} to {rid}.")
+    if not (
+        isinstance(ts_us, int)
+        and (sid is None or isinstance(sid, int))
+        and isinstance(kind, str)
+        and _KIND_RE.fullmatch(kind)
+        and isinstance(text, str)
+        and isinstance(prev_hash, str)
+        and isinstance(digest, str)
+    ):
+        return (rid, f"Record {rid} has a field of the wrong type.")
+    if prev_hash != prev:
+        before = "the genesis value" if rid == 1 else f"record {rid - 1}'s hash"
+        return (rid, f"Record {rid} does not chain: its prev_hash is not {before}.")
+    if record_hash(prev_hash, rid, ts_us, sid, kind, text) != digest:
+        return (rid, f"Record {rid} was altered: its content does not match its hash.")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return (rid, f"Record {rid} holds data that is not a JSON object.")
+    problem = replay.apply(rid, ts_us, sid, kind, data)
+    if problem is not None:
+        return (rid, problem)
+    return None
