@@ -110,6 +110,8 @@ def redacted(url: str) -> str:
     user = params.get("user")
     db = params.get("dbname") or ""
     who = f"{user}@" if user else ""
+    if str(host).startswith("/"):  # a unix socket directory
+        return f"postgresql://{who}/{db}?host={host}" + (f"&port={port}" if port else "")
     return f"postgresql://{who}{host}{':' + str(port) if port else ''}/{db}"
 
 
