@@ -11,7 +11,7 @@ help:
 	@echo "make demo   - start the clinicians' TUI on the built-in simulator"
 	@echo "make test   - set up .venv, then ruff, mypy and the test suite (ci profile)"
 	@echo "make lint   - ruff and mypy only"
-	@echo "make qa     - the safety suites under the thorough hypothesis profile"
+	@echo "make qa     - the safety suites under the thorough hypothesis profile, 50 host kills on PostgreSQL"
 	@echo "make fuzz   - time-bounded atheris fuzzing of the decoders and policy loader"
 	@echo "make bench  - benchmarks with same-run baselines"
 
@@ -47,7 +47,8 @@ pytest: $(STAMP)
 test: lint pytest
 
 qa: $(STAMP)
-	$(BIN)/pytest tests/safety tests/protocol tests/driver tests/simulator tests/conformance --hypothesis-profile=thorough
+	$(BIN)/pytest tests/safety tests/protocol tests/driver tests/simulator tests/conformance tests/audit --hypothesis-profile=thorough
+	NEEDLEPEN_PG_KILLS=50 $(BIN)/pytest tests/audit/test_host_kill_pg.py
 
 $(VENV)/.fuzz: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[fuzz]'

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from driver.audit import DB_ENV, is_url
+from driver.audit import cli as audit_cli
 from driver.errors import DriverError, UnknownOperator
 from driver.paths import default_db_path
 from driver.store import (
@@ -46,8 +48,9 @@ def _db_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
         "--db",
-        metavar="PATH",
-        help="the audit store file (default: needlepen.db in the user data directory)",
+        metavar="PATH|URL",
+        help="the audit store: a file or a postgresql:// URL (default: $NEEDLEPEN_DB, else "
+        "needlepen.db in the user data directory)",
     )
     return parent
 
@@ -65,7 +68,8 @@ def _session_number(text: str) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add `operators` and `log` to the `needlepen` command."""
+    """Add `operators`, `log` and `db` to the `needlepen` command."""
+    audit_cli.register(subparsers)
     db = _db_parent()
 
     ops = subparsers.add_parser(
@@ -184,7 +188,9 @@ def register(subparsers: Any) -> None:
 
 
 def _open(args: argparse.Namespace, *, create: bool, read_only: bool = False) -> AuditStore:
-    path = args.db if args.db else default_db_path(create_dir=create)
+    path = args.db or os.environ.get(DB_ENV) or default_db_path(create_dir=create)
+    if is_url(path):  # a PostgreSQL store: the database says what exists
+        return AuditStore(path, create=create and not read_only, read_only=read_only)
     if read_only:  # reading never writes, so a read-only copy can be shown and verified
         if not os.path.exists(path):
             raise CliInputError(f"There is no audit store at {printable(str(path))}.")
