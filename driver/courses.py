@@ -43,6 +43,10 @@ PLANNED: Final = "course_planned"
 ATTACHED: Final = "course_session"
 CLOSED: Final = "course_closed"
 MAX_REASON_CHARS: Final = 200
+#: Pen events after which the needle is not running (until the next RUNNING state).
+_STOPPING_EVENTS: Final = frozenset(
+    {"STOPPED", "ESTOP", "FAULT_RAISED", "WATCHDOG_TRIPPED", "BOOT"}
+)
 
 
 class CourseError(DriverError):
@@ -68,6 +72,9 @@ class ZoneDelivery:
     deepest_um: int
     #: (ts, depth in µm) of every set-point and actual depth recorded while running there
     points: tuple[tuple[float, int], ...] = ()
+    #: stamps counted between `progress` records while running there (a lower bound: the
+    #: stamps after a run's last progress record are not in the log)
+    stamps: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +136,7 @@ class _Zone:
     last: float
     deepest: int = 0
     points: list[tuple[float, int]] = field(default_factory=list)
+    stamps: int = 0
 
 
 def _um(value: object) -> int | None:
@@ -147,6 +155,7 @@ def session_delivery(records: Iterable[Record]) -> dict[str, ZoneDelivery]:
     """
     zone: str | None = None
     running = False
+    prev_stamps: int | None = None  # the pen's counter at this run's last progress record
     pending: dict[int, int] = {}  # seq of an unacknowledged depth command -> depth in µm
     out: dict[str, _Zone] = {}
 
@@ -162,27 +171,41 @@ def session_delivery(records: Iterable[Record]) -> dict[str, ZoneDelivery]:
     for r in records:
         d = r.data
         if r.kind == "zone" and isinstance(d.get("zone"), str):
-            zone, running = str(d["zone"]), False
+            zone, running, prev_stamps = str(d["zone"]), False, None
         elif r.kind == "pen_state":
             running = d.get("state") == "RUNNING"
             if running:
                 note(r.ts, _um(d.get("depth_set_um")))
+            else:
+                prev_stamps = None
+        elif (
+            r.kind == "estop"
+            or (r.kind == "pen_event" and d.get("code") in _STOPPING_EVENTS)
+            or (r.kind == "command" and d.get("type") in ("STOP", "ESTOP"))
+        ):
+            running, prev_stamps = False, None
         elif r.kind == "progress":
             running = True
             note(r.ts, _um(d.get("depth_set_um")))
             note(r.ts, _um(d.get("depth_actual_um")))
+            stamps = d.get("stamps")
+            if isinstance(stamps, int) and not isinstance(stamps, bool) and zone in out:
+                if prev_stamps is not None and stamps >= prev_stamps:
+                    out[zone].stamps += stamps - prev_stamps
+                prev_stamps = stamps
         elif r.kind == "decision" and d.get("what") == "depth":
             command = d.get("command")
             if isinstance(command, dict) and isinstance(command.get("seq"), int):
                 um = _um(command.get("depth_um"))
                 if um is not None:
                     pending[int(command["seq"])] = um
-        elif r.kind == "ack" and d.get("type") == "SET_DEPTH" and isinstance(d.get("seq"), int):
-            um = pending.pop(int(d["seq"]), None)
+        elif r.kind == "ack" and d.get("type") == "SET_DEPTH":
+            seq = d.get("seq")
+            um = pending.pop(seq, None) if isinstance(seq, int) else None
             if running:
                 note(r.ts, um)
     return {
-        name: ZoneDelivery(name, z.first, z.last, z.deepest, tuple(z.points))
+        name: ZoneDelivery(name, z.first, z.last, z.deepest, tuple(z.points), z.stamps)
         for name, z in out.items()
     }
 
@@ -227,9 +250,9 @@ def courses(store: AuditStore, client: str | None = None) -> list[Course]:
             if plan is not None and (wanted is None or plan.client == wanted):
                 plans[r.id] = plan
         elif r.kind == ATTACHED and isinstance(course_id, int) and r.session_id is not None:
-            sessions = attached.setdefault(course_id, [])
-            if r.session_id not in sessions:
-                sessions.append(r.session_id)
+            ids = attached.setdefault(course_id, [])
+            if r.session_id not in ids:
+                ids.append(r.session_id)
         elif r.kind == CLOSED and isinstance(course_id, int):
             closed.setdefault(course_id, r)
     out: list[Course] = []
