@@ -70,8 +70,10 @@ class ZoneDelivery:
     last_ts: float
     #: the deepest depth recorded while running there: set-point or the pen's actual depth
     deepest_um: int
-    #: (ts, depth in µm) of every set-point and actual depth recorded while running there
+    #: (ts, depth in µm) of every set-point recorded while running there
     points: tuple[tuple[float, int], ...] = ()
+    #: (ts, depth in µm) of every actual depth the pen reported (`progress`) there
+    actual: tuple[tuple[float, int], ...] = ()
     #: stamps counted between `progress` records while running there (a lower bound: the
     #: stamps after a run's last progress record are not in the log)
     stamps: int = 0
@@ -118,6 +120,11 @@ class Course:
     def is_open(self) -> bool:
         return self.status in (CourseStatus.PLANNED, CourseStatus.ACTIVE)
 
+    def number_of(self, session_id: int) -> int | None:
+        """Which session of the course `session_id` was (1-based), None if it delivered none."""
+        ids = [s.session_id for s in self.done]
+        return ids.index(session_id) + 1 if session_id in ids else None
+
     def line(self, label: str | None = None) -> str:
         """'acne scars, session 2 of 4' (the session under way is the next one)."""
         name = label or self.concern.replace("_", " ")
@@ -136,6 +143,7 @@ class _Zone:
     last: float
     deepest: int = 0
     points: list[tuple[float, int]] = field(default_factory=list)
+    actual: list[tuple[float, int]] = field(default_factory=list)
     stamps: int = 0
 
 
@@ -159,14 +167,14 @@ def session_delivery(records: Iterable[Record]) -> dict[str, ZoneDelivery]:
     pending: dict[int, int] = {}  # seq of an unacknowledged depth command -> depth in µm
     out: dict[str, _Zone] = {}
 
-    def note(ts: float, um: int | None) -> None:
+    def note(ts: float, um: int | None, actual: bool = False) -> None:
         if zone is None:
             return
         z = out.setdefault(zone, _Zone(ts, ts))
         z.last = max(z.last, ts)
         if um is not None:
             z.deepest = max(z.deepest, um)
-            z.points.append((ts, um))
+            (z.actual if actual else z.points).append((ts, um))
 
     for r in records:
         d = r.data
@@ -187,7 +195,7 @@ def session_delivery(records: Iterable[Record]) -> dict[str, ZoneDelivery]:
         elif r.kind == "progress":
             running = True
             note(r.ts, _um(d.get("depth_set_um")))
-            note(r.ts, _um(d.get("depth_actual_um")))
+            note(r.ts, _um(d.get("depth_actual_um")), actual=True)
             stamps = d.get("stamps")
             if isinstance(stamps, int) and not isinstance(stamps, bool) and zone in out:
                 if prev_stamps is not None and stamps >= prev_stamps:
@@ -205,7 +213,9 @@ def session_delivery(records: Iterable[Record]) -> dict[str, ZoneDelivery]:
             if running:
                 note(r.ts, um)
     return {
-        name: ZoneDelivery(name, z.first, z.last, z.deepest, tuple(z.points), z.stamps)
+        name: ZoneDelivery(
+            name, z.first, z.last, z.deepest, tuple(z.points), tuple(z.actual), z.stamps
+        )
         for name, z in out.items()
     }
 

@@ -170,9 +170,7 @@ class _AuditQueue:
         self._store = store
         self._on_trouble = on_trouble
         self._on_recovered = on_recovered
-        self._items: collections.deque[tuple[str, dict[str, Any], int | None]] = (
-            collections.deque()
-        )
+        self._items: collections.deque[tuple[str, dict[str, Any], int | None]] = collections.deque()
         self._cond = threading.Condition()
         self._busy = False
         self._closing = False
@@ -1454,9 +1452,7 @@ class Pen:
             if why is not None and not self._link.estop_pending:
                 self._send_estop(why)
                 self._log_soon("pen_contradiction", {"why": why, **_status_fields(msg)})
-                self._publish(
-                    PenUpdate("contradiction", f"E-stop: {why}.", status=msg)
-                )
+                self._publish(PenUpdate("contradiction", f"E-stop: {why}.", status=msg))
             if msg.state == State.RUNNING and self.dead is None:
                 now = self._clock()
                 if self._last_progress is None or now - self._last_progress >= PROGRESS_EVERY_S:

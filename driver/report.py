@@ -36,8 +36,8 @@ _MARGIN_L: Final = 48
 _MARGIN_R: Final = 12
 _MARGIN_T: Final = 12
 _MARGIN_B: Final = 28
-#: At most this many points per zone are drawn in the line (all of them are marked by depth
-#: change, so an 8-hour session's steady stretches do not make the file huge).
+#: At most this many points per zone and series are drawn (only where the depth changes, so an
+#: 8-hour session's steady stretches do not make the file huge).
 MAX_LINE_POINTS: Final = 4000
 
 _CSS: Final = """
@@ -90,17 +90,24 @@ def _thin(points: Sequence[tuple[float, int]]) -> list[tuple[float, int]]:
 
 
 def svg_plot(delivery: ZoneDelivery, t0: float, t1: float) -> str:
-    """The depth recorded on one zone over the session's time, as an inline SVG: a line
-    through the recorded depths and one marker (with data-ts and data-um) per drawn point."""
-    points = sorted(delivery.points)
-    top = max(1000, -(-max((um for _, um in points), default=0) // 500) * 500)
+    """The depth on one zone over the session's time, as an inline SVG: the set-points as a
+    step line (`class="line"`, one vertex per change) and the pen's reported actual depths as
+    markers (`class="pt"`, with data-ts and data-um), each thinned to where the depth changes."""
+    sets, actual = sorted(delivery.points), sorted(delivery.actual)
+    deepest = max((um for _, um in (*sets, *actual)), default=0)
+    top = max(1000, -(-deepest // 500) * 500)
     s = _Scale(t0, max(t1, t0 + 1.0), top)
-    drawn = _thin(points)
-    line = " ".join(f"{s.x(ts):.2f},{s.y(um):.2f}" for ts, um in drawn)
+    steps: list[str] = []
+    for i, (ts, um) in enumerate(_thin(sets)):
+        if i:
+            steps.append(f"{s.x(ts):.2f},{float(steps[-1].split(',')[1]):.2f}")
+        steps.append(f"{s.x(ts):.2f},{s.y(um):.2f}")
+    if sets:
+        steps.append(f"{s.x(delivery.last_ts):.2f},{s.y(sets[-1][1]):.2f}")
     marks = "".join(
         f'<circle class="pt" cx="{s.x(ts):.2f}" cy="{s.y(um):.2f}" r="2" '
         f'data-ts="{ts:.6f}" data-um="{um}"/>'
-        for ts, um in drawn
+        for ts, um in _thin(actual)
     )
     base = PLOT_HEIGHT - _MARGIN_B
     ticks = "".join(
@@ -112,13 +119,14 @@ def svg_plot(delivery: ZoneDelivery, t0: float, t1: float) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {PLOT_WIDTH} {PLOT_HEIGHT}" '
         f'role="img" data-zone="{_e(delivery.zone)}" data-t0="{s.t0:.6f}" data-t1="{s.t1:.6f}" '
-        f'data-top-um="{top}"><title>Depth on {_e(delivery.zone)} over the session (mm)</title>'
+        f'data-top-um="{top}"><title>Depth on {_e(delivery.zone)} over the session (mm): '
+        f"set-point line, actual-depth dots</title>"
         f'<line class="axis" x1="{_MARGIN_L}" y1="{base}" x2="{PLOT_WIDTH - _MARGIN_R}" '
         f'y2="{base}"/><line class="axis" x1="{_MARGIN_L}" y1="{_MARGIN_T}" x2="{_MARGIN_L}" '
         f'y2="{base}"/>{ticks}<text x="{_MARGIN_L}" y="{PLOT_HEIGHT - 8}" font-size="10">0 min'
         f'</text><text x="{PLOT_WIDTH - _MARGIN_R}" y="{PLOT_HEIGHT - 8}" font-size="10" '
         f'text-anchor="end">{minutes:.1f} min</text>'
-        f'<polyline class="line" points="{line}"/>{marks}</svg>'
+        f'<polyline class="line" points="{" ".join(steps)}"/>{marks}</svg>'
     )
 
 
@@ -199,6 +207,19 @@ def _next_windows(
     return out
 
 
+def _courses(attached: Sequence[Course], session_id: int) -> str:
+    out = []
+    for c in attached:
+        n = c.number_of(session_id)
+        name = c.concern.replace("_", " ")
+        this = f"session {n} of {c.sessions_planned}" if n else "nothing delivered on its zones"
+        out.append(
+            f"<p>{_e(name)}, {_e(this)} (course {c.id} on {_e(', '.join(c.zones))}; now "
+            f"{c.sessions_done} of {c.sessions_planned} done, {c.status.value})</p>"
+        )
+    return "".join(out) or "<p class='muted'>Not attached to a course.</p>"
+
+
 def _header(row: SessionRow, start: dict[str, object], store: AuditStore, clinic: str) -> str:
     names = {op.id: op.name for op in store.list_operators()}
     operator = row.operator_id or "-"
@@ -263,10 +284,7 @@ def render_report(
         f"<p class='muted'>Report written {_e(_when(written))} from the audit store.</p>",
         _header(row, start, store, clinic),
         "<h2>Courses</h2>",
-        "".join(
-            f"<p>{_e(c.line())} (course {c.id}, {_e(', '.join(c.zones))})</p>" for c in attached
-        )
-        or "<p class='muted'>Not attached to a course.</p>",
+        _courses(attached, session_id),
         "<h2>Screening</h2>",
         _screening(records),
         "<h2>Delivered per zone</h2>",
