@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,6 +16,7 @@ from driver.errors import DriverError
 from protocol import DeviceClass
 
 from .. import format as fmt
+from ..courses import courses_table
 from .base import StepScreen
 from .operator import device_info
 
@@ -90,10 +92,15 @@ class ClientScreen(StepScreen):
                     else Text("")
                 )
                 table.add_row(fmt.zone(zone), f"{when} ({fmt.days_ago(days)})", note)
+            course_list = courses_table(app.store, app.policy, client, now)
         except DriverError as exc:
             out.update(str(exc))
             return
-        out.update(table)
+        if course_list is None:
+            out.update(table)
+            return
+        title = Text("Courses", style="bold")
+        out.update(Group(title, course_list, Text(""), Text("Last session", style="bold"), table))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.show_history(event.value.strip())
