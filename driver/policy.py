@@ -614,11 +614,31 @@ def _shape_problem(data: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _fits(merged: Mapping[str, Any], name: str, table: Mapping[str, Any]) -> bool:
+    try:
+        Policy.model_validate({**merged, "concerns": {name: table}})
+    except ValidationError:
+        return False
+    return True
+
+
+def _inherited(merged: Mapping[str, Any], name: str, table: Mapping[str, Any]) -> Any:
+    """A default concern as far as it fits the file's caps: whole, with only the roles it
+    still fits, or None."""
+    if _fits(merged, name, table):
+        return table
+    roles = table.get("roles")
+    if not isinstance(roles, list):
+        return None
+    kept = [r for r in roles if _fits(merged, name, {**table, "roles": [r]})]
+    return {**table, "roles": kept} if kept else None
+
+
 def _with_inherited_concerns(data: Mapping[str, Any]) -> Policy:
     """The default with `data` applied. The concerns `data` names must fit its caps (or the
-    whole file is refused); a default concern it does not name is kept only when it fits, so
-    a file that tightens a cap is not refused for a protocol it never mentioned (that concern
-    is left out of its library, as `policy show` lists)."""
+    whole file is refused); a default concern it does not name is kept for the roles whose
+    caps it fits, and left out when it fits none, so a file that tightens a cap is not
+    refused for a protocol it never mentioned (`policy check` names what was left out)."""
     defaults = _default_data()
     try:  # the usual case: every inherited concern fits
         return Policy.model_validate(_merge(defaults, data))
@@ -630,16 +650,11 @@ def _with_inherited_concerns(data: Mapping[str, Any]) -> Policy:
     base = {k: v for k, v in defaults.items() if k != "concerns"}
     base["concerns"] = {k: v for k, v in default_concerns.items() if k in named_keys}
     merged = _merge(base, data)
-    policy = Policy.model_validate(merged)
+    policy = Policy.model_validate(merged)  # raises for the file's own keys and concerns
     kept = dict(merged["concerns"])
     for name, table in default_concerns.items():
-        if name in named_keys:
-            continue
-        try:
-            Policy.model_validate({**merged, "concerns": {name: table}})
-        except ValidationError:
-            continue
-        kept[name] = table
+        if name not in named_keys and (fitting := _inherited(merged, name, table)) is not None:
+            kept[name] = fitting
     if len(kept) == len(policy.concerns):
         return policy
     order = [*default_concerns, *(k for k in kept if k not in default_concerns)]
@@ -801,10 +816,18 @@ def _flat(policy: Policy) -> dict[str, Any]:
 
 
 def diff_policies(base: Policy, other: Policy) -> list[tuple[str, Any, Any]]:
-    """(key, value in base, value in other) for every key whose value differs."""
+    """(key, value in base, value in other) for every key whose value differs; a concern in
+    one of the two libraries only is one entry `concerns.NAME` with None on the other side."""
     a, b = _flat(base), _flat(other)
-    keys = [*a, *(k for k in b if k not in a)]
-    return [(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]
+    out = [(k, a[k], b[k]) for k in a if k in b and a[k] != b[k]]
+    # a concern in one library only is one entry (its whole table, or None where it is not)
+    for name, c in base.concerns.items():
+        if name not in other.concerns:
+            out.append((f"concerns.{name}", c.model_dump(), None))
+    for name, c in other.concerns.items():
+        if name not in base.concerns:
+            out.append((f"concerns.{name}", None, c.model_dump()))
+    return out
 
 
 def loosens(key: str, old: Any, new: Any) -> bool:

@@ -234,6 +234,12 @@ def _check(args: argparse.Namespace) -> int:
         looser = [key for key, old, new in changes if loosens(key, old, new)]
         for key, old, new in changes:
             mark = "  (LOOSENS the default)" if key in looser else ""
+            if key.count(".") == 1 and key.startswith("concerns."):
+                what = (
+                    "left out: its guidance passes a cap of this file" if new is None else "added"
+                )
+                print(f"  {key}: {what}")
+                continue
             print(f"  {key}: {_value(old)} -> {_value(new)}{mark}")
         if looser:
             print(

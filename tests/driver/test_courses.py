@@ -103,6 +103,12 @@ def test_tightening_a_cap_drops_inherited_concerns_that_no_longer_fit() -> None:
     assert "fine_lines" in p.concerns  # cheeks 0.50-1.00 still fits
 
 
+def test_an_inherited_concern_keeps_the_roles_whose_caps_it_still_fits() -> None:
+    p = load_policy_text("[roles.aesthetician]\nmax_depth_mm = 0.8\n")
+    assert p.concerns["fine_lines"].roles == ["clinician"]  # cheeks 1.00 mm > 0.80 mm
+    assert p.concerns["pigmentation"].roles == ["aesthetician", "clinician"]  # 0.50 mm fits
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     role=st.sampled_from(["home", "aesthetician", "clinician"]),
@@ -369,7 +375,8 @@ def test_session_delivery_reads_set_points_and_actual_depths(store: AuditStore) 
     _run(store, sid, "neck", T0, [500, 750])
     d = session_delivery(store.records(sid))["neck"]
     assert d.deepest_um == 750
-    assert [um for _, um in d.points] == [500, 500, 490, 750, 740]
+    assert [um for _, um in d.points] == [500, 500, 750]  # the RUNNING state, then progress
+    assert [um for _, um in d.actual] == [490, 740]
     assert d.stamps == 500
 
 
