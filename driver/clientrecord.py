@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,9 +121,16 @@ def _zone_record(
 
 
 def client_record(
-    store: AuditStore, policy: Policy, client: str, now: float | None = None
+    store: AuditStore,
+    policy: Policy,
+    client: str,
+    now: float | None = None,
+    known: Sequence[Course] | None = None,
 ) -> ClientRecord:
-    """The record of `client` (normalised as the store normalises it) as of `now`."""
+    """The record of `client` (normalised as the store normalises it) as of `now`.
+
+    `known`: every course of the store, read once by the caller (`courses(store)`), for a
+    screen that shows several clients in turn; the store's whole log is read otherwise."""
     ref = check_client(client)
     if ref is None:
         raise ValueError("client_record needs a client reference")
@@ -135,7 +143,8 @@ def client_record(
             if zone not in last or d.last_ts >= last[zone].last_ts:
                 last[zone] = d
     out = []
-    for c in courses(store, ref):
+    mine = courses(store, ref) if known is None else [c for c in known if c.client == ref]
+    for c in mine:
         concern = policy.concerns.get(c.concern)
         label = concern.label if concern else c.concern.replace("_", " ")
         zones = tuple(_zone_record(policy, c, z, last.get(z), today) for z in c.zones)

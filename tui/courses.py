@@ -60,9 +60,16 @@ class CourseLines:
         return out
 
 
-def courses_table(store: AuditStore, policy: Policy, client: str, now: float) -> Table | None:
-    """The client's courses and, per zone, the last session and the next window."""
-    record = client_record(store, policy, client, now=now)
+def courses_table(
+    store: AuditStore,
+    policy: Policy,
+    client: str,
+    now: float,
+    known: list[Course] | None = None,
+) -> Table | None:
+    """The client's courses and, per zone, the last session and the next window (`known`:
+    every course of the store, read once per screen rather than per key typed)."""
+    record = client_record(store, policy, client, now=now, known=known)
     if not record.courses:
         return None
     table = Table.grid(padding=(0, 1))

@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Input, Static
 
+from driver.courses import Course, courses
 from driver.errors import DriverError
 from protocol import DeviceClass
 
@@ -23,6 +24,7 @@ from .operator import device_info
 
 class ClientScreen(StepScreen):
     STEP = "Client"
+    _known_courses: list[Course] | None = None
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+b", "back", "Back to operator")]
 
     def compose(self) -> ComposeResult:
@@ -92,7 +94,9 @@ class ClientScreen(StepScreen):
                     else Text("")
                 )
                 table.add_row(fmt.zone(zone), f"{when} ({fmt.days_ago(days)})", note)
-            course_list = courses_table(app.store, app.policy, client, now)
+            if self._known_courses is None:  # the whole log, once per screen
+                self._known_courses = courses(app.store)
+            course_list = courses_table(app.store, app.policy, client, now, self._known_courses)
         except DriverError as exc:
             out.update(str(exc))
             return
