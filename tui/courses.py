@@ -20,6 +20,8 @@ from driver.policy import Policy
 from driver.report import render_report
 from driver.store import AuditStore
 
+from . import format as fmt
+
 __all__ = ["CourseLines", "attach_delivered", "courses_table", "write_report"]
 
 _TIMING_STYLE = {
@@ -87,10 +89,10 @@ def courses_table(
                 if z.next_from and z.next_to
                 else "not yet treated"
             )
-            flag = z.timing.value.replace("_", " ")
-            row = Text(when + "  ")
-            row.append(flag, style=_TIMING_STYLE[z.timing])
-            table.add_row(f"  {z.zone}", row)
+            row = Text(when)
+            if z.timing is not Timing.NOT_STARTED:
+                row.append("  " + z.timing.value.replace("_", " "), style=_TIMING_STYLE[z.timing])
+            table.add_row(f"  {fmt.zone(z.zone)}", row)
     return table
 
 

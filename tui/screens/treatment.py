@@ -227,6 +227,7 @@ class TreatmentScreen(StepScreen):
             course = self._courses().text(self.zone)
             if course is not None:
                 grid.add_row("Course", course)
+            self.query_one("#controls").set_class(course is not None, "-course")
         grid.add_row("Depth", self._decision_text(self.depth_asked, self.depth_decision, "mm"))
         rate = self._decision_text(self.rate_asked, self.rate_decision, "Hz")
         if self.rate_note:
