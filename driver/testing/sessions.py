@@ -72,6 +72,68 @@ def _depth(
     store.append("ack", {"type": "SET_DEPTH", "seq": seq}, session_id=sid, now=ts + 0.01)
 
 
+class _Run:
+    """Writes one zone's treatment: RUNNING, a depth step now and then, progress every 5 s."""
+
+    def __init__(self, store: AuditStore, sid: int, policy: Policy) -> None:
+        self.store, self.sid, self.policy = store, sid, policy
+        self.seq, self.stamps = 100, 0
+        self.points: dict[str, list[tuple[float, int]]] = {}
+        self.actual: dict[str, list[tuple[float, int]]] = {}
+
+    def _progress(self, zone: str, t: float, current: int) -> None:
+        self.stamps += int(PROGRESS_EVERY_S * 110)
+        self.store.append(
+            "progress",
+            {
+                "zone": zone,
+                "stamps": self.stamps,
+                "depth_set_um": current,
+                "depth_actual_um": current - 10,
+                "rate_actual_hz": 110,
+            },
+            session_id=self.sid,
+            now=t,
+        )
+        self.points[zone].append((t, current))
+        self.actual.setdefault(zone, []).append((t, current - 10))
+
+    def zone(self, zone: str, depths: Sequence[int], ts: float, seconds: float) -> float:
+        """Treat `zone` for `seconds` from `ts`, stepping through `depths`; the end time."""
+        store, sid = self.store, self.sid
+        store.append("zone", {"zone": zone, "from": None}, session_id=sid, now=ts)
+        current = depths[0]
+        _depth(store, sid, zone, current, self.seq, ts + 1, None)
+        self.seq += 1
+        store.append(
+            "pen_state",
+            {"state": "RUNNING", "from": "IDLE", "faults": 0, "depth_set_um": current},
+            session_id=sid,
+            now=ts + 2,
+        )
+        self.points.setdefault(zone, []).append((ts + 2, current))
+        end = ts + 2 + seconds
+        t, step = ts + 2 + PROGRESS_EVERY_S, seconds / len(depths)
+        while t < end:
+            wanted = depths[min(int((t - ts - 2) / step), len(depths) - 1)]
+            if wanted != current:
+                rec = self.policy.zone(zone).recommended_max_um
+                why = "deep rolling scars; discussed with the client" if wanted > rec else None
+                _depth(store, sid, zone, wanted, self.seq, t - 1, why)
+                self.points[zone].append((t - 0.99, wanted))
+                self.seq, current = self.seq + 1, wanted
+            self._progress(zone, t, current)
+            t += PROGRESS_EVERY_S
+        store.append(
+            "pen_state",
+            {"state": "IDLE", "from": "RUNNING", "faults": 0, "depth_set_um": current},
+            session_id=sid,
+            now=end,
+        )
+        record_reaction(store, sid, zone, Reaction.PINPOINT_BLEEDING, now=end + 1)
+        return end
+
+
 def recorded_session(
     store: AuditStore,
     *,
@@ -118,61 +180,15 @@ def recorded_session(
     record_consent(store, sid, "dr-lee", now=ts + 2)
     attach_session(store, course.id, sid, now=ts + 3)
     ts += 10
-    seq, stamps = 100, 0
-    points: dict[str, list[tuple[float, int]]] = {}
-    actual: dict[str, list[tuple[float, int]]] = {}
+    run = _Run(store, sid, policy)
     per_zone = hours * 3600 / max(len(zones), 1)
     for zone, depths in zones:
-        store.append("zone", {"zone": zone, "from": None}, session_id=sid, now=ts)
-        first = depths[0]
-        _depth(store, sid, zone, first, seq, ts + 1, None)
-        seq += 1
-        store.append(
-            "pen_state",
-            {"state": "RUNNING", "from": "IDLE", "faults": 0, "depth_set_um": first},
-            session_id=sid,
-            now=ts + 2,
-        )
-        got = points.setdefault(zone, [(ts + 2, first)])
-        end = ts + 2 + per_zone
-        t, step, current = ts + 2 + PROGRESS_EVERY_S, per_zone / len(depths), first
-        while t < end:
-            wanted = depths[min(int((t - ts - 2) / step), len(depths) - 1)]
-            if wanted != current:
-                rec = policy.zone(zone).recommended_max_um
-                why = "deep rolling scars; discussed with the client" if wanted > rec else None
-                _depth(store, sid, zone, wanted, seq, t - 1, why)
-                got.append((t - 0.99, wanted))
-                seq, current = seq + 1, wanted
-            stamps += int(PROGRESS_EVERY_S * 110)
-            store.append(
-                "progress",
-                {
-                    "zone": zone,
-                    "stamps": stamps,
-                    "depth_set_um": current,
-                    "depth_actual_um": current - 10,
-                    "rate_actual_hz": 110,
-                },
-                session_id=sid,
-                now=t,
-            )
-            got.append((t, current))
-            actual.setdefault(zone, []).append((t, current - 10))
-            t += PROGRESS_EVERY_S
-        store.append(
-            "pen_state",
-            {"state": "IDLE", "from": "RUNNING", "faults": 0, "depth_set_um": current},
-            session_id=sid,
-            now=end,
-        )
-        record_reaction(store, sid, zone, Reaction.PINPOINT_BLEEDING, now=end + 1)
-        ts = end + 10
+        ts = run.zone(zone, depths, ts, per_zone) + 10
     record_adverse_event(store, sid, "Mild swelling on the left cheek; cold compress.", now=ts)
     record_note(store, sid, "Client will use SPF 50 and skip retinol for a week.", now=ts + 1)
     store.append("session_end", {"reason": "closed"}, session_id=sid, now=ts + 2)
     store.end_session(sid, "closed", now=ts + 2)
-    return RecordedSession(sid, course.id, points, actual)
+    return RecordedSession(sid, course.id, run.points, run.actual)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
