@@ -25,6 +25,7 @@ _DRIVER_COMMAND_MODULES: tuple[str, ...] = (
     "driver.policy_cli",
     "driver.store_cli",
     "driver.pen_cli",
+    "driver.course_cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -38,7 +39,8 @@ def _version() -> str:
 
 
 def register(subparsers: Any) -> None:
-    """Add the driver's own subcommands (policy, operators, log, info, ports)."""
+    """Add the driver's own subcommands (policy, operators, log, info, ports, course, client,
+    report)."""
     import importlib
 
     for name in _DRIVER_COMMAND_MODULES:

@@ -427,4 +427,3 @@ def _answer_matches(command: MsgType, msg: Message) -> bool:
     if isinstance(msg, protocol.Ack | protocol.Nack):
         return msg.of_type == command
     return False
-

@@ -27,6 +27,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from driver.concerns import CONCERN_NAME_CHARS, MAX_COURSE_SESSIONS, Concern
 from driver.text import printable
 from protocol import NeedlepenError
 
@@ -273,6 +274,8 @@ class Policy(BaseModel):
     min_days_between_sessions: Days
     roles: Roles
     zones: Zones
+    #: the concern library (driver.concerns): protocols by concern, inside the caps
+    concerns: dict[str, Concern] = Field(default_factory=dict)
 
     def role(self, name: str) -> RoleLimits:
         if name not in ROLE_NAMES:
@@ -353,6 +356,112 @@ def _cross_rule_problems(p: Policy) -> list[str]:
                 f"roles.{higher}.zones must include every zone of roles.{lower}.zones "
                 f"(missing: {', '.join(missing)}): {rule}."
             )
+    problems.extend(_concern_problems(p))
+    return problems
+
+
+def _concern_problems(p: Policy) -> list[str]:
+    """Each concern's guidance lies inside the caps of every role that may use it."""
+    problems: list[str] = []
+    for name, c in p.concerns.items():
+        key = f"concerns.{printable(name)[:40]}"
+        if (
+            not name
+            or name[0] not in CONCERN_NAME_CHARS[:26]
+            or set(name) - set(CONCERN_NAME_CHARS)
+        ):
+            problems.append(
+                f"{key} is not a concern name: use lower-case letters, digits and '_', starting "
+                "with a letter."
+            )
+            continue
+        problems.extend(_concern_shape_problems(p, key, c))
+        problems.extend(_concern_cap_problems(p, key, c))
+    return problems
+
+
+def _range_problem(key: str, pair: Sequence[int], lo: int, hi: int, unit: str) -> str | None:
+    a, b = pair
+    if not lo <= a <= b <= hi:
+        return f"{key} ({a}-{b}) must run upwards within {lo}-{hi} {unit}."
+    return None
+
+
+def _concern_shape_problems(p: Policy, key: str, c: Concern) -> list[str]:
+    problems: list[str] = []
+    if not c.label.strip() or len(c.label) > 40 or printable(c.label) != c.label:
+        problems.append(f"{key}.label must be 1 to 40 printable characters.")
+    for role in c.roles:
+        if role not in PRIVILEGE_ORDER:
+            problems.append(
+                f"{key}.roles names {_show(role)}, which is not a role that treats people."
+            )
+    checks = (
+        _range_problem(f"{key}.sessions", c.sessions, 1, MAX_COURSE_SESSIONS, "sessions"),
+        _range_problem(
+            f"{key}.interval_days",
+            c.interval_days,
+            MIN_DAYS_CEILING,
+            MAX_DAYS_SETTING,
+            "days (a longer min_days_between_sessions moves the window's start)",
+        ),
+        _range_problem(f"{key}.rate_hz", c.rate_hz, RATE_CEILING_MIN_HZ, RATE_CEILING_MAX_HZ, "Hz"),
+    )
+    problems.extend(text for text in checks if text is not None)
+    if not c.depth_mm:
+        problems.append(f"{key}.depth_mm must name at least one zone.")
+    for zone, (lo, hi) in c.depth_mm.items():
+        where = f"{key}.depth_mm.{printable(zone)[:40]}"
+        if zone not in ZONE_NAMES or zone == BENCH_ZONE:
+            problems.append(f"{where} is not a treatment zone of skin.")
+            continue
+        lo_um, hi_um = mm_to_um_exact(lo), mm_to_um_exact(hi)
+        if (
+            lo_um is None
+            or hi_um is None
+            or not (DEPTH_CEILING_MIN_UM <= lo_um <= hi_um <= DEPTH_CEILING_MAX_UM)
+        ):
+            problems.append(
+                f"{where} ({_show(lo)}-{_show(hi)}) must run upwards in whole micrometres within "
+                f"{_fmt_mm(DEPTH_CEILING_MIN_UM)}-{_fmt_mm(DEPTH_CEILING_MAX_UM)} mm."
+            )
+    return problems
+
+
+def _concern_cap_problems(p: Policy, key: str, c: Concern) -> list[str]:
+    """Guidance above a governor cap is refused: the governor's own cap function decides (a
+    clinician's cap with a recorded reason, each other role's plain cap), on a professional
+    pen, so the library can never suggest a depth the governor would not send."""
+    from driver.governor import DeviceLimits, Governor  # the governor imports this module
+
+    governor = Governor(p)
+    device = DeviceLimits.professional()
+    problems: list[str] = []
+    for role in c.roles:
+        if role not in ROLE_NAMES or role == ENGINEER_ROLE:
+            continue
+        limits = p.role(role)
+        if not limits.rate_min_hz <= c.rate_hz[0] <= c.rate_hz[1] <= limits.rate_max_hz:
+            problems.append(
+                f"{key}.rate_hz ({c.rate_hz[0]}-{c.rate_hz[1]} Hz) lies outside the {role} "
+                f"role's {limits.rate_min_hz}-{limits.rate_max_hz} Hz."
+            )
+        for zone, (_, hi) in c.depth_mm.items():
+            hi_um = mm_to_um_exact(hi)
+            if zone not in ZONE_NAMES or zone == BENCH_ZONE or hi_um is None:
+                continue  # said by the shape rules
+            cap = governor.cap_for(role, zone, device, override=True)
+            if cap is None:
+                problems.append(
+                    f"{key}.roles names {role}, who may not treat {zone} "
+                    f"(concerns.*.depth_mm.{zone})."
+                )
+            elif hi_um > round(cap * 1000):
+                problems.append(
+                    f"{key}.depth_mm.{zone} goes to {_fmt_mm(hi_um)} mm, above the {role} "
+                    f"role's cap there ({_fmt_mm(round(cap * 1000))} mm): guidance never "
+                    "passes the governor's caps."
+                )
     return problems
 
 
@@ -365,6 +474,9 @@ _UNITS: Final[dict[str, str]] = {
     "rate_min_hz": "hertz",
     "rate_max_hz": "hertz",
     "min_days_between_sessions": "days",
+    "interval_days": "days",
+    "sessions": "sessions",
+    "rate_hz": "hertz",
 }
 
 
@@ -390,6 +502,8 @@ def _known_keys(parent: Sequence[int | str]) -> tuple[str, ...]:
         return tuple(RoleLimits.model_fields)
     if len(parent) == 2 and parent[0] == "zones":
         return tuple(ZoneLimits.model_fields)
+    if len(parent) == 2 and parent[0] == "concerns":
+        return tuple(Concern.model_fields)
     return ()
 
 
@@ -418,6 +532,8 @@ def _sentence(err: Mapping[str, Any]) -> list[str]:
         return [f"{key} must be a whole number of {unit or 'units'} (it is {_show(value)})."]
     if kind == "string_type":
         return [f"{key} must be a zone name in quotes (it is {_show(value)})."]
+    if kind in ("tuple_type", "list_type") and "concerns" in loc[:1] and field != "roles":
+        return [f"{key} must be a pair [lowest, highest] (it is {_show(value)})."]
     if kind in ("tuple_type", "list_type"):
         return [f"{key} must be a list of zone names (it is {_show(value)})."]
     if kind in ("model_type", "dict_type", "model_attributes_type"):
@@ -469,8 +585,9 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-#: A policy nests three tables deep (roles.home.max_depth_mm) and has about 120 values.
-MAX_POLICY_DEPTH: Final = 4
+#: A policy nests four levels deep (concerns.acne_scars.depth_mm.cheeks = [1.0, 1.5]) and has
+#: a few hundred values.
+MAX_POLICY_DEPTH: Final = 5
 MAX_POLICY_ITEMS: Final = 2000
 
 
@@ -498,6 +615,53 @@ def _shape_problem(data: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _fits(merged: Mapping[str, Any], name: str, table: Mapping[str, Any]) -> bool:
+    try:
+        Policy.model_validate({**merged, "concerns": {name: table}})
+    except ValidationError:
+        return False
+    return True
+
+
+def _inherited(merged: Mapping[str, Any], name: str, table: Mapping[str, Any]) -> Any:
+    """A default concern as far as it fits the file's caps: whole, with only the roles it
+    still fits, or None."""
+    if _fits(merged, name, table):
+        return table
+    roles = table.get("roles")
+    if not isinstance(roles, list):
+        return None
+    kept = [r for r in roles if _fits(merged, name, {**table, "roles": [r]})]
+    return {**table, "roles": kept} if kept else None
+
+
+def _with_inherited_concerns(data: Mapping[str, Any]) -> Policy:
+    """The default with `data` applied. The concerns `data` names must fit its caps (or the
+    whole file is refused); a default concern it does not name is kept for the roles whose
+    caps it fits, and left out when it fits none, so a file that tightens a cap is not
+    refused for a protocol it never mentioned (`policy check` names what was left out)."""
+    defaults = _default_data()
+    try:  # the usual case: every inherited concern fits
+        return Policy.model_validate(_merge(defaults, data))
+    except ValidationError:
+        pass
+    named = data.get("concerns")
+    named_keys = set(named) if isinstance(named, Mapping) else set()
+    default_concerns: Mapping[str, Any] = defaults.get("concerns", {})
+    base = {k: v for k, v in defaults.items() if k != "concerns"}
+    base["concerns"] = {k: v for k, v in default_concerns.items() if k in named_keys}
+    merged = _merge(base, data)
+    policy = Policy.model_validate(merged)  # raises for the file's own keys and concerns
+    kept = dict(merged["concerns"])
+    for name, table in default_concerns.items():
+        if name not in named_keys and (fitting := _inherited(merged, name, table)) is not None:
+            kept[name] = fitting
+    if len(kept) == len(policy.concerns):
+        return policy
+    order = [*default_concerns, *(k for k in kept if k not in default_concerns)]
+    return Policy.model_validate({**merged, "concerns": {k: kept[k] for k in order if k in kept}})
+
+
 def load_policy_text(text: str, source: str | None = None) -> Policy:
     """The default policy with the keys of TOML `text` applied, or PolicyError for all of it."""
     if len(text) > MAX_POLICY_BYTES:
@@ -515,7 +679,7 @@ def load_policy_text(text: str, source: str | None = None) -> Policy:
     if problem is not None:
         raise PolicyError([problem], source)
     try:
-        return Policy.model_validate(_merge(_default_data(), data))
+        return _with_inherited_concerns(data)
     except ValidationError as exc:
         raise PolicyError(_problems(exc), source) from None
     except RecursionError:  # pragma: no cover - absurdly nested input
@@ -620,6 +784,21 @@ def policy_to_toml(policy: Policy) -> str:
             f"recommended_max_mm = {_toml_float(z.recommended_max_mm)}",
             f"hard_max_mm = {_toml_float(z.hard_max_mm)}",
         ]
+    for name, c in policy.concerns.items():
+        depths = ", ".join(
+            f"{zone} = [{_toml_float(lo)}, {_toml_float(hi)}]"
+            for zone, (lo, hi) in c.depth_mm.items()
+        )
+        lines += [
+            "",
+            f"[concerns.{name}]",
+            f"label = {json.dumps(c.label)}",
+            f"roles = [{', '.join(json.dumps(r) for r in c.roles)}]",
+            f"sessions = [{c.sessions[0]}, {c.sessions[1]}]",
+            f"interval_days = [{c.interval_days[0]}, {c.interval_days[1]}]",
+            f"rate_hz = [{c.rate_hz[0]}, {c.rate_hz[1]}]",
+            f"depth_mm = {{ {depths} }}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -631,19 +810,33 @@ def _flat(policy: Policy) -> dict[str, Any]:
     for name in ZONE_NAMES:
         for key, value in policy.zone(name).model_dump().items():
             flat[f"zones.{name}.{key}"] = value
+    for name, concern in policy.concerns.items():
+        for key, value in concern.model_dump().items():
+            flat[f"concerns.{name}.{key}"] = value
     return flat
 
 
 def diff_policies(base: Policy, other: Policy) -> list[tuple[str, Any, Any]]:
-    """(key, value in base, value in other) for every key whose value differs."""
+    """(key, value in base, value in other) for every key whose value differs; a concern in
+    one of the two libraries only is one entry `concerns.NAME` with None on the other side."""
     a, b = _flat(base), _flat(other)
-    return [(k, a[k], b[k]) for k in a if a[k] != b[k]]
+    out = [(k, a[k], b[k]) for k in a if k in b and a[k] != b[k]]
+    # a concern in one library only is one entry (its whole table, or None where it is not)
+    for name, c in base.concerns.items():
+        if name not in other.concerns:
+            out.append((f"concerns.{name}", c.model_dump(), None))
+    for name, c in other.concerns.items():
+        if name not in base.concerns:
+            out.append((f"concerns.{name}", None, c.model_dump()))
+    return out
 
 
 def loosens(key: str, old: Any, new: Any) -> bool:
     """True when changing `key` from `old` to `new` allows more than before: a deeper cap or
     limit, a higher top rate, a lower bottom rate, more zones or a shorter interval."""
     field = key.rsplit(".", 1)[-1]
+    if key.startswith("concerns."):
+        return False  # guidance only suggests; the caps it must fit are the other keys
     if field in ("max_depth_mm", "recommended_max_mm", "hard_max_mm", "rate_max_hz"):
         return bool(new > old)
     if field in ("rate_min_hz", "min_days_between_sessions"):

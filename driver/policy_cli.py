@@ -168,7 +168,36 @@ def render_table(policy: Policy, source: str) -> str:
         "pen (0.25-3.00 mm, 0.05 mm steps); '-' means the role may not treat that zone. A home",
         "pen forces the home role.",
     ]
+    out += _concern_lines(policy)
     return "\n".join(out) + "\n"
+
+
+def _concern_lines(policy: Policy) -> list[str]:
+    """The concern library: per concern its course, interval, rate and depth per zone."""
+    if not policy.concerns:
+        return []
+    rows = [["Concern", "Roles", "Sessions", "Interval (d)", "Rate (Hz)", "Downtime", "Depth (mm)"]]
+    for name, c in policy.concerns.items():
+        band = c.downtime()
+        rows.append(
+            [
+                name,
+                ", ".join(c.roles) or "none",
+                f"{c.sessions[0]}-{c.sessions[1]}",
+                f"{c.interval_days[0]}-{c.interval_days[1]}",
+                f"{c.rate_hz[0]}-{c.rate_hz[1]}",
+                f"{band.min_days}-{band.max_days} d" if band else "-",
+                ", ".join(f"{z} {_mm(lo)}-{_mm(hi)}" for z, (lo, hi) in c.depth_mm.items()),
+            ]
+        )
+    return [
+        "",
+        *_table(rows),
+        "",
+        "The concern library suggests; the governor decides. Each depth range lies within the",
+        "cap of every role listed (a clinician's cap with a recorded reason). Downtime is that",
+        "of the deepest guidance.",
+    ]
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -205,6 +234,12 @@ def _check(args: argparse.Namespace) -> int:
         looser = [key for key, old, new in changes if loosens(key, old, new)]
         for key, old, new in changes:
             mark = "  (LOOSENS the default)" if key in looser else ""
+            if key.count(".") == 1 and key.startswith("concerns."):
+                what = (
+                    "left out: its guidance passes a cap of this file" if new is None else "added"
+                )
+                print(f"  {key}: {what}")
+                continue
             print(f"  {key}: {_value(old)} -> {_value(new)}{mark}")
         if looser:
             print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,16 +12,19 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Input, Static
 
+from driver.courses import Course, courses
 from driver.errors import DriverError
 from protocol import DeviceClass
 
 from .. import format as fmt
+from ..courses import courses_table
 from .base import StepScreen
 from .operator import device_info
 
 
 class ClientScreen(StepScreen):
     STEP = "Client"
+    _known_courses: list[Course] | None = None
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+b", "back", "Back to operator")]
 
     def compose(self) -> ComposeResult:
@@ -90,10 +94,17 @@ class ClientScreen(StepScreen):
                     else Text("")
                 )
                 table.add_row(fmt.zone(zone), f"{when} ({fmt.days_ago(days)})", note)
+            if self._known_courses is None:  # the whole log, once per screen
+                self._known_courses = courses(app.store)
+            course_list = courses_table(app.store, app.policy, client, now, self._known_courses)
         except DriverError as exc:
             out.update(str(exc))
             return
-        out.update(table)
+        if course_list is None:
+            out.update(table)
+            return
+        title = Text("Courses", style="bold")
+        out.update(Group(title, course_list, Text(""), Text("Last session", style="bold"), table))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.show_history(event.value.strip())

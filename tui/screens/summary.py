@@ -16,11 +16,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Input, Static
 
 from driver.aftercare import Delivered, delivered_instructions
+from driver.courses import Course
 from driver.errors import DriverError
 from driver.paths import data_dir
 from driver.pen import Pen
 
 from .. import format as fmt
+from ..courses import attach_delivered, write_report
 from ..model import fault_words
 from ..report import SessionSummary, summarise
 from .base import StepScreen
@@ -86,6 +88,7 @@ class SummaryScreen(StepScreen):
         Binding("j", "export('json')", "Export JSON"),
         Binding("c", "export('csv')", "Export CSV"),
         Binding("n", "new_session", "New session"),
+        Binding("r", "report", "Report"),
     ]
 
     def __init__(self, pen: Pen) -> None:
@@ -138,6 +141,9 @@ class SummaryScreen(StepScreen):
         happened = [m for m in (snap.link_lost, snap.rebooted, snap.session_ended) if m]
         if happened:
             head.add_row("What happened", Text(" ".join(happened), style="bold red"))
+        for course in self._move_courses_on():
+            n = course.number_of(sid)
+            head.add_row("Course", f"{course.line()}" + ("" if n else " (nothing delivered)"))
         head.add_row("E-stops", str(s.estops))
         head.add_row("Faults", fault_words(s.faults | snap.faults_seen) or "none")
         parts: list[object] = [head, Text(""), summary_table(s, self.step_um)]
@@ -189,6 +195,31 @@ class SummaryScreen(StepScreen):
         self.exported.append(path)
         status.update(f"Exported {count} records to {os.path.abspath(path)}.")
         self.napp.model.log("info", f"Exported the session's log to {path}.")
+
+    def _move_courses_on(self) -> list[Course]:
+        """Attach the session to the client's open courses it delivered on."""
+        try:
+            return attach_delivered(self.napp.store, self.pen.client_ref, self.pen.session_id)
+        except DriverError as exc:
+            self.napp.model.log("warn", f"The course was not moved on: {exc}")
+            return []
+
+    def action_report(self) -> None:
+        """R: write the session's report (HTML) beside the exports."""
+        status = self.query_one("#export-status", Static)
+        base = self.query_one("#export-path", Input).value.strip() or "needlepen-session"
+        try:
+            path = Path(export_path(base + "-report", "html"))
+            if path.exists():
+                status.update(f"{path} exists already; choose another name.")
+                return
+            write_report(self.napp.store, self.napp.policy, self.pen.session_id, path)
+        except (OSError, DriverError) as exc:
+            status.update(f"Could not write the report: {exc}")
+            return
+        self.exported.append(str(path))
+        status.update(f"Report written to {path}.")
+        self.napp.model.log("info", f"Wrote the session's report to {path}.")
 
     def action_new_session(self) -> None:
         self.napp.new_session()

@@ -24,6 +24,7 @@ from protocol import State
 
 from .. import format as fmt
 from ..cartridge import BY_HAND, fit_fresh_cartridge, simulated
+from ..courses import CourseLines
 from ..model import Snapshot
 from ..typed import Proposal, proposal
 from ..widgets.eventlog import EventLog
@@ -41,6 +42,7 @@ RATE_STEP_HZ = 5
 
 class TreatmentScreen(StepScreen):
     STEP = "Treatment"
+    _course_lines: CourseLines | None = None
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "start_stop", "Start/Stop", priority=True, key_display="Space"),
         Binding("plus,equals_sign", "depth(1)", "Depth", key_display="+/-"),
@@ -195,6 +197,14 @@ class TreatmentScreen(StepScreen):
             button.label = label
             button.variant = "warning" if running else "success"
 
+    def _courses(self) -> CourseLines:
+        """The client's open courses (read once per screen), for the course line."""
+        if self._course_lines is None:
+            pen = self.napp.pen
+            client = pen.client_ref if pen is not None else None
+            self._course_lines = CourseLines(self.napp.store, self.napp.policy, client)
+        return self._course_lines
+
     def show_setpoints(self) -> None:
         pen = self.napp.pen
         grid = Table.grid(padding=(0, 1))
@@ -214,6 +224,10 @@ class TreatmentScreen(StepScreen):
             if hard is not None and cap is not None and hard > cap:
                 words += f", up to {fmt.mm(hard, step)} with a recorded reason"
             grid.add_row("Zone", words)
+            course = self._courses().text(self.zone)
+            if course is not None:
+                grid.add_row("Course", course)
+            self.query_one("#controls").set_class(course is not None, "-course")
         grid.add_row("Depth", self._decision_text(self.depth_asked, self.depth_decision, "mm"))
         rate = self._decision_text(self.rate_asked, self.rate_decision, "Hz")
         if self.rate_note:
