@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from driver.policy import default_policy
 from driver.report import render_report
+from driver.safety.policy import default_policy
 from driver.store import AuditStore
 from driver.testing.sessions import recorded_session
 

@@ -25,8 +25,8 @@ _EXPORTS = {
     "Decision": "driver.safety",
     "DeviceLimits": "driver.safety",
     "Outcome": "driver.safety",
-    "Policy": "driver.policy",
-    "load_policy": "driver.policy",
+    "Policy": "driver.safety.policy",
+    "load_policy": "driver.safety.policy",
     "DriverError": "driver.errors",
 }
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from driver.courses import Course, ZoneDelivery, courses, session_delivery
-from driver.policy import Policy
+from driver.safety.policy import Policy
 from driver.store import AuditStore, check_client
 
 __all__ = ["ClientRecord", "CourseRecord", "Timing", "ZoneRecord", "client_record"]

@@ -24,8 +24,8 @@ from typing import Any
 from driver.clientrecord import client_record
 from driver.courses import Course, attach_session, close_course, courses, plan_course
 from driver.errors import DriverError
-from driver.policy import load_policy
 from driver.report import render_report
+from driver.safety.policy import load_policy
 from driver.store import AuditStore, Operator
 from driver.store_cli import CliInputError, _db_parent, _open, _session_number
 from driver.text import printable

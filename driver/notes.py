@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from driver.errors import DriverError
-from driver.policy import ZONE_NAMES
+from driver.safety.policy import ZONE_NAMES
 from driver.store import AuditStore, Record
 
 __all__ = [

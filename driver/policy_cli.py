@@ -17,8 +17,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, Final
 
-from .governor import DEVICE_CLASSES, Decision, DeviceLimits, Governor, Request
-from .policy import (
+from .safety import DEVICE_CLASSES, Decision, DeviceLimits, Governor, Request
+from .safety.policy import (
     ROLE_NAMES,
     ZONE_NAMES,
     Policy,

@@ -32,8 +32,8 @@ from textual.driver import Driver
 from textual.message import Message
 
 from driver.errors import DriverError, NotAllowed
-from driver.policy import ZONE_NAMES, Policy, load_policy
-from driver.screening import ScreeningResult, Verdict, required
+from driver.safety.policy import ZONE_NAMES, Policy, load_policy
+from driver.safety.screening import ScreeningResult, Verdict, required
 from driver.session import DEFAULT_TELEMETRY_HZ, Pen
 from driver.store import AuditStore
 from driver.vocabulary import PROFESSIONAL_ROLES
@@ -630,7 +630,7 @@ def check_flags(args: argparse.Namespace, policy: Policy) -> None:
     if role == "engineer" and client:
         raise NotAllowed("The engineer role treats the bench zone only: it has no client.")
     if role is not None and zone is not None:
-        from driver.governor import Governor
+        from driver.safety import Governor
 
         zones = Governor(policy).zones_for(role)
         if zone not in zones:

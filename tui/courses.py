@@ -13,11 +13,11 @@ from rich.table import Table
 from rich.text import Text
 
 from driver.clientrecord import Timing, client_record
-from driver.concerns import guidance_for
 from driver.courses import Course, attach_session, courses, session_delivery
 from driver.errors import DriverError
-from driver.policy import Policy
 from driver.report import render_report
+from driver.safety.concerns import guidance_for
+from driver.safety.policy import Policy
 from driver.store import AuditStore
 
 from . import format as fmt

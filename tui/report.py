@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from driver.screening import ScreeningResult, Verdict
+from driver.safety.screening import ScreeningResult, Verdict
 from driver.store import Record
 from protocol import Fault
 

@@ -23,7 +23,6 @@ from decimal import Decimal
 
 from protocol import DeviceClass
 
-from ..policy import Policy
 from ..vocabulary import (
     BENCH_ZONE,
     CLINICIAN_ROLE,
@@ -35,6 +34,7 @@ from ..vocabulary import (
 from .decision import Decision, DeviceLimits, Effect, Finding, Outcome, Request, Rule
 from .limits import Caps, Device, caps_for, parse_device
 from .numbers import decimal_of, show
+from .policy import Policy
 from .reason import REASON_RULE, check_override_reason
 from .rules import (
     DepthVerdict,

@@ -7,10 +7,10 @@ from typing import Final
 
 from protocol import DeviceClass
 
-from ..policy import DEPTH_CEILING_MAX_UM, DEPTH_CEILING_MIN_UM, HOME_DEPTH_LIMIT_UM, Policy
 from ..vocabulary import DEVICE_CLASSES, ENGINEER_ROLE, HOME_CLASS, format_mm
 from .decision import DeviceLimits
 from .numbers import ceil_step, decimal_of, floor_step, show, um_ceil, um_floor, whole
+from .policy import DEPTH_CEILING_MAX_UM, DEPTH_CEILING_MIN_UM, HOME_DEPTH_LIMIT_UM, Policy
 
 #: The most a home role ever gets, whatever else is said (below 1.0 mm, on a 1 µm grid).
 HOME_CEILING_UM: Final = HOME_DEPTH_LIMIT_UM - 1

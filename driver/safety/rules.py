@@ -9,11 +9,11 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..policy import RATE_CEILING_MAX_HZ, RATE_CEILING_MIN_HZ, Policy
 from ..vocabulary import BENCH_ZONE, CLINICIAN_ROLE, ENGINEER_ROLE, ZONE_NAMES, format_mm
 from .decision import Effect, Finding, Rule
 from .limits import Caps, Device
 from .numbers import decimal_of, floor_step, is_number, show, show_days, show_mm, um_floor
+from .policy import RATE_CEILING_MAX_HZ, RATE_CEILING_MIN_HZ, Policy
 
 R, E = Rule, Effect
 

@@ -8,8 +8,8 @@ import protocol
 from protocol import DeviceClass, NackError
 
 from ..errors import CommandRefused, HandshakeError
-from ..policy import Policy
 from ..safety import DeviceLimits, Governor
+from ..safety.policy import Policy
 from ..vocabulary import ROLE_NAMES
 
 __all__ = [

@@ -32,8 +32,8 @@ from protocol import DeviceClass, NackError
 from ..errors import DriverError, HandshakeError, NotAllowed, StoreError
 from ..exit_hooks import register, unregister
 from ..link import Link
-from ..policy import Policy, load_policy
 from ..safety import Governor
+from ..safety.policy import Policy, load_policy
 from ..store import AuditStore, check_client, home_client
 from ..transport import Port, open_port
 from ..vocabulary import HOME_ROLE, PROFESSIONAL_ROLES, TREATING_ROLES

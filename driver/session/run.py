@@ -11,7 +11,7 @@ import protocol
 
 from ..errors import Cancelled, CommandRefused, DriverError, NotAllowed
 from ..safety import Request
-from ..screening import Verdict, session_verdict
+from ..safety.screening import Verdict, session_verdict
 from ..store import StartFacts
 from ..vocabulary import format_mm
 from .core import DEPTH_TOLERANCE_UM, START_SETTLE_S, PenCore

@@ -24,9 +24,9 @@ from driver.notes import (
     record_note,
     record_reaction,
 )
-from driver.policy import Policy, default_policy
-from driver.screening import KEYS
-from driver.screening import record as record_screening
+from driver.safety.policy import Policy, default_policy
+from driver.safety.screening import KEYS
+from driver.safety.screening import record as record_screening
 from driver.store import AuditStore
 
 __all__ = ["RecordedSession", "recorded_session"]

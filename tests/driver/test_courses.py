@@ -22,7 +22,6 @@ from driver.courses import (
     plan_course,
     session_delivery,
 )
-from driver.governor import DeviceLimits, Governor
 from driver.notes import (
     MAX_NOTE_CHARS,
     NoteError,
@@ -33,7 +32,8 @@ from driver.notes import (
     record_note,
     record_reaction,
 )
-from driver.policy import PolicyError, default_policy, load_policy_text, policy_to_toml
+from driver.safety import DeviceLimits, Governor
+from driver.safety.policy import PolicyError, default_policy, load_policy_text, policy_to_toml
 from driver.store import AuditStore
 
 DAY = 86_400.0

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from driver.governor import Decision, DeviceLimits, Governor, Outcome, Request
-from driver.policy import Policy, default_policy, load_policy_text
+from driver.safety import Decision, DeviceLimits, Governor, Outcome, Request
+from driver.safety.policy import Policy, default_policy, load_policy_text
 from protocol import DeviceClass, Info
 
 from .test_policy import DOMAIN_ZONES, SKIN_ZONES

@@ -14,8 +14,8 @@ from typing import Any
 from hypothesis import event, given, note
 from hypothesis import strategies as st
 
-from driver.governor import Decision, DeviceLimits, Governor, Outcome, Request
-from driver.policy import ROLE_NAMES, ZONE_NAMES, Policy
+from driver.safety import Decision, DeviceLimits, Governor, Outcome, Request
+from driver.safety.policy import ROLE_NAMES, ZONE_NAMES, Policy
 
 from .test_policy import SKIN_ZONES, valid_policies
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from driver import screening
-from driver.governor import (
+from driver.safety import screening
+from driver.safety import (
     MIN_REASON_CHARS,
     REASON_RULE,
     DeviceLimits,
@@ -19,7 +19,7 @@ from driver.governor import (
     Request,
     check_override_reason,
 )
-from driver.policy import default_policy
+from driver.safety.policy import default_policy
 from driver.store import AuditStore
 
 GOV = Governor(default_policy())

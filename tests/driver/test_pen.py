@@ -13,8 +13,8 @@ from driver.errors import (
     SessionClosed,
     WrongPin,
 )
-from driver.governor import Outcome
 from driver.pen import Pen
+from driver.safety import Outcome
 from protocol import State
 from tests.helpers import wait_for
 
@@ -366,7 +366,7 @@ def test_audit_chain_verifies_after_a_session(store):
 
 
 def test_a_blocking_screening_refuses_start(store):
-    from driver import screening
+    from driver.safety import screening
 
     answers = dict.fromkeys(screening.KEYS, False) | {"pregnancy": True}
     with Pen.open("sim://?seed=25", role="home", zone="forehead", db=store) as pen:
@@ -380,7 +380,7 @@ def test_a_blocking_screening_refuses_start(store):
 
 
 def test_an_acknowledged_screening_lets_a_clinician_start(store):
-    from driver import screening
+    from driver.safety import screening
 
     answers = dict.fromkeys(screening.KEYS, False) | {"cold_sores": True}
     with Pen.open(

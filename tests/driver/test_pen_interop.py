@@ -12,7 +12,7 @@ import pytest
 import protocol
 from driver.errors import HandshakeError
 from driver.pen import Pen, check_info, usable_limits
-from driver.policy import load_policy
+from driver.safety.policy import load_policy
 from driver.store import AuditStore
 from protocol import DeviceClass, State
 from simulator.firmware import PenConfig

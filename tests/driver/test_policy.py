@@ -17,7 +17,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from driver.policy import (
+from driver.safety.policy import (
     ROLE_NAMES,
     ZONE_NAMES,
     Policy,

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from driver.cli import main
-from driver.governor import Governor
-from driver.policy import default_policy, load_policy
 from driver.policy_cli import decide_lines
+from driver.safety import Governor
+from driver.safety.policy import default_policy, load_policy
 
 OUTCOMES = {"allowed", "clamped", "needs_override", "rejected"}
 

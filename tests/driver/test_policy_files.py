@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from driver.pen import Pen
-from driver.policy import MAX_POLICY_BYTES, PolicyError, default_policy, load_policy
+from driver.safety.policy import MAX_POLICY_BYTES, PolicyError, default_policy, load_policy
 
 
 def load_in_thread(path: Path | str, seconds: float = 5.0) -> BaseException | object:

@@ -13,8 +13,8 @@ import pytest
 from driver import Pen
 from driver.courses import attach_session, plan_course
 from driver.errors import StoreError
-from driver.policy import default_policy
 from driver.report import PLOT_HEIGHT, PLOT_WIDTH, render_report
+from driver.safety.policy import default_policy
 from driver.store import AuditStore
 from driver.testing.sessions import recorded_session
 

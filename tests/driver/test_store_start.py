@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from driver import screening
+from driver.safety import screening
 from driver.errors import CommandRefused, NotAllowed, StoreError
 from driver.pen import Pen
 from driver.store import AuditStore, StartFacts, home_client, normalise_client

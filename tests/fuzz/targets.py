@@ -10,7 +10,7 @@ Targets:
   sends). Properties: never raises; buffers at most one maximal frame; what it accepts has a
   type of its direction and re-encodes to a frame that decodes to the same thing; chunking
   does not change the result; it resynchronises at the next 0x00.
-- policy_loader: `driver.policy.load_policy` on a file holding the bytes (size limit, UTF-8,
+- policy_loader: `driver.safety.policy.load_policy` on a file holding the bytes (size limit, UTF-8,
   TOML, pydantic, cross-key rules). Properties: a Policy or a PolicyError in one line, never
   anything else; an accepted policy keeps every built-in ceiling, the home role stays below
   1.0 mm through the governor, and the policy survives a write-and-read round trip.
@@ -26,8 +26,8 @@ from itertools import pairwise
 from pathlib import Path
 
 import protocol
-from driver.governor import DeviceLimits, Governor
-from driver.policy import (
+from driver.safety import DeviceLimits, Governor
+from driver.safety.policy import (
     MAX_POLICY_BYTES,
     PRIVILEGE_ORDER,
     ROLE_NAMES,
@@ -199,7 +199,7 @@ def seeds(name: str) -> list[bytes]:
     if name == "selftest":
         return [b"fine", b"!planted"]
     if name == "policy_loader":
-        from driver.policy import default_policy, default_policy_text
+        from driver.safety.policy import default_policy, default_policy_text
 
         return [
             default_policy_text().encode(),

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from driver.policy import (
+from driver.safety.policy import (
     ROLE_NAMES,
     ZONE_NAMES,
     Policy,

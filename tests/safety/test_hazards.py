@@ -9,9 +9,9 @@ from contextlib import suppress
 import pytest
 
 from driver.errors import DriverError, LinkLost, PenRebooted, SessionClosed
-from driver.governor import Decision
 from driver.pen import Pen
-from driver.policy import ZONE_NAMES
+from driver.safety import Decision
+from driver.safety.policy import ZONE_NAMES
 from protocol import State
 from tests.safety.harness import HOME_LIMIT_UM, Rig
 

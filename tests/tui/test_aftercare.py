@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from driver.aftercare import AFTERCARE, Downtime, downtime, instructions
+from driver.safety.aftercare import AFTERCARE, Downtime, downtime, instructions
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_instructions_without_depths_still_give_the_aftercare():
 
 
 def test_aftercare_comes_from_what_was_delivered_not_from_set_points():
-    from driver.aftercare import Delivered, delivered_instructions
+    from driver.safety.aftercare import Delivered, delivered_instructions
 
     lines = delivered_instructions(
         [Delivered("forehead", 800, 0.5), Delivered("cheeks", 0, 1.5)], 28
@@ -85,7 +85,7 @@ def test_aftercare_comes_from_what_was_delivered_not_from_set_points():
     ],
 )
 def test_no_client_aftercare_when_nothing_reached_skin(delivered, blocked):
-    from driver.aftercare import Delivered, delivered_instructions
+    from driver.safety.aftercare import Delivered, delivered_instructions
 
     zones = [Delivered(z, n, d) for z, n, d in delivered]
     assert delivered_instructions(zones, 28, blocked=blocked) == []
@@ -102,7 +102,7 @@ def test_no_client_aftercare_when_nothing_reached_skin(delivered, blocked):
     )
 )
 def test_the_deepest_delivered_skin_depth_sets_the_downtime(zones):
-    from driver.aftercare import Delivered, delivered_instructions
+    from driver.safety.aftercare import Delivered, delivered_instructions
 
     lines = delivered_instructions([Delivered(*z) for z in zones])
     skin = [d for z, n, d in zones if z != "bench" and n > 0 and downtime(d) is not None]

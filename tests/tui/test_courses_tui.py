@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from driver.courses import courses, plan_course
-from driver.policy import default_policy
+from driver.safety.policy import default_policy
 from protocol import State
 from tests.tui.conftest import (
     FIXED_NOW,

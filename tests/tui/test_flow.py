@@ -9,7 +9,7 @@ import pytest
 
 import protocol
 from driver.errors import AuthError
-from driver.governor import Outcome
+from driver.safety import Outcome
 from protocol import State
 from tests.tui.conftest import (
     SIZE,

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from driver.errors import NotAllowed
-from driver.policy import load_policy
+from driver.safety.policy import load_policy
 from tui.app import check_flags, client_ref_problem
 
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from driver.errors import DriverError, WrongPin
-from driver.screening import (
+from driver.safety.screening import (
     CHECKLIST,
     KEYS,
     ScreeningError,

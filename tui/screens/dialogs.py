@@ -13,8 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from driver.governor import Decision
-from driver.screening import ScreeningResult
+from driver.safety import Decision
+from driver.safety.screening import ScreeningResult
 
 from .. import format as fmt
 from ..typed import Proposal, TypedValueError, parse_amount

@@ -1,6 +1,6 @@
 """Step 3b: the contraindication checklist. Every question needs an explicit Y or N; any "yes"
 blocks a home session and needs a clinician's recorded acknowledgement in a professional one.
-The rule lives in driver.screening; this screen asks and shows."""
+The rule lives in driver.safety.screening; this screen asks and shows."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Static
 
 from driver.errors import AuthError
-from driver.screening import CHECKLIST, ScreeningResult, Verdict, acknowledge, record
+from driver.safety.screening import CHECKLIST, ScreeningResult, Verdict, acknowledge, record
 
 from ..widgets.question import Question
 from .base import StepScreen

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from driver.errors import DriverError
-from driver.governor import Outcome
 from driver.pen import Pen
+from driver.safety import Outcome
 from driver.store import AuditStore
 from protocol import DeviceClass, State, Status
 

@@ -4,9 +4,9 @@ Clinicians and clients think in concerns (fine lines, acne scars, stretch marks.
 depths. Like an infusion pump's drug library, each concern of the library names the zones it
 applies to, the usual depth range per zone, a rate range, how many sessions a course has and
 the days between them. The library is the `[concerns.NAME]` tables of the policy file; this
-module holds their shape, `driver.policy` holds the rules that refuse a library whose guidance
-passes a governor cap (one place for every policy rule). Guidance only suggests: the governor
-decides every depth that is sent, whatever a concern says.
+module holds their shape, `driver.safety.policy` holds the rules that refuse a library whose
+guidance passes a governor cap (one place for every policy rule). Guidance only suggests: the
+governor decides every depth that is sent, whatever a concern says.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from driver.aftercare import Downtime, downtime
+from driver.safety.aftercare import Downtime, downtime
 
 __all__ = [
     "CONCERN_NAME_CHARS",
@@ -50,7 +50,7 @@ IntPair = Annotated[list[int], AfterValidator(_pair_int)]
 
 
 class Concern(BaseModel):
-    """One protocol of the library (the rules that tie it to the caps live in driver.policy)."""
+    """One protocol of the library (the rules that tie it to the caps: driver.safety.policy)."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
@@ -72,7 +72,7 @@ class Concern(BaseModel):
         return tuple(self.depth_mm)
 
     def downtime(self) -> Downtime | None:
-        """The downtime to expect at this concern's deepest guidance (driver.aftercare)."""
+        """The downtime to expect at this concern's deepest guidance (driver.safety.aftercare)."""
         deepest = max((hi for _, hi in self.depth_mm.values()), default=0.0)
         return downtime(deepest)
 

@@ -22,11 +22,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from .errors import DriverError
-from .governor import REASON_RULE, check_override_reason
+from ..errors import DriverError
+from .reason import REASON_RULE, check_override_reason
 
 if TYPE_CHECKING:
-    from .store import AuditStore
+    from ..store import AuditStore
 
 __all__ = [
     "CHECKLIST",
