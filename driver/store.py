@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from driver.errors import (
+    CannotContinue,
     NotAdministrator,
     OperatorDisabled,
     OperatorLocked,
@@ -92,6 +93,20 @@ STORE_KINDS = frozenset(
         "operator_pin_reset",
     }
 )
+
+
+class Interruption(enum.StrEnum):
+    """What ended a session without the operator choosing it (the `interrupted` field of its
+    session_closed record). Only such a session may be continued (`begin_session(continues=)`)."""
+
+    LINK_LOST = "link_lost"
+    PEN_REBOOTED = "pen_rebooted"
+    #: the pen ended the session itself: its watchdog, or it answered that it has none
+    PEN_ENDED = "pen_ended"
+
+
+#: A session continues an interrupted one only if that one ended at most this long before.
+CONTINUE_WITHIN_SECONDS = 2 * 60 * 60
 
 MAX_DATA_BYTES = 1 << 20
 _MAX_DEPTH = 32
@@ -1261,9 +1276,18 @@ class AuditStore:
         device_serial: int,
         boot_id: int,
         device_class: str,
+        continues: int | None = None,
         now: float | None = None,
     ) -> int:
-        """Open a session and return its number."""
+        """Open a session and return its number.
+
+        `continues` names the session this one carries on after an interruption (a lost link,
+        a pen reboot, the pen's watchdog): that session must have ended by one
+        (`end_session(interrupted=...)`) at most CONTINUE_WITHIN_SECONDS ago, for the same
+        client, with the same operator or another of the same role, and not have been
+        continued already; otherwise CannotContinue says why and nothing is written. The
+        interval rule then does not count that session (nor those it continued) as this
+        one's last session: it is the same visit."""
         if role not in ROLES:
             raise StoreError(f"{_show(role)} is not a role; choose one of {', '.join(ROLES)}.")
         client = check_client(client_ref)
@@ -1283,9 +1307,15 @@ class AuditStore:
             )
         if role == "home":
             client = home_client(device_serial)
+        if continues is not None and (
+            not isinstance(continues, int) or isinstance(continues, bool)
+        ):
+            raise CannotContinue(f"{_show(continues)} is not a session number.")
         ts_us = _ts_us(now)
         self.check_trust()  # no session treats from a store whose tables disagree with the log
         with self._write() as conn:
+            if continues is not None:
+                self._check_continues(conn, continues, role, operator_id, client, ts_us)
             if operator_id is not None:
                 row = conn.execute(
                     "SELECT role, disabled FROM operators WHERE id = ?", (str(operator_id),)
@@ -1314,12 +1344,80 @@ class AuditStore:
                 "boot_id": boot_id,
                 "device_class": dclass,
             }
+            if continues is not None:
+                data["continues"] = continues
             self._append(conn, "session_opened", canonical_json(data), session_id, ts_us)
         return session_id
 
-    def end_session(self, session_id: int, reason: str, now: float | None = None) -> None:
-        """Close a session (a second call is a no-op: the first reason stands)."""
+    def _check_continues(
+        self,
+        conn: sqlite3.Connection,
+        previous: int,
+        role: str,
+        operator_id: str | None,
+        client: str | None,
+        ts_us: int,
+    ) -> None:
+        """Raise CannotContinue unless a new session may continue session `previous`."""
+        row = conn.execute(
+            "SELECT role, operator_id, client_ref, ended_us FROM sessions WHERE id = ?",
+            (previous,),
+        ).fetchone()
+        if row is None:
+            raise CannotContinue(f"There is no session {previous} to continue.")
+        prev_role, prev_op, prev_client, ended_us = row
+        if ended_us is None:
+            raise CannotContinue(
+                f"Session {previous} has not ended; only an interrupted session is continued."
+            )
+        closed = conn.execute(
+            "SELECT json_extract(data, '$.interrupted') FROM log "
+            "WHERE session_id = ? AND kind = 'session_closed'",
+            (previous,),
+        ).fetchone()
+        if closed is None or closed[0] not in {i.value for i in Interruption}:
+            raise CannotContinue(
+                f"Session {previous} was ended by the operator, not by an interruption; "
+                "start a new session instead."
+            )
+        if prev_client != client:
+            raise CannotContinue(f"Session {previous} was another client's; start a new session.")
+        if prev_op != operator_id and prev_role != role:
+            raise CannotContinue(
+                f"Session {previous} was run by a {prev_role}: only its operator or another "
+                f"{prev_role} may continue it."
+            )
+        if ts_us - int(ended_us) > CONTINUE_WITHIN_SECONDS * 1_000_000:
+            raise CannotContinue(
+                f"Session {previous} ended more than {CONTINUE_WITHIN_SECONDS // 3600} hours "
+                "ago; start a new session instead."
+            )
+        if conn.execute(
+            "SELECT 1 FROM log WHERE session_id > ? AND kind = 'session_opened' "
+            "AND json_extract(data, '$.continues') = ? LIMIT 1",
+            (previous, previous),
+        ).fetchone():
+            raise CannotContinue(f"Session {previous} has been continued already.")
+
+    def end_session(
+        self,
+        session_id: int,
+        reason: str,
+        now: float | None = None,
+        *,
+        interrupted: Interruption | None = None,
+    ) -> None:
+        """Close a session (a second call is a no-op: the first reason stands).
+
+        `interrupted` says the session ended without the operator choosing it (recorded as
+        the session_closed record's `interrupted` field): only such a session may be
+        continued by another (`begin_session(continues=...)`)."""
         reason = _check_text(reason, "reason for ending the session", 200)
+        if interrupted is not None and interrupted not in set(Interruption):
+            raise StoreError(
+                f"{_show(interrupted)} is not an interruption; choose one of "
+                f"{', '.join(i.value for i in Interruption)}."
+            )
         ts_us = _ts_us(now)
         with self._write() as conn:
             if self._session_row(conn, session_id)[1] is not None:
@@ -1328,9 +1426,10 @@ class AuditStore:
                 "UPDATE sessions SET ended_us = ?, end_reason = ? WHERE id = ?",
                 (ts_us, reason, session_id),
             )
-            self._append(
-                conn, "session_closed", canonical_json({"reason": reason}), session_id, ts_us
-            )
+            closed: dict[str, object] = {"reason": reason}
+            if interrupted is not None:
+                closed["interrupted"] = Interruption(interrupted).value
+            self._append(conn, "session_closed", canonical_json(closed), session_id, ts_us)
 
     def sessions(self) -> list[SessionRow]:
         rows = self._read(
@@ -1386,7 +1485,9 @@ class AuditStore:
         """Days since this client's zone was last treated in another session (None if never).
 
         The client reference is compared normalised (`normalise_client`). Any other session
-        counts, not only older ones: two pens on one client is no excuse. A last treatment
+        counts, not only older ones: two pens on one client is no excuse, except the
+        interrupted sessions `exclude_session` continues (`begin_session(continues=)`), which
+        are the same visit. A last treatment
         "in the future" (the clock went back) counts as today. A treatment withdrawn because
         the pen refused START does not count.
         """
@@ -1410,26 +1511,37 @@ class AuditStore:
         now_us: int,
         exclude_session: int | None,
     ) -> float | None:
-        other = "" if exclude_session is None else " AND session_id != ?"
-        extra: tuple[object, ...] = () if exclude_session is None else (exclude_session,)
+        # the excluded session and, link by link, the interrupted sessions it continues
+        # (begin_session checked each link): all one visit, never each other's "last session"
+        chain = (
+            ""
+            if exclude_session is None
+            else "WITH RECURSIVE chain(sid) AS (SELECT ? UNION SELECT json_extract(l.data, "
+            "'$.continues') FROM log l JOIN chain ON l.session_id = chain.sid "
+            "WHERE l.kind = 'session_opened' AND json_extract(l.data, '$.continues') "
+            "IS NOT NULL) "
+        )
+        other = "" if exclude_session is None else " AND session_id NOT IN chain"
+        first: tuple[object, ...] = () if exclude_session is None else (exclude_session,)
         withdrawn = ""
         if self._version >= 2:
             withdrawn = (
                 " AND record_id NOT IN (SELECT treatment_record_id FROM treatment_withdrawals)"
             )
         row = conn.execute(
-            "SELECT MAX(ts_us) FROM treatments WHERE client_ref = ? AND zone = ?"
+            chain
+            + "SELECT MAX(ts_us) FROM treatments WHERE client_ref = ? AND zone = ?"
             + other
             + withdrawn,
-            (client, zone, *extra),
+            (*first, client, zone),
         ).fetchone()
         last = row[0]
         legacy_upto = self._legacy_upto(conn)
         if legacy_upto:
             row = conn.execute(
-                "SELECT MAX(ts_us) FROM treatments WHERE id <= ? AND zone = ? "
+                chain + "SELECT MAX(ts_us) FROM treatments WHERE id <= ? AND zone = ? "
                 "AND np_client_key(client_ref) = ?" + other + withdrawn,
-                (legacy_upto, zone, client, *extra),
+                (*first, legacy_upto, zone, client),
             ).fetchone()
             if row[0] is not None and (last is None or row[0] > last):
                 last = row[0]
@@ -1455,8 +1567,9 @@ class AuditStore:
 
         Called BEFORE START is sent. Inside one write transaction (BEGIN IMMEDIATE: every other
         writer on this store waits, and this one sees all they committed) it gathers the facts
-        the rules need (days since this client's zone was treated in any other session,
-        whether the cartridge was used in another session, this session's screening records),
+        the rules need (days since this client's zone was treated in any other session but
+        those this one continues, whether the cartridge was used in another session, this
+        session's screening records),
         calls `check(facts)`, which raises to refuse (nothing is written) or returns extra data
         for the record, and then records the treatment and the cartridge. Returns the
         treatment record's id (for `withdraw_treatment` when the pen refuses START).

@@ -31,8 +31,8 @@ from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.message import Message
 
-from driver.errors import DriverError, NotAllowed
-from driver.pen import DEFAULT_TELEMETRY_HZ, PROFESSIONAL_ROLES, Pen
+from driver.errors import CannotContinue, DriverError, NotAllowed
+from driver.pen import DEFAULT_TELEMETRY_HZ, PROFESSIONAL_ROLES, Login, Pen
 from driver.policy import ZONE_NAMES, Policy, load_policy
 from driver.screening import ScreeningResult, Verdict, required
 from driver.store import AuditStore
@@ -62,8 +62,11 @@ class Flow:
     client: str | None = None
     zone: str | None = None
     screening: ScreeningResult | None = None
-    #: the operator's PIN was checked on the operator step (before the client is asked)
-    verified: bool = False
+    #: the PIN check of the operator step (before the client is asked), which the session's
+    #: begin uses: one login record per login
+    login: Login | None = None
+    #: the session that ended by itself and this one continues (the same visit)
+    continues: int | None = None
     #: one sentence for the operator screen (a wrong PIN, a lockout, ...)
     operator_error: str | None = None
     client_error: str | None = None
@@ -300,8 +303,7 @@ class NeedlepenApp(App[int]):
         if pen.session_id < 0:
             role = self.effective_role
             if role is None or (
-                role in PROFESSIONAL_ROLES
-                and (not flow.operator or not flow.pin or not flow.verified)
+                role in PROFESSIONAL_ROLES and (not flow.operator or flow.login is None)
             ):
                 self._show(OperatorScreen())
                 return
@@ -372,31 +374,32 @@ class NeedlepenApp(App[int]):
         registered for comes back to the operator step as one sentence."""
         flow = self.flow
         role = self.effective_role
-        if role not in PROFESSIONAL_ROLES or not flow.operator or not flow.pin:
-            flow.verified = False
+        pen = self.pen
+        flow.login = None
+        if role not in PROFESSIONAL_ROLES or not flow.operator or not flow.pin or pen is None:
             self.advance()
             return
         operator, pin = flow.operator, flow.pin
 
-        def check() -> str:
-            op = self.store.authenticate(operator, pin)
-            if op.role != role:
-                raise NotAllowed(f"Operator {op.id} is registered as {op.role}, not {role}.")
-            return op.id
-
-        def done(_: object) -> None:
-            flow.verified = True
+        def done(login: Login) -> None:
+            flow.login = login
+            flow.pin = None  # checked: not kept longer than needed
             flow.operator_error = None
             self.advance()
 
         def failed(exc: BaseException) -> None:
             flow.pin = None
-            flow.verified = False
+            flow.login = None
             flow.operator_error = str(exc)
             self.model.log("error", str(exc))
             self.advance()
 
-        self.run_command("check PIN", check, on_done=done, on_error=failed)
+        self.run_command(
+            "check PIN",
+            lambda: pen.login(role=role, operator=operator, pin=pin),
+            on_done=done,
+            on_error=failed,
+        )
 
     def begin_session(self) -> None:
         """Authenticate and begin the audited session with what the steps gathered."""
@@ -406,11 +409,13 @@ class NeedlepenApp(App[int]):
         role = self.effective_role or "home"
         professional = role in PROFESSIONAL_ROLES
         operator = flow.operator if professional else None
-        pin = flow.pin if professional else None
+        login = flow.login if professional else None
         client = flow.client if required(role) else None
+        continues = flow.continues
 
         def done(_: object) -> None:
             flow.pin = None  # not kept longer than needed
+            flow.login = None
             flow.operator_error = None
             self.model.log(
                 "info",
@@ -422,15 +427,24 @@ class NeedlepenApp(App[int]):
             self.advance()
 
         def failed(exc: BaseException) -> None:
+            if isinstance(exc, CannotContinue):
+                # not the same visit after all: a new session, the interval rule as usual
+                flow.continues = None
+                self.model.log("warn", f"{exc} This is a new session.")
+                self.notify(f"{exc} This is a new session.", severity="warning", timeout=8)
+                self.begin_session()  # the login is still unused
+                return
             flow.pin = None
-            flow.verified = False
+            flow.login = None
             flow.operator_error = str(exc)
             self.model.log("error", str(exc))
             self.advance()
 
         self.run_command(
             "login",
-            lambda: pen.begin(role=role, operator=operator, pin=pin, client=client),
+            lambda: pen.begin(
+                role=role, operator=operator, login=login, client=client, continues=continues
+            ),
             on_done=done,
             on_error=failed,
         )
@@ -463,6 +477,8 @@ class NeedlepenApp(App[int]):
             if screening is not None and screening.verdict is Verdict.CLEAR
             else None
         )
+        old = self.pen
+        continues = old.session_id if old is not None and old.session_id >= 0 else None
         self.flow = Flow(
             port=flow.port,
             role=flow.role,
@@ -470,11 +486,11 @@ class NeedlepenApp(App[int]):
             client=flow.client,
             zone=flow.zone,
             kept_answers=kept,
+            continues=continues,
         )
         self._auto_connect = flow.port is not None
         if self.runner is not None:
             self.runner.cancel_pending()
-        old = self.pen
         if old is not None and not old.closed:
             with contextlib.suppress(Exception):
                 old.close("a new session after the pen stopped")
