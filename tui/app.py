@@ -161,10 +161,18 @@ class NeedlepenApp(App[int]):
         self.set_interval(1 / self.refresh_hz, self._tick)
         if self.handle_signals:  # the real program (not a test harness)
             self._install_signal_handlers()
-            # What start-up built lives as long as the app: keep it out of the collector's
-            # full scans, whose pauses hold the GIL and could delay the driver's heartbeat.
-            self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(self._after_first_screen)
         self.advance()
+
+    def _after_first_screen(self) -> None:
+        """Once the first screen is drawn: import the later steps' modules (the treatment
+        screen's plots and log cost a tenth of a second), then, in the real program, keep
+        what start-up built out of the collector's full scans, whose pauses hold the GIL and
+        could delay the driver's heartbeat."""
+        from .screens import client, operator, screening, treatment  # noqa: F401
+
+        if self.handle_signals:
+            gc.freeze()
 
     def _deliver(self, outcome: Outcome) -> None:
         """From the worker thread: post the outcome to the UI thread (thread-safe)."""
@@ -286,16 +294,13 @@ class NeedlepenApp(App[int]):
         return self.flow.role
 
     def advance(self) -> None:
-        """Show the next step that still needs an answer."""
-        from .screens.client import ClientScreen
-        from .screens.connect import ConnectScreen
-        from .screens.operator import OperatorScreen
-        from .screens.screening import ScreeningScreen
-        from .screens.treatment import TreatmentScreen
-
+        """Show the next step that still needs an answer. (Each step's module is imported when
+        it is first shown: the first screen need not wait for the treatment screen's.)"""
         pen = self.pen
         flow = self.flow
         if pen is None or pen.closed:
+            from .screens.connect import ConnectScreen
+
             auto = flow.port if self._auto_connect else None
             self._auto_connect = False
             self._show(ConnectScreen(auto_connect=auto))
@@ -305,19 +310,27 @@ class NeedlepenApp(App[int]):
             if role is None or (
                 role in PROFESSIONAL_ROLES and (not flow.operator or flow.login is None)
             ):
+                from .screens.operator import OperatorScreen
+
                 self._show(OperatorScreen())
                 return
             if required(role) and not flow.client:
                 if role == "home":
                     flow.client = HOME_CLIENT  # self-treatment: the client is the user
                 else:
+                    from .screens.client import ClientScreen
+
                     self._show(ClientScreen())
                     return
             self.begin_session()
             return
         if required(pen.role) and (flow.screening is None or not flow.screening.may_treat):
+            from .screens.screening import ScreeningScreen
+
             self._show(ScreeningScreen())
             return
+        from .screens.treatment import TreatmentScreen
+
         self._show(TreatmentScreen())
 
     def _show(self, screen: StepScreen) -> None:
