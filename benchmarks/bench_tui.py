@@ -7,8 +7,12 @@
   Escape through Textual's own Linux driver (TEXTUAL_DRIVER set), the 104-120 ms of issue 12.
   Targets (issue 12): median < 50 ms, worst of 20 < 80 ms.
 - TUI start to first screen: from starting the process to the connect screen's text on the
-  pty (median of 3). Baseline: the interpreter starting and exiting (`python -c pass`).
-  Target: < 1.0 s on an idle machine.
+  pty (median of 5, after one start that is not counted). The program runs as an installed
+  one does, with its bytecode cached: PYTHONDONTWRITEBYTECODE, which some shells and CI images
+  set, is cleared (without a cache every start compiles needlepen's own modules again, about
+  0.3 s; the cache is the usual __pycache__ folders, ignored by git). Baseline: the interpreter
+  starting and exiting (`python -c pass`). Target: < 1.0 s on an idle machine; the note gives
+  the load average (1 minute) before and after, as the figure depends on it.
 - CPU per second of the treatment screen (the whole TUI process: UI, driver threads, redraws)
   over 5 s with the needle running, at 20 and 200 Hz telemetry. Baseline: the connect screen
   with no pen, idle.
@@ -87,33 +91,45 @@ def _presses(tui: TuiPty, sim: SimPty, key: str) -> list[float]:
     return out
 
 
+def _measured(
+    seed: int, db: Path, keys: tuple[str, ...], env: dict[str, str] | None = None
+) -> list[list[float]]:
+    """`_presses` for each key on one treatment screen. On a starved machine the pen's
+    watchdog may end the session before the screen is reached: one more try, on a new pen."""
+    for attempt in (1, 2):
+        try:
+            with (
+                SimPty("--seed", str(seed + 100 * (attempt - 1)), log_json=True) as sim,
+                _treatment(sim, db.with_suffix(f".{attempt}.db"), env=env) as tui,
+            ):
+                return [_presses(tui, sim, key) for key in keys]
+        except AssertionError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _key_latencies() -> tuple[list[float], list[float], list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
-        with (
-            SimPty("--seed", "21", log_json=True) as sim,
-            _treatment(sim, Path(tmp) / "a.db") as tui,
-        ):
-            escape = _presses(tui, sim, "escape")
-            f2 = _presses(tui, sim, "f2")
+        escape, f2 = _measured(21, Path(tmp) / "a.db", ("escape", "f2"))
         stock_env = {"TEXTUAL_DRIVER": "textual.drivers.linux_driver:LinuxDriver"}
-        with (
-            SimPty("--seed", "22", log_json=True) as sim,
-            _treatment(sim, Path(tmp) / "b.db", env=stock_env) as tui,
-        ):
-            stock = _presses(tui, sim, "escape")
+        (stock,) = _measured(22, Path(tmp) / "b.db", ("escape",), env=stock_env)
     return escape, f2, stock
 
 
-def _start_times(n: int = 3) -> tuple[list[float], list[float]]:
+def _start_times(n: int = 5) -> tuple[list[float], list[float]]:
     ours, floor = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(n):
+        cached = {"PYTHONDONTWRITEBYTECODE": ""}
+        for i in range(n + 1):  # the first start fills the bytecode cache: not counted
             t0 = time.monotonic()
-            with TuiPty("--db", Path(tmp) / f"s{i}.db", size=SIZE) as tui:
-                ours.append(tui.wait_for_text("Choose the pen") - t0)
+            with TuiPty("--db", Path(tmp) / f"s{i}.db", size=SIZE, env=cached) as tui:
+                took = tui.wait_for_text("Choose the pen") - t0
             t0 = time.monotonic()
-            subprocess.run([sys.executable, "-c", "pass"], check=True)
-            floor.append(time.monotonic() - t0)
+            subprocess.run([sys.executable, "-c", "pass"], check=True, env={**os.environ, **cached})
+            if i:
+                ours.append(took)
+                floor.append(time.monotonic() - t0)
     return ours, floor
 
 
@@ -155,13 +171,19 @@ def _cpu_figures() -> dict[str, float]:
 
 
 def run() -> list[Row]:
+    load_keys = os.getloadavg()[0]
     escape, f2, stock = _key_latencies()
+    load_start = os.getloadavg()[0]
     start, floor = _start_times()
+    load_end = os.getloadavg()[0]
     cpu = _cpu_figures()
     ms = 1000.0
     stock_med = percentile(stock, 50) * ms
     stock_name = "Escape, Textual's own driver"
-    note = f"{PRESSES} presses, xterm-256color pty, sim --pty --log-json t"
+    note = (
+        f"{PRESSES} presses, xterm-256color pty, sim --pty --log-json t; "
+        f"load average {load_keys:.1f} -> {load_start:.1f}"
+    )
     rows = [
         Row(
             BENCH,
@@ -214,7 +236,10 @@ def run() -> list[Row]:
             percentile(floor, 50),
             better="lower",
             target_value=1.0,
-            note=f"connect screen, {len(start)} starts",
+            note=(
+                f"connect screen, {len(start)} starts, bytecode cached; "
+                f"load average {load_start:.1f} -> {load_end:.1f}"
+            ),
         ),
         Row(
             BENCH,

@@ -47,7 +47,20 @@ def register(subparsers: Any) -> None:
         importlib.import_module(name).register(subparsers)
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """--version, with the installed version looked up only when asked for (start-up time)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(f"needlepen {_version()}")
+        parser.exit()
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand; with `command`, of that one alone when the entry
+    point of that name provides it (the TUI's start-up need not import every package)."""
     parser = argparse.ArgumentParser(
         prog="needlepen",
         description=(
@@ -56,10 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Run 'needlepen COMMAND --help' for the options of one command.",
     )
-    parser.add_argument("--version", action="version", version=f"needlepen {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    entry_points = sorted(metadata.entry_points(group="needlepen.commands"), key=lambda e: e.name)
+    named = [ep for ep in entry_points if ep.name == command]
+    if named:
+        named[0].load()(subparsers)
+        if command in subparsers.choices:
+            return parser
+        return build_parser()  # that entry point names no command of its own: all of them
     seen: set[str] = set()
-    for ep in sorted(metadata.entry_points(group="needlepen.commands"), key=lambda e: e.name):
+    for ep in entry_points:
         if ep.value in seen:
             continue
         seen.add(ep.value)
@@ -68,8 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    first = args_list[0] if args_list and not args_list[0].startswith("-") else None
+    parser = build_parser(first)
+    args = parser.parse_args(args_list)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

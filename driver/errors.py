@@ -85,6 +85,11 @@ class StoreUntrusted(StoreError):
         super().__init__(sentence)
 
 
+class CannotContinue(NotAllowed):
+    """A session may not continue the one named: it did not end by an interruption, it is
+    another client's or operator's, it ended too long ago, or it was continued already."""
+
+
 class AuthError(DriverError):
     """Operator authentication failed (unknown, disabled, wrong PIN, locked out)."""
 

@@ -31,10 +31,10 @@ from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.message import Message
 
-from driver.errors import DriverError, NotAllowed
+from driver.errors import CannotContinue, DriverError, NotAllowed
 from driver.safety.policy import ZONE_NAMES, Policy, load_policy
 from driver.safety.screening import ScreeningResult, Verdict, required
-from driver.session import DEFAULT_TELEMETRY_HZ, Pen
+from driver.session import DEFAULT_TELEMETRY_HZ, Login, Pen
 from driver.store import AuditStore
 from driver.vocabulary import PROFESSIONAL_ROLES
 from protocol import DeviceClass
@@ -63,8 +63,11 @@ class Flow:
     client: str | None = None
     zone: str | None = None
     screening: ScreeningResult | None = None
-    #: the operator's PIN was checked on the operator step (before the client is asked)
-    verified: bool = False
+    #: the PIN check of the operator step (before the client is asked), which the session's
+    #: begin uses: one login record per login
+    login: Login | None = None
+    #: the session that ended by itself and this one continues (the same visit)
+    continues: int | None = None
     #: one sentence for the operator screen (a wrong PIN, a lockout, ...)
     operator_error: str | None = None
     client_error: str | None = None
@@ -159,10 +162,18 @@ class NeedlepenApp(App[int]):
         self.set_interval(1 / self.refresh_hz, self._tick)
         if self.handle_signals:  # the real program (not a test harness)
             self._install_signal_handlers()
-            # What start-up built lives as long as the app: keep it out of the collector's
-            # full scans, whose pauses hold the GIL and could delay the driver's heartbeat.
-            self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(self._after_first_screen)
         self.advance()
+
+    def _after_first_screen(self) -> None:
+        """Once the first screen is drawn: import the later steps' modules (the treatment
+        screen's plots and log cost a tenth of a second), then, in the real program, keep
+        what start-up built out of the collector's full scans, whose pauses hold the GIL and
+        could delay the driver's heartbeat."""
+        from .screens import client, operator, screening, treatment  # noqa: F401
+
+        if self.handle_signals:
+            gc.freeze()
 
     def _deliver(self, outcome: Outcome) -> None:
         """From the worker thread: post the outcome to the UI thread (thread-safe)."""
@@ -284,16 +295,13 @@ class NeedlepenApp(App[int]):
         return self.flow.role
 
     def advance(self) -> None:
-        """Show the next step that still needs an answer."""
-        from .screens.client import ClientScreen
-        from .screens.connect import ConnectScreen
-        from .screens.operator import OperatorScreen
-        from .screens.screening import ScreeningScreen
-        from .screens.treatment import TreatmentScreen
-
+        """Show the next step that still needs an answer. (Each step's module is imported when
+        it is first shown: the first screen need not wait for the treatment screen's.)"""
         pen = self.pen
         flow = self.flow
         if pen is None or pen.closed:
+            from .screens.connect import ConnectScreen
+
             auto = flow.port if self._auto_connect else None
             self._auto_connect = False
             self._show(ConnectScreen(auto_connect=auto))
@@ -301,22 +309,29 @@ class NeedlepenApp(App[int]):
         if pen.session_id < 0:
             role = self.effective_role
             if role is None or (
-                role in PROFESSIONAL_ROLES
-                and (not flow.operator or not flow.pin or not flow.verified)
+                role in PROFESSIONAL_ROLES and (not flow.operator or flow.login is None)
             ):
+                from .screens.operator import OperatorScreen
+
                 self._show(OperatorScreen())
                 return
             if required(role) and not flow.client:
                 if role == "home":
                     flow.client = HOME_CLIENT  # self-treatment: the client is the user
                 else:
+                    from .screens.client import ClientScreen
+
                     self._show(ClientScreen())
                     return
             self.begin_session()
             return
         if required(pen.role) and (flow.screening is None or not flow.screening.may_treat):
+            from .screens.screening import ScreeningScreen
+
             self._show(ScreeningScreen())
             return
+        from .screens.treatment import TreatmentScreen
+
         self._show(TreatmentScreen())
 
     def _show(self, screen: StepScreen) -> None:
@@ -373,31 +388,32 @@ class NeedlepenApp(App[int]):
         registered for comes back to the operator step as one sentence."""
         flow = self.flow
         role = self.effective_role
-        if role not in PROFESSIONAL_ROLES or not flow.operator or not flow.pin:
-            flow.verified = False
+        pen = self.pen
+        flow.login = None
+        if role not in PROFESSIONAL_ROLES or not flow.operator or not flow.pin or pen is None:
             self.advance()
             return
         operator, pin = flow.operator, flow.pin
 
-        def check() -> str:
-            op = self.store.authenticate(operator, pin)
-            if op.role != role:
-                raise NotAllowed(f"Operator {op.id} is registered as {op.role}, not {role}.")
-            return op.id
-
-        def done(_: object) -> None:
-            flow.verified = True
+        def done(login: Login) -> None:
+            flow.login = login
+            flow.pin = None  # checked: not kept longer than needed
             flow.operator_error = None
             self.advance()
 
         def failed(exc: BaseException) -> None:
             flow.pin = None
-            flow.verified = False
+            flow.login = None
             flow.operator_error = str(exc)
             self.model.log("error", str(exc))
             self.advance()
 
-        self.run_command("check PIN", check, on_done=done, on_error=failed)
+        self.run_command(
+            "check PIN",
+            lambda: pen.login(role=role, operator=operator, pin=pin),
+            on_done=done,
+            on_error=failed,
+        )
 
     def begin_session(self) -> None:
         """Authenticate and begin the audited session with what the steps gathered."""
@@ -407,11 +423,13 @@ class NeedlepenApp(App[int]):
         role = self.effective_role or "home"
         professional = role in PROFESSIONAL_ROLES
         operator = flow.operator if professional else None
-        pin = flow.pin if professional else None
+        login = flow.login if professional else None
         client = flow.client if required(role) else None
+        continues = flow.continues
 
         def done(_: object) -> None:
             flow.pin = None  # not kept longer than needed
+            flow.login = None
             flow.operator_error = None
             self.model.log(
                 "info",
@@ -423,15 +441,24 @@ class NeedlepenApp(App[int]):
             self.advance()
 
         def failed(exc: BaseException) -> None:
+            if isinstance(exc, CannotContinue):
+                # not the same visit after all: a new session, the interval rule as usual
+                flow.continues = None
+                self.model.log("warn", f"{exc} This is a new session.")
+                self.notify(f"{exc} This is a new session.", severity="warning", timeout=8)
+                self.begin_session()  # the login is still unused
+                return
             flow.pin = None
-            flow.verified = False
+            flow.login = None
             flow.operator_error = str(exc)
             self.model.log("error", str(exc))
             self.advance()
 
         self.run_command(
             "login",
-            lambda: pen.begin(role=role, operator=operator, pin=pin, client=client),
+            lambda: pen.begin(
+                role=role, operator=operator, login=login, client=client, continues=continues
+            ),
             on_done=done,
             on_error=failed,
         )
@@ -464,6 +491,8 @@ class NeedlepenApp(App[int]):
             if screening is not None and screening.verdict is Verdict.CLEAR
             else None
         )
+        old = self.pen
+        continues = old.session_id if old is not None and old.session_id >= 0 else None
         self.flow = Flow(
             port=flow.port,
             role=flow.role,
@@ -471,11 +500,11 @@ class NeedlepenApp(App[int]):
             client=flow.client,
             zone=flow.zone,
             kept_answers=kept,
+            continues=continues,
         )
         self._auto_connect = flow.port is not None
         if self.runner is not None:
             self.runner.cancel_pending()
-        old = self.pen
         if old is not None and not old.closed:
             with contextlib.suppress(Exception):
                 old.close("a new session after the pen stopped")

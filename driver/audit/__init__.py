@@ -24,6 +24,7 @@ from driver.audit.store import AuditStore
 from driver.audit.values import (
     APPLICATION_ID,
     BAD_LOGIN,
+    CONTINUE_WITHIN_SECONDS,
     DEVICE_CLASSES,
     GENESIS_HASH,
     LOCKOUT_SECONDS,
@@ -37,6 +38,7 @@ from driver.audit.values import (
     SCRYPT_R,
     STORE_KINDS,
     TREATING_ROLES,
+    Interruption,
     Operator,
     Record,
     SessionRow,
@@ -56,6 +58,7 @@ from driver.errors import (
 __all__ = [
     "APPLICATION_ID",
     "BAD_LOGIN",
+    "CONTINUE_WITHIN_SECONDS",
     "DB_ENV",
     "DEVICE_CLASSES",
     "GENESIS_HASH",
@@ -72,6 +75,7 @@ __all__ = [
     "TREATING_ROLES",
     "WORKSTATION_ENV",
     "AuditStore",
+    "Interruption",
     "NotAdministrator",
     "Operator",
     "OperatorDisabled",

@@ -25,10 +25,12 @@ from driver.audit.values import (
     PROFESSIONAL_ROLES,
     ROLES,
     TREATING_ROLES,
+    Interruption,
     SessionRow,
     StartFacts,
 )
-from driver.errors import OperatorDisabled, StoreError, UnknownOperator
+from driver.audit.visits import check_continues, visit_chain
+from driver.errors import CannotContinue, OperatorDisabled, StoreError, UnknownOperator
 
 #: the environment variable naming this workstation in the records it writes
 WORKSTATION_ENV = "NEEDLEPEN_WORKSTATION"
@@ -59,10 +61,17 @@ class SessionsMixin(StoreBase):
         device_serial: int,
         boot_id: int,
         device_class: str,
+        continues: int | None = None,
         now: float | None = None,
         workstation: str | None = None,
     ) -> int:
         """Open a session and return its number.
+
+        `continues` names the session this one carries on after an interruption (a lost link,
+        a pen reboot, the pen's watchdog; `end_session(interrupted=...)`): see
+        `visits.check_continues`; CannotContinue says why not and nothing is written. The
+        interval rule then does not count that session (nor those it continued) as this one's
+        last session: it is the same visit.
 
         The session's record names the workstation (`workstation`, else NEEDLEPEN_WORKSTATION,
         else the host name) beside the pen serial: on a store shared by several rooms every
@@ -87,9 +96,17 @@ class SessionsMixin(StoreBase):
             )
         if role == "home":
             client = home_client(device_serial)
+        if continues is not None and (
+            not isinstance(continues, int) or isinstance(continues, bool)
+        ):
+            raise CannotContinue(f"{_show(continues)} is not a session number.")
         ts_us = _ts_us(now)
         self.check_trust()  # no session treats from a store whose tables disagree with the log
         with self._write() as conn:
+            if continues is not None:
+                check_continues(
+                    conn, self._backend.json_text, continues, role, operator_id, client, ts_us
+                )
             if operator_id is not None:
                 row = conn.execute(
                     "SELECT role, disabled FROM operators WHERE id = ?", (str(operator_id),)
@@ -121,12 +138,30 @@ class SessionsMixin(StoreBase):
             }
             if station is not None:
                 data["workstation"] = station
+            if continues is not None:
+                data["continues"] = continues
             self._append(conn, "session_opened", canonical_json(data), session_id, ts_us)
         return session_id
 
-    def end_session(self, session_id: int, reason: str, now: float | None = None) -> None:
-        """Close a session (a second call is a no-op: the first reason stands)."""
+    def end_session(
+        self,
+        session_id: int,
+        reason: str,
+        now: float | None = None,
+        *,
+        interrupted: Interruption | None = None,
+    ) -> None:
+        """Close a session (a second call is a no-op: the first reason stands).
+
+        `interrupted` says the session ended without the operator choosing it (recorded as
+        the session_closed record's `interrupted` field): only such a session may be
+        continued by another (`begin_session(continues=...)`)."""
         reason = _check_text(reason, "reason for ending the session", 200)
+        if interrupted is not None and interrupted not in set(Interruption):
+            raise StoreError(
+                f"{_show(interrupted)} is not an interruption; choose one of "
+                f"{', '.join(i.value for i in Interruption)}."
+            )
         ts_us = _ts_us(now)
         with self._write() as conn:
             if self._session_row(conn, session_id)["ended_us"] is not None:
@@ -135,9 +170,10 @@ class SessionsMixin(StoreBase):
                 "UPDATE sessions SET ended_us = ?, end_reason = ? WHERE id = ?",
                 (ts_us, reason, session_id),
             )
-            self._append(
-                conn, "session_closed", canonical_json({"reason": reason}), session_id, ts_us
-            )
+            closed: dict[str, object] = {"reason": reason}
+            if interrupted is not None:
+                closed["interrupted"] = Interruption(interrupted).value
+            self._append(conn, "session_closed", canonical_json(closed), session_id, ts_us)
 
     def sessions(self) -> list[SessionRow]:
         rows = self._read(
@@ -217,26 +253,29 @@ class SessionsMixin(StoreBase):
         now_us: int,
         exclude_session: int | None,
     ) -> float | None:
-        other = "" if exclude_session is None else " AND session_id != ?"
-        extra: tuple[object, ...] = () if exclude_session is None else (exclude_session,)
+        # the excluded session and the interrupted ones it continues: one visit
+        chain = "" if exclude_session is None else visit_chain(self._backend.json_text)
+        other = "" if exclude_session is None else " AND session_id NOT IN (SELECT sid FROM chain)"
+        first: tuple[object, ...] = () if exclude_session is None else (exclude_session,)
         withdrawn = ""
         if self._version >= 2:
             withdrawn = (
                 " AND record_id NOT IN (SELECT treatment_record_id FROM treatment_withdrawals)"
             )
         row = conn.execute(
-            "SELECT MAX(ts_us) AS last FROM treatments WHERE client_ref = ? AND zone = ?"
+            chain
+            + "SELECT MAX(ts_us) AS last FROM treatments WHERE client_ref = ? AND zone = ?"
             + other
             + withdrawn,
-            (client, zone, *extra),
+            (*first, client, zone),
         ).fetchone()
         last = row["last"]
         legacy_upto = self._legacy_upto(conn)
         if legacy_upto:
             row = conn.execute(
-                "SELECT MAX(ts_us) AS last FROM treatments WHERE id <= ? AND zone = ? "
+                chain + "SELECT MAX(ts_us) AS last FROM treatments WHERE id <= ? AND zone = ? "
                 "AND np_client_key(client_ref) = ?" + other + withdrawn,
-                (legacy_upto, zone, client, *extra),
+                (*first, legacy_upto, zone, client),
             ).fetchone()
             if row["last"] is not None and (last is None or row["last"] > last):
                 last = row["last"]

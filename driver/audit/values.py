@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import re
 from dataclasses import dataclass
@@ -123,3 +124,17 @@ class VerifyResult:
     first_broken: int | None
     problem: str | None
     head: str | None = None
+
+
+class Interruption(enum.StrEnum):
+    """What ended a session without the operator choosing it (the `interrupted` field of its
+    session_closed record). Only such a session may be continued (`begin_session(continues=)`)."""
+
+    LINK_LOST = "link_lost"
+    PEN_REBOOTED = "pen_rebooted"
+    #: the pen ended the session itself: its watchdog, or it answered that it has none
+    PEN_ENDED = "pen_ended"
+
+
+#: A session continues an interrupted one only if that one ended at most this long before.
+CONTINUE_WITHIN_SECONDS = 2 * 60 * 60

@@ -19,7 +19,7 @@ from .core import (
     START_SETTLE_S,
 )
 from .estops import estop_held, forget_estops
-from .pen import Lifecycle, Pen
+from .pen import LOGIN_VALID_S, Lifecycle, Login, Pen
 from .updates import PenUpdate, Subscriber, UpdateKind, UpdateStream
 
 __all__ = [
@@ -27,10 +27,12 @@ __all__ = [
     "DEFAULT_TELEMETRY_HZ",
     "DEPTH_TOLERANCE_UM",
     "LATCHING_FAULTS",
+    "LOGIN_VALID_S",
     "PROGRESS_EVERY_S",
     "START_SETTLE_S",
     "WATCHDOG_MS_RANGE",
     "Lifecycle",
+    "Login",
     "Pen",
     "PenUpdate",
     "Subscriber",

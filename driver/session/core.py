@@ -13,18 +13,19 @@ from typing import Any
 import protocol
 from protocol import Message, NackError, State
 
+from ..audit import AuditStore, Interruption
 from ..errors import (
     Cancelled,
     DriverError,
     LinkLost,
     NoAnswer,
     NotAllowed,
+    PenRebooted,
     SessionClosed,
     StoreError,
 )
 from ..link import Link
 from ..safety import Decision, Governor
-from ..store import AuditStore
 from .audit_queue import AuditQueue
 from .checks import nack_error, usable_limits
 from .records import command_fields
@@ -89,7 +90,13 @@ class PenCore:
         self.depth_decision: Decision | None = None
         self.rate_decision: Decision | None = None
         self.session_id = -1
+        #: the interrupted session this one continues (begin(continues=...)), or None
+        self.continues: int | None = None
+        #: the PIN check `login()` made and `begin()` has not used yet (see session.pen.Login)
+        self._login: Any = None
         self.dead: DriverError | None = None
+        #: what ended the session without the operator (set with `dead`), or None
+        self.interruption: Interruption | None = None
         self.closed = False
         self._cmd_lock = threading.RLock()
         #: guards `closed` and the run epoch only (never held while waiting for anything)
@@ -323,6 +330,13 @@ class PenCore:
     def _die(self, exc: DriverError) -> None:
         if self.dead is None:
             self.dead = exc
+            self.interruption = (
+                Interruption.LINK_LOST
+                if isinstance(exc, LinkLost)
+                else Interruption.PEN_REBOOTED
+                if isinstance(exc, PenRebooted)
+                else Interruption.PEN_ENDED
+            )
             self._end_zone_timer()
             self._may_run = False
             # what the pen said last is history now, not its present state

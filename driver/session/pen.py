@@ -23,6 +23,7 @@ import os
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -45,7 +46,7 @@ from .estops import estop_held
 from .reader import ReaderCallbacks
 from .updates import PenUpdate
 
-__all__ = ["Lifecycle", "Pen"]
+__all__ = ["LOGIN_VALID_S", "Lifecycle", "Login", "Pen"]
 
 
 class Lifecycle(enum.StrEnum):
@@ -55,6 +56,23 @@ class Lifecycle(enum.StrEnum):
     IN_SESSION = "in_session"  # begun: governed commands, start and stop work
     ENDED = "ended"  # the link was lost, the pen rebooted or its watchdog ended the session
     CLOSED = "closed"  # closed by the host (idempotent); open a new Pen
+
+
+#: How long a PIN checked by `Pen.login` may wait for `Pen.begin` before it is asked again.
+LOGIN_VALID_S = 10 * 60
+
+
+@dataclass(frozen=True, eq=False)
+class Login:
+    """A checked PIN: what `Pen.login` returns and `Pen.begin(login=...)` accepts, once, on
+    the same Pen, within LOGIN_VALID_S. It is compared by identity: a copy or a Login made
+    by hand is refused (the PIN is checked by the store or not at all)."""
+
+    operator: str
+    #: the role the operator is registered for
+    role: str
+    #: when the PIN was checked (the Pen's clock)
+    at: float
 
 
 class Pen(GovernedCommands, ReaderCallbacks):
@@ -185,6 +203,25 @@ class Pen(GovernedCommands, ReaderCallbacks):
         register(pen)
         return pen
 
+    def login(self, *, role: str, operator: str, pin: str | None) -> Login:
+        """Check an operator's PIN before the session begins (one `login` or `login_failed`
+        record), so a UI can report a wrong PIN before it asks for the client; pass the
+        returned Login to `begin(login=...)`, which then does not ask the store again.
+
+        A wrong PIN and an unknown ID raise the same WrongPin sentence; a lockout
+        OperatorLocked; an operator registered for another role NotAllowed. A home-class pen
+        forces the home role, which has no login: NotAllowed."""
+        with self._cmd_lock:
+            self._require_connected()
+            if self.session_id >= 0:
+                raise NotAllowed("This session has already begun; open a new one to change it.")
+            if self.info.device_class == DeviceClass.HOME or role not in PROFESSIONAL_ROLES:
+                raise NotAllowed("Only the professional roles log in with an operator ID and PIN.")
+            checked = self._authenticate(self.store, role, operator, pin)
+            token = Login(operator, checked, self._clock())
+            self._login = token
+            return token
+
     def begin(
         self,
         *,
@@ -192,15 +229,24 @@ class Pen(GovernedCommands, ReaderCallbacks):
         operator: str | None = None,
         pin: str | None = None,
         client: str | None = None,
+        login: Login | None = None,
+        continues: int | None = None,
     ) -> None:
         """Authenticate the operator and begin the treatment session (once per Pen).
 
-        Professional roles need an operator and PIN; a home-class pen forces the home role.
-        An aesthetician or clinician session must name its client (checked before the PIN);
-        the reference is compared and stored normalised (`store.normalise_client`). A home
-        session's client is always the pen's own user (`store.home_client(serial)`), whatever
-        `client` says. A wrong PIN raises (WrongPin, OperatorLocked, ...) and changes nothing:
-        try again. A store that fails its integrity check raises StoreUntrusted.
+        Professional roles need an operator and PIN, or the `login` that `login()` returned
+        on this Pen (the PIN is then not checked again: one login record per login); a
+        home-class pen forces the home role. An aesthetician or clinician session must name
+        its client (checked before the PIN); the reference is compared and stored normalised
+        (`store.normalise_client`). A home session's client is always the pen's own user
+        (`store.home_client(serial)`), whatever `client` says. A wrong PIN raises (WrongPin,
+        OperatorLocked, ...) and changes nothing: try again. A store that fails its integrity
+        check raises StoreUntrusted.
+
+        `continues` names the session this one carries on after it was interrupted (a lost
+        link, a pen reboot, the pen's watchdog; see `interruption`): the same client, the same
+        operator or another of its role, soon after (the store checks, and CannotContinue
+        says why not). The interval rule does not count that session as this one's last.
         """
         with self._cmd_lock:
             self._require_connected()
@@ -208,7 +254,9 @@ class Pen(GovernedCommands, ReaderCallbacks):
                 raise NotAllowed("This session has already begun; open a new one to change it.")
             if self.info.device_class == DeviceClass.HOME:
                 role = HOME_ROLE
-            if operator is None and role in PROFESSIONAL_ROLES:
+            if login is not None:
+                self._check_login(login, role, operator, pin)
+            elif operator is None and role in PROFESSIONAL_ROLES:
                 self._authenticate(self.store, role, operator, pin)  # raises: no operator
             if role in TREATING_ROLES and (not isinstance(client, str) or not client.strip()):
                 raise NotAllowed(
@@ -219,31 +267,55 @@ class Pen(GovernedCommands, ReaderCallbacks):
                 client = check_client(client)  # compared and stored normalised
             except StoreError as exc:
                 raise NotAllowed(str(exc)) from None
-            role = self._authenticate(self.store, role, operator, pin)
-            if role == "home" or self.info.device_class == DeviceClass.HOME:
+            if login is not None:
+                operator, role = login.operator, login.role
+            else:
+                role = self._authenticate(self.store, role, operator, pin)
+            if role == HOME_ROLE or self.info.device_class == DeviceClass.HOME:
                 # self-treatment: the interval is the pen's own user's, whatever was typed
                 client = home_client(self.info.serial)
-            self.requested_role = role
-            self.role = HOME_ROLE if self.info.device_class == DeviceClass.HOME else role
-            self.operator_id = operator
-            self.client_ref = client
             info = self.info
-            self.session_id = self.store.begin_session(
-                role=self.role,
+            session_role = HOME_ROLE if info.device_class == DeviceClass.HOME else role
+            session_id = self.store.begin_session(
+                role=session_role,
                 operator_id=operator,
                 client_ref=client,
                 device_serial=info.serial,
                 boot_id=info.boot_id,
                 device_class=self.device.device_class,
+                continues=continues,
             )
-            self._log(
-                "session_start",
-                {
-                    "role": self.role,
-                    "operator": operator,
-                    "client": client,
-                    **self._device_record(),
-                },
+            self._login = None  # used
+            self.requested_role = role
+            self.role = session_role
+            self.operator_id = operator
+            self.client_ref = client
+            self.continues = continues
+            self.session_id = session_id
+            record: dict[str, Any] = {
+                "role": self.role,
+                "operator": operator,
+                "client": client,
+                **self._device_record(),
+            }
+            if continues is not None:
+                record["continues"] = continues
+            self._log("session_start", record)
+
+    def _check_login(self, login: Login, role: str, operator: str | None, pin: str | None) -> None:
+        """A Login given to begin(): the one this Pen issued, unused, recent, for this role."""
+        if login is not self._login:
+            raise NotAllowed("That login is not this pen's current PIN check; type the PIN again.")
+        if pin is not None or operator not in (None, login.operator):
+            raise NotAllowed("Give either a login or an operator ID and PIN, not both.")
+        if self._clock() - login.at > LOGIN_VALID_S:
+            self._login = None
+            raise NotAllowed(
+                f"The PIN was checked more than {LOGIN_VALID_S // 60} minutes ago; type it again."
+            )
+        if role not in (HOME_ROLE, login.role):
+            raise NotAllowed(
+                f"Operator {login.operator} is registered as {login.role}, not {role}."
             )
 
     def _device_record(self) -> dict[str, Any]:
@@ -337,9 +409,12 @@ class Pen(GovernedCommands, ReaderCallbacks):
             sid = self.session_id if self.session_id >= 0 else None
             if self._audit is not None:
                 self._unwritten.extend(self._audit.close())
+            ended: dict[str, Any] = {"reason": reason}
+            if self.interruption is not None:
+                ended["interrupted"] = self.interruption.value
             tail: list[tuple[str, dict[str, Any], int | None]] = [
                 *self._unwritten,
-                ("session_end", {"reason": reason}, sid),
+                ("session_end", ended, sid),
             ]
             self._unwritten = []
             for i, (kind, data, rec_sid) in enumerate(tail):
@@ -351,7 +426,9 @@ class Pen(GovernedCommands, ReaderCallbacks):
             else:
                 with contextlib.suppress(Exception):
                     if self.session_id >= 0:
-                        self.store.end_session(self.session_id, reason)
+                        self.store.end_session(
+                            self.session_id, reason, interrupted=self.interruption
+                        )
             if self._owns_store:
                 self.store.close()
             unregister(self)

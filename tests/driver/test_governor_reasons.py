@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from driver.safety import screening
 from driver.safety import (
     MIN_REASON_CHARS,
     REASON_RULE,
@@ -18,6 +17,7 @@ from driver.safety import (
     Outcome,
     Request,
     check_override_reason,
+    screening,
 )
 from driver.safety.policy import default_policy
 from driver.store import AuditStore

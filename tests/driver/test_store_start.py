@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from driver.safety import screening
 from driver.errors import CommandRefused, NotAllowed, StoreError
 from driver.pen import Pen
+from driver.safety import screening
 from driver.store import AuditStore, StartFacts, home_client, normalise_client
 
 T0 = 1_700_000_000.0

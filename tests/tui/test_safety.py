@@ -17,6 +17,7 @@ from protocol import CartridgeState, State
 from tests.tui.conftest import (
     SIZE,
     banner_text,
+    clinician_treatment,
     focused_id,
     fw,
     home_treatment,
@@ -389,9 +390,53 @@ def test_after_a_lost_link_the_screen_says_so_and_n_starts_again_with_the_same_c
             await on_screen(pilot, "TreatmentScreen")
             kinds = [r.kind for r in store.records(app.pen.session_id)]
             assert "screening" in kinds  # recorded for the new session too
-            # The same zone is asked again; the interval rule counts the interrupted session
-            # as the last one, so a home user is told so (the driver decides, not the TUI).
-            await until(pilot, lambda: "forehead" in log_text(app), "the zone asked again")
+            # The new session continues the interrupted one (the same visit): the interval
+            # rule does not count that one as the last session, so the same zone goes on.
+            assert app.pen.continues == first
+            await until(pilot, lambda: app.pen.zone == "forehead", "the same zone again")
+            await start_needle(pilot)
+            assert fw(app).needle_running
+            closed = [r.data for r in store.records(first) if r.kind == "session_closed"]
+            assert closed[0]["interrupted"] == "link_lost"
+
+    asyncio.run(go())
+
+
+def test_a_clinician_continues_after_a_lost_link_with_one_login_each_time(store):
+    def logins() -> list[str]:
+        return [r.kind for r in store.records() if r.kind in ("login", "login_failed")]
+
+    async def go() -> None:
+        app = make_app(
+            store,
+            port="sim://?seed=33",
+            role="clinician",
+            operator="c1",
+            client="P-33",
+            zone="cheeks",
+        )
+        before = len(logins())
+        async with app.run_test(size=SIZE) as pilot:
+            await clinician_treatment(pilot)
+            assert len(logins()) == before + 1  # the PIN step and begin: one login record
+            await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks")
+            await start_needle(pilot)
+            first = app.pen.session_id
+            live(app).command("cut 3s")
+            await until(
+                pilot,
+                lambda: "Press N for a new session" in text_of(app, "#session-over"),
+                "the sentence saying the session ended",
+            )
+            await pilot.press("n")
+            await clinician_treatment(pilot)  # the PIN again, the kept screening confirmed
+            assert len(logins()) == before + 2
+            assert app.pen.continues == first and app.pen.client_ref == "p-33"
+            # the same zone, no interval question (the driver decides: no override needed)
+            await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks again")
+            assert screen_name(app) == "TreatmentScreen"
+            await start_needle(pilot)
+            assert fw(app).needle_running
 
     asyncio.run(go())
 

@@ -124,6 +124,7 @@ class ClientScreen(StepScreen):
 
         app = self.napp
         app.flow.pin = None
+        app.flow.login = None  # back to the operator step: the PIN is asked again
         pen = app.pen
         if pen is not None and pen.info.device_class == DeviceClass.HOME:
             pen.close("the operator chose another pen")  # no operator step: back to the pens

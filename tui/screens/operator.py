@@ -200,7 +200,7 @@ class OperatorScreen(StepScreen):
             flow.operator, flow.pin = op, pin
         else:
             flow.operator, flow.pin = None, None
-        flow.verified = False
+        flow.login = None
         if role in PROFESSIONAL_ROLES:
             err.set_class(False, "-error")
             err.update("Checking the PIN…")

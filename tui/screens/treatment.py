@@ -187,9 +187,10 @@ class TreatmentScreen(StepScreen):
             self._show_run_button(snap.state)
 
     def _show_run_button(self, state: State | None) -> None:
-        if state is not self._shown_state:
-            self._shown_state = state
-            self.refresh_bindings()
+        # No refresh_bindings() here: no binding depends on the pen's state (F and U always
+        # work), and each refresh rebuilds the footer, tens of ms of UI work at every START,
+        # STOP and e-stop, when the driver's threads most need the GIL.
+        self._shown_state = state
         button = self.query_one("#start-stop", Button)
         running = state is State.RUNNING
         label = "■ Stop" if running else "▶ Start"
