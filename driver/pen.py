@@ -53,7 +53,7 @@ from .errors import (
     StoreError,
 )
 from .governor import Decision, DeviceLimits, Governor, Outcome, Request
-from .link import Link
+from .link import UI_LEASE_S, Link
 from .policy import Policy, load_policy
 from .screening import Verdict, session_verdict
 from .store import TREATING_ROLES, AuditStore, StartFacts, check_client, home_client
@@ -683,6 +683,12 @@ class Pen:
     def poll(self) -> None:
         """Drive a link that runs without a thread (virtual clock): one reader turn."""
         self._link.poll()
+
+    def keepalive(self, timeout: float = UI_LEASE_S) -> None:
+        """The UI is alive; call it from the UI's own thread (its redraw timer). From the first
+        call on, the heartbeat goes on only while calls come at most `timeout` seconds apart:
+        a hung UI lets the pen's watchdog stop the needle (see Link.keepalive)."""
+        self._link.keepalive(timeout)
 
     @property
     def port(self) -> Any:
