@@ -48,6 +48,8 @@ class Tally:
     starts: int = 0
     ends: list[str] = field(default_factory=list)
     pen_watchdogs: int = 0  # the sim --pty pen's own log
+    #: the host's silence the pen saw at each of its watchdog trips (ms)
+    silences_ms: list[float] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -57,9 +59,14 @@ class Tally:
 
 @contextlib.contextmanager
 def burners(n: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`n` processes that burn a core each (nice 0, as a busy PC's other programs)."""
+    """`n` processes that burn a core each: nice 0, each in a session of its own, as a busy
+    PC's other programs are (not in the session of the simulated pen, which stands in for a
+    pen with a processor of its own and must not be starved by them)."""
     procs = [
-        subprocess.Popen([sys.executable, "-c", BURN], stdin=subprocess.DEVNULL) for _ in range(n)
+        subprocess.Popen(
+            [sys.executable, "-c", BURN], stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        for _ in range(n)
     ]
     try:
         yield procs
@@ -93,11 +100,16 @@ def _treatment(port: str, db: Path, env: dict[str, str] | None = None) -> TuiPty
         tui.type_slowly("n" * 10)
         tui.keys("\r")
         tui.wait_until(
-            lambda: any(k == "decision" and d.get("what") == "rate" for k, d in records(db)),
-            "the treatment screen",
+            lambda: _ends(db)
+            or any(k == "decision" and d.get("what") == "rate" for k, d in records(db)),
+            "the treatment screen (or the session's end)",
             30,
         )
         time.sleep(0.3)
+    except AssertionError as exc:
+        tui.close()
+        kinds = [k for k, _ in records(db)]
+        raise RuntimeError(f"{exc} (audit log: {', '.join(kinds[-12:])})") from exc
     except BaseException:
         tui.close()
         raise
@@ -136,8 +148,10 @@ def run_flow(
             tally.ends += _ends(db)
     if sim is not None:
         while not sim.records.empty():
-            if sim.records.get_nowait().get("event") == "WATCHDOG_TRIPPED":
+            rec = sim.records.get_nowait()
+            if rec.get("event") == "WATCHDOG_TRIPPED":
                 tally.pen_watchdogs += 1
+                tally.silences_ms.append(float(rec.get("silence_ms", 0)))
     return tally
 
 

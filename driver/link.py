@@ -370,6 +370,11 @@ class Link:
                 self._write_estop()
             self._heartbeat_turn(now)
             if self._status_deadline is not None and now > self._status_deadline:
+                # A stall of this process (a full collection, a starved CPU) can fall between
+                # the read above and this check: what the pen sent meanwhile is waiting unread.
+                # Silence is the pen's only if nothing is waiting now.
+                self._drain()
+            if self._status_deadline is not None and self._clock() > self._status_deadline:
                 raise LinkLost(
                     f"The link to the pen is lost: no telemetry for "
                     f"{self.link_timeout * 1000:.0f} ms."
@@ -380,6 +385,18 @@ class Link:
             if not isinstance(exc, LinkLost):
                 exc = LinkLost(f"The link to the pen is lost: {exc}")
             self._lose(exc)
+
+    def _drain(self) -> None:
+        """Read and dispatch whatever is waiting on the port, without waiting for more."""
+        while True:
+            if self._fd is not None:
+                data = self._fd.read(0.0)
+            else:
+                n = self.port.in_waiting
+                data = self.port.read(n) if n > 0 else b""
+            if not data:
+                return
+            self._feed(data)
 
     def _heartbeat_turn(self, now: float) -> None:
         """Renew the child's lease, or (no child, or not up yet) heartbeat from here."""
