@@ -146,13 +146,20 @@ def run_flow(
             if not _ends(db):
                 time.sleep(TAIL_S)
             tally.ends += _ends(db)
-    if sim is not None:
-        while not sim.records.empty():
-            rec = sim.records.get_nowait()
-            if rec.get("event") == "WATCHDOG_TRIPPED":
-                tally.pen_watchdogs += 1
-                tally.silences_ms.append(float(rec.get("silence_ms", 0)))
+            if sim is not None:  # before the program ends (and with it the session's heartbeat)
+                _pen_trips(sim, tally)
+        if sim is not None:
+            time.sleep(0.5)
+            sim.drain()  # the trip after the program's exit is no spurious end
     return tally
+
+
+def _pen_trips(sim: SimPty, tally: Tally) -> None:
+    while not sim.records.empty():
+        rec = sim.records.get_nowait()
+        if rec.get("event") == "WATCHDOG_TRIPPED":
+            tally.pen_watchdogs += 1
+            tally.silences_ms.append(float(rec.get("silence_ms", 0)))
 
 
 def _measure(loaded: bool, changes: int) -> dict[str, Tally]:
@@ -162,7 +169,7 @@ def _measure(loaded: bool, changes: int) -> dict[str, Tally]:
         (base / "sim").mkdir()
         (base / "pty").mkdir()
         out["sim"] = run_flow("sim://?seed=41", base / "sim", changes)
-        with SimPty("--seed", "42", log_json=True) as sim:
+        with SimPty("--seed", "42", log_json=True, new_session=True) as sim:
             out["pty"] = run_flow(sim.path, base / "pty", changes, sim)
     return out
 
