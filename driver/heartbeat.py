@@ -36,6 +36,7 @@ import struct
 import subprocess
 import sys
 import time
+import weakref
 
 #: The longest the child goes on heartbeating after the host's reader thread last renewed
 #: its lease (a stalled host process: garbage collection, a starved CPU). Longer than the
@@ -126,6 +127,8 @@ class HeartbeatProcess:
         except BaseException:
             os.close(self._mem_fd)
             raise
+        # a link dropped without close(): the pipe's end of file ends the child all the same
+        self._release_pipe = weakref.finalize(self, _close_quietly, self._ctl)
         self._last_renew = 0.0
         self._closed = False
         self._checked = 0.0
@@ -163,7 +166,8 @@ class HeartbeatProcess:
 
     def set_on(self, on: bool) -> None:
         if not self._closed:
-            self._mem[_ON] = 1 if on else 0
+            with contextlib.suppress(ValueError):  # closed meanwhile by another thread
+                self._mem[_ON] = 1 if on else 0
 
     def renew(self, until: float, now: float, force: bool = False) -> None:
         """Let the child heartbeat until `until` (monotonic seconds)."""
@@ -171,7 +175,8 @@ class HeartbeatProcess:
             return
         if force or now - self._last_renew >= RENEW_EVERY_S:
             self._last_renew = now
-            struct.pack_into("<d", self._mem, _ALIVE, until)
+            with contextlib.suppress(ValueError):  # closed meanwhile by another thread
+                struct.pack_into("<d", self._mem, _ALIVE, until)
 
     def close(self) -> None:
         """Stop heartbeating at once, then end the child (idempotent)."""
@@ -180,10 +185,9 @@ class HeartbeatProcess:
         self._closed = True
         self._mem[_ON] = 0
         struct.pack_into("<d", self._mem, _ALIVE, 0.0)
-        with contextlib.suppress(OSError):
-            os.close(self._ctl)
-        try:
-            self.proc.wait(timeout=1.0)
+        self._release_pipe()  # closes the pipe once, here or when dropped
+        try:  # it ends at the pipe's end of file; it holds nothing worth waiting for
+            self.proc.wait(timeout=0.2)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -192,6 +196,11 @@ class HeartbeatProcess:
             os.close(self._mem_fd)
         with contextlib.suppress(BufferError):
             self._mem.close()
+
+
+def _close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 __all__ = ["HOST_LEASE_S", "HeartbeatProcess"]
