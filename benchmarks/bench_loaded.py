@@ -42,6 +42,10 @@ TAIL_S = 2.0
 BURN = "while 1: pass"
 
 
+class StartFailed(RuntimeError):
+    """The program did not reach the treatment screen (counted as a spurious end)."""
+
+
 @dataclass
 class Tally:
     changes: int = 0
@@ -109,7 +113,7 @@ def _treatment(port: str, db: Path, env: dict[str, str] | None = None) -> TuiPty
     except AssertionError as exc:
         tui.close()
         kinds = [k for k, _ in records(db)]
-        raise RuntimeError(f"{exc} (audit log: {', '.join(kinds[-12:])})") from exc
+        raise StartFailed(f"{exc} (audit log: {', '.join(kinds[-12:])})") from exc
     except BaseException:
         tui.close()
         raise
@@ -138,7 +142,19 @@ def run_flow(
         run += 1
         db = tmp / f"run{run}.db"
         tally.starts += 1
-        with _treatment(port, db, env) as tui:
+        if tally.starts > changes:  # a flow that cannot even begin: give up, counted
+            tally.ends.append("no start")
+            break
+        try:
+            tui = _treatment(port, db, env)
+        except StartFailed:  # the session ended (or never began) before the first change
+            tally.ends += _ends(db) or ["start failed"]
+            if sim is not None:
+                _pen_trips(sim, tally)
+                time.sleep(0.5)
+                sim.drain()
+            continue
+        with tui:
             while tally.changes < changes and not _ends(db):
                 _change(tui, tally.changes)
                 tally.changes += 1
