@@ -97,7 +97,9 @@ class SimPty:
     """`needlepen sim --pty` in its own process; `path` is its pty, `records` its JSON log
     (with --log-json) as a queue of dicts."""
 
-    def __init__(self, *args: str, log_json: bool = False) -> None:
+    def __init__(self, *args: str, log_json: bool = False, new_session: bool = False) -> None:
+        """`new_session`: in a session of its own (on Linux with autogroup scheduling, not
+        starved by CPU burners in the caller's session; a real pen has its own processor)."""
         cmd = [sys.executable, "-m", "driver.cli", "sim", "--pty", *args]
         if log_json:
             cmd.append("--log-json")
@@ -108,6 +110,7 @@ class SimPty:
             stderr=subprocess.DEVNULL,
             text=True,
             bufsize=1,
+            start_new_session=new_session,
         )
         assert self.proc.stdout is not None
         self.path = self.proc.stdout.readline().strip()

@@ -9,6 +9,7 @@ reader died stops feeding the pen's watchdog; and it declares the link lost when
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import threading
 import time
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 import protocol
 from protocol import Direction, Frame, InvalidFrame, Message, MsgType
 
-from .errors import Cancelled, LinkLost, NoAnswer, SessionClosed
+from .errors import Cancelled, LinkLost, NoAnswer, NotAllowed, SessionClosed
+from .heartbeat import HOST_LEASE_S, HeartbeatProcess
 from .transport import FdPort, Port
 
 ANSWER_TIMEOUT_S = 0.050
@@ -29,6 +31,14 @@ LINK_TIMEOUT_S = 0.300
 #: or a STATUS in ESTOP): far enough apart that one short glitch cannot swallow every copy,
 #: close enough that a pen that missed the first one stops within a few tens of milliseconds.
 ESTOP_RESEND_S = 0.020
+#: A UI that keeps a lease (`Link.keepalive`) must renew it this often, or the heartbeat ends
+#: and the pen's watchdog stops the needle: longer than the stalls of a loaded PC (<= 0.6 s
+#: measured), short enough that a hung UI stops the needle within about 1.3 s.
+UI_LEASE_S = 1.0
+#: The longest UI lease a caller may ask for (a hung UI must still stop the needle soon).
+UI_LEASE_MAX_S = 5.0
+#: Heartbeat frames the child process cycles through (seqs reserved from the host's counter).
+HEARTBEAT_FRAMES = 16
 
 Clock = Callable[[], float]
 
@@ -107,6 +117,10 @@ class Link:
         self._first_write = True
         self._heartbeat_on = False
         self._last_heartbeat = 0.0
+        #: the child process that heartbeats on a local device or pty (see `start`)
+        self.keeper: HeartbeatProcess | None = None
+        #: when the UI's lease runs out (None: no UI keeps one)
+        self._ui_deadline: float | None = None
         self._status_deadline: float | None = None
         self._last_status_seq: int | None = None
         self._stop = threading.Event()
@@ -121,6 +135,12 @@ class Link:
 
     def start(self) -> None:
         if self.threaded:
+            if self._fd is not None:
+                frames = [
+                    b"\x00" + protocol.encode(protocol.Heartbeat(), self.next_seq())
+                    for _ in range(HEARTBEAT_FRAMES)
+                ]
+                self.keeper = HeartbeatProcess.start(self._fd.fd, frames, self.heartbeat_period)
             self._thread.start()
 
     @property
@@ -131,6 +151,9 @@ class Link:
     def close(self) -> None:
         """Stop the reader thread and close the port (idempotent)."""
         self._stop.set()
+        self._heartbeat_off()
+        if self.keeper is not None:
+            self.keeper.close()
         if (
             self.threaded
             and self._thread.is_alive()
@@ -142,8 +165,12 @@ class Link:
         self._fail_waiters(SessionClosed("The session is closed."))
 
     def enable_heartbeat(self) -> None:
-        self._last_heartbeat = self._clock()
+        now = self._clock()
+        self._last_heartbeat = now
         self._heartbeat_on = True
+        if self.keeper is not None:
+            self.keeper.renew(self._lease_until(now), now, force=True)
+            self.keeper.set_on(True)
 
     @property
     def heartbeat_on(self) -> bool:
@@ -151,7 +178,38 @@ class Link:
 
     def stop_heartbeat(self) -> None:
         """Stop feeding the pen's watchdog (the pen will stop the needle by itself)."""
+        self._heartbeat_off()
+
+    def _heartbeat_off(self) -> None:
         self._heartbeat_on = False
+        if self.keeper is not None:
+            self.keeper.set_on(False)
+
+    def keepalive(self, timeout: float = UI_LEASE_S) -> None:
+        """The UI is alive: from the first call on, it must call again within `timeout`
+        seconds, or the heartbeat ends and the pen's watchdog stops the needle (a hung UI
+        must not leave a needle running that nobody can see or stop)."""
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or not 0 < timeout <= UI_LEASE_MAX_S
+        ):
+            raise NotAllowed(
+                f"A UI's keepalive timeout must be a number of seconds above 0 and at most "
+                f"{UI_LEASE_MAX_S:g}."
+            )
+        now = self._clock()
+        self._ui_deadline = now + timeout
+        if self.keeper is not None and self.lost is None and not self._stop.is_set():
+            self.keeper.renew(self._lease_until(now), now, force=True)
+
+    def _lease_until(self, now: float) -> float:
+        """Until when the heartbeat may go on without news from this process: HOST_LEASE_S
+        from the reader's last turn, and never past the UI's lease."""
+        until = now + HOST_LEASE_S
+        ui = self._ui_deadline
+        return until if ui is None else min(until, ui)
 
     def expect_status(self) -> None:
         """From now on, a silence of `link_timeout` without STATUS means the link is lost."""
@@ -240,7 +298,7 @@ class Link:
         needle. The write lock is taken with a short timeout only: nothing blocks an e-stop.
         """
         self.estop_pending = True
-        self._heartbeat_on = False
+        self._heartbeat_off()
         return self._write_estop()
 
     def _write_estop(self) -> int:
@@ -323,10 +381,13 @@ class Link:
             now = self._clock()
             if self.estop_pending and now >= self._estop_next:
                 self._write_estop()
-            if self._heartbeat_on and now - self._last_heartbeat >= self.heartbeat_period:
-                self._last_heartbeat = now
-                self.send(protocol.Heartbeat())
+            self._heartbeat_turn(now)
             if self._status_deadline is not None and now > self._status_deadline:
+                # A stall of this process (a full collection, a starved CPU) can fall between
+                # the read above and this check: what the pen sent meanwhile is waiting unread.
+                # Silence is the pen's only if nothing is waiting now.
+                self._drain()
+            if self._status_deadline is not None and self._clock() > self._status_deadline:
                 raise LinkLost(
                     f"The link to the pen is lost: no telemetry for "
                     f"{self.link_timeout * 1000:.0f} ms."
@@ -337,6 +398,31 @@ class Link:
             if not isinstance(exc, LinkLost):
                 exc = LinkLost(f"The link to the pen is lost: {exc}")
             self._lose(exc)
+
+    def _drain(self) -> None:
+        """Read and dispatch whatever is waiting on the port, without waiting for more."""
+        while True:
+            if self._fd is not None:
+                data = self._fd.read(0.0)
+            else:
+                n = self.port.in_waiting
+                data = self.port.read(n) if n > 0 else b""
+            if not data:
+                return
+            self._feed(data)
+
+    def _heartbeat_turn(self, now: float) -> None:
+        """Renew the child's lease, or (no child, or not up yet) heartbeat from here."""
+        keeper = self.keeper
+        if keeper is not None and keeper.ready:
+            keeper.renew(self._lease_until(now), now)
+            return
+        if not self._heartbeat_on or now - self._last_heartbeat < self.heartbeat_period:
+            return
+        if self._ui_deadline is not None and now > self._ui_deadline:
+            return  # the UI hangs: let the pen's watchdog stop the needle
+        self._last_heartbeat = now
+        self.send(protocol.Heartbeat())
 
     def _estop_turn(self) -> None:
         """The reader's turn after the link was lost, while an e-stop is pending."""
@@ -357,7 +443,7 @@ class Link:
 
     def _lose(self, exc: BaseException) -> None:
         self.lost = exc
-        self._heartbeat_on = False
+        self._heartbeat_off()
         self._fail_waiters(exc)
         self._on_lost(exc)
 

@@ -56,9 +56,11 @@ class FdPort:
         except (AttributeError, OSError, ValueError, serial.SerialException):
             return None
 
-    def read(self) -> bytes:
-        """What has arrived (up to 4096 bytes), waiting up to the port's timeout for it."""
-        ready, _, _ = select.select([self.fd], [], [], self.timeout)
+    def read(self, timeout: float | None = None) -> bytes:
+        """What has arrived (up to 4096 bytes), waiting up to `timeout` (default: the port's
+        timeout; 0: not at all) for it."""
+        wait = self.timeout if timeout is None else timeout
+        ready, _, _ = select.select([self.fd], [], [], wait)
         if not ready:
             return b""
         try:

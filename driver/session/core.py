@@ -24,7 +24,7 @@ from ..errors import (
     SessionClosed,
     StoreError,
 )
-from ..link import Link
+from ..link import UI_LEASE_S, Link
 from ..safety import Decision, Governor
 from .audit_queue import AuditQueue
 from .checks import nack_error, usable_limits
@@ -192,6 +192,12 @@ class PenCore:
     def poll(self) -> None:
         """Drive a link that runs without a thread (virtual clock): one reader turn."""
         self._link.poll()
+
+    def keepalive(self, timeout: float = UI_LEASE_S) -> None:
+        """The UI is alive; call it from the UI's own thread (its redraw timer). From the first
+        call on, the heartbeat goes on only while calls come at most `timeout` seconds apart:
+        a hung UI lets the pen's watchdog stop the needle (see Link.keepalive)."""
+        self._link.keepalive(timeout)
 
     @property
     def port(self) -> Any:
