@@ -195,7 +195,7 @@ def _rounds(measures: list[tuple[str, Callable[[], None], int]], into: Samples) 
 def _main_phase(samples: Samples, frame_size: int) -> None:
     """Ours, the floor, the relay and pymodbus, interleaved (one software pen alive)."""
     from driver.link import Link
-    from driver.transport import open_port
+    from driver.link.transport import open_port
 
     with contextlib.ExitStack() as stack:
         sim = stack.enter_context(SimPty("--seed", "5"))
@@ -254,7 +254,7 @@ def _share_phase(samples: Samples) -> None:
     """Where our round trip goes: the driver against an instant pen, and a one-thread raw
     host against the software pen (one software pen alive, as in the main phase)."""
     from driver.link import Link
-    from driver.transport import open_port
+    from driver.link.transport import open_port
 
     with contextlib.ExitStack() as stack:
         instant = PtyPeer(INSTANT_PEN)

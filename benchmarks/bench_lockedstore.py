@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from driver.pen import Pen
+from driver.session import Pen
 from simulator.firmware import LogRecord
 
 from .common import Row

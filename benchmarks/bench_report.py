@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from driver.report import render_report
+from driver.audit import AuditStore
+from driver.records.report import render_report
 from driver.safety.policy import default_policy
-from driver.store import AuditStore
 from driver.testing.sessions import recorded_session
 
 from .common import Row

@@ -135,8 +135,8 @@ def _progress(side: str, pen_s: float, total_s: float, last: list[float]) -> Non
 
 def soak_driver(pen_hours: float) -> Soak:
     """The real driver: Pen over a virtual port, audit store on disk."""
-    from driver.pen import Pen, PenUpdate
-    from driver.store import AuditStore
+    from driver.audit import AuditStore
+    from driver.session import Pen, PenUpdate
     from protocol import State
     from simulator.firmware import PenConfig
     from simulator.simulation import Simulation

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from driver.store import AuditStore, canonical_json
+from driver.audit import AuditStore, canonical_json
 
 from .common import Row
 

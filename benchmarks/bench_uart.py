@@ -100,7 +100,7 @@ def governed_latencies(n: int) -> list[list[float]]:
 
 def run() -> list[Row]:
     from driver.link import Link
-    from driver.transport import open_port
+    from driver.link.transport import open_port
 
     depth_wire = wire_ms(len(encode(SetDepth(500), 1)) + len(encode(Ack(MsgType.SET_DEPTH), 1)))
     estop_wire = wire_ms(len(encode(Estop(), 1)) + len(encode(Ack(MsgType.ESTOP), 1)))

@@ -19,7 +19,7 @@ _EXPORTS = {
     "PenUpdate": "driver.session",
     "Lifecycle": "driver.session",
     "install_exit_hooks": "driver.exit_hooks",
-    "AuditStore": "driver.store",
+    "AuditStore": "driver.audit",
     "Governor": "driver.safety",
     "Request": "driver.safety",
     "Decision": "driver.safety",

@@ -45,6 +45,10 @@ def os_cartridge_id() -> int:
 TICK_S = 0.002
 #: The receive buffer's size (bytes the host has not read yet).
 RX_LIMIT = 64 * 1024
+#: For a pen that shares its host's process (`shares_process`): a gap between two looks at the
+#: clock longer than this is the whole process stalled (a garbage collection, the scheduler),
+#: and the pen's clock stalls with it; only this much of such a gap counts as pen time.
+STALL_S = 0.050
 
 
 class LivePen:
@@ -64,12 +68,21 @@ class LivePen:
         cartridge_ids: Callable[[], int] | None = os_cartridge_id,
         uptime_ms: int = 0,
         baud: int | None = None,
+        shares_process: bool = False,
     ) -> None:
         self.lock = threading.RLock()
+        #: True for the sim:// pen, which runs inside its host's process: when that whole
+        #: process stalls, the pen's own clock stalls too (a real pen, or `needlepen sim
+        #: --pty` in a process of its own, keeps its own time), so a stall of the host is
+        #: not taken for a silent host. A stall of one host thread (a hung UI) is not a
+        #: stall of the pen thread: the pen's watchdog still trips.
+        self.shares_process = shares_process
+        self.stalled_s = 0.0
         self._kick = threading.Event()  # a write wakes the pen thread for a paced line
         self._data = threading.Condition(self.lock)
         self._clock = clock
         self._t0 = clock()
+        self._seen = self._t0
         self.tick_s = tick_s
         self.rx_limit = rx_limit
         self._rx = bytearray()
@@ -107,7 +120,16 @@ class LivePen:
         return self._closed.is_set()
 
     def now_ms(self) -> float:
-        return (self._clock() - self._t0) * 1000.0
+        return (self._clock() - self._t0 - self.stalled_s) * 1000.0
+
+    def _observe_stall(self) -> None:
+        """Under the lock, before a tick: count a stall of the whole process (see
+        `shares_process`) out of the pen's time."""
+        now = self._clock()
+        gap = now - self._seen
+        self._seen = now
+        if self.shares_process and gap > STALL_S:
+            self.stalled_s += gap - STALL_S
 
     def call(self, fn: Callable[[Simulation], T]) -> T:
         """Run `fn(simulation)` under the pen's lock, up to date, and send what it produced."""
@@ -270,6 +292,7 @@ class LivePen:
     def _tick_locked(self) -> None:
         if self.closed:
             return
+        self._observe_stall()
         now = self.now_ms()
         if now > self.sim.now_ms:
             self.sim.tick(now)

@@ -46,6 +46,7 @@ class Serial(SerialBase):
             cartridge_id=self.options.cartridge,
             uptime_ms=self.options.uptime_ms,
             baud=self.options.baud,
+            shares_process=True,
         ).start()
         self.is_open = True
         self.pen.reset_input_buffer()

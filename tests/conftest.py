@@ -33,7 +33,7 @@ settings.load_profile("ci")
 def _fresh_host_estops() -> Iterator[None]:
     """Each test is a host process of its own: e-stops another test left outstanding for a
     (simulated) pen serial do not carry over. Tests of that memory live inside one test."""
-    from driver.pen import forget_estops
+    from driver.session import forget_estops
 
     forget_estops()
     yield

@@ -31,11 +31,11 @@ from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.message import Message
 
+from driver.audit import AuditStore
 from driver.errors import CannotContinue, DriverError, NotAllowed
 from driver.safety.policy import ZONE_NAMES, Policy, load_policy
 from driver.safety.screening import ScreeningResult, Verdict, required
 from driver.session import DEFAULT_TELEMETRY_HZ, Login, Pen
-from driver.store import AuditStore
 from driver.vocabulary import PROFESSIONAL_ROLES
 from protocol import DeviceClass
 
@@ -233,6 +233,12 @@ class NeedlepenApp(App[int]):
 
     def _tick(self) -> None:
         self.ticks += 1
+        pen = self.pen
+        if pen is not None and self.handle_signals:
+            # the real program renews the UI's lease on the heartbeat: a hung UI thread lets
+            # the pen's watchdog stop the needle (driver: Pen.keepalive)
+            with contextlib.suppress(DriverError):
+                pen.keepalive()
         if self.ticks % SAMPLE_EVERY == 0:
             self.model.sample()
         snap = self.model.snapshot()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from driver.errors import NotAllowed
-from driver.pen import Pen
+from driver.session import Pen
 from protocol import CartridgeState, State
 
 #: What the treatment screen says about the cartridge of a pen it cannot change.

@@ -1,8 +1,8 @@
 """Courses in the TUI: the client screen's course list, the treatment screen's course line,
 and what the summary does with a course (attach the session, write the report).
 
-No course logic of its own: everything is `driver.courses`, `driver.clientrecord` and
-`driver.report`; this module only turns their typed values into Rich text.
+No course logic of its own: everything is `driver.records.courses`, `driver.records.client` and
+`driver.records.report`; this module only turns their typed values into Rich text.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from driver.clientrecord import Timing, client_record
-from driver.courses import Course, attach_session, courses, session_delivery
+from driver.audit import AuditStore
 from driver.errors import DriverError
-from driver.report import render_report
+from driver.records.client import Timing, client_record
+from driver.records.courses import Course, attach_session, courses, session_delivery
+from driver.records.report import render_report
 from driver.safety.concerns import guidance_for
 from driver.safety.policy import Policy
-from driver.store import AuditStore
 
 from . import format as fmt
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import protocol
-from driver.pen import PenUpdate
 from driver.safety import Decision, Outcome
+from driver.session import PenUpdate
 from protocol import EventCode, Fault, State
 
 from . import format as fmt

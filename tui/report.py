@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from driver.audit import Record
 from driver.safety.screening import ScreeningResult, Verdict
-from driver.store import Record
 from protocol import Fault
 
 

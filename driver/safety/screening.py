@@ -26,7 +26,7 @@ from ..errors import DriverError
 from .reason import REASON_RULE, check_override_reason
 
 if TYPE_CHECKING:
-    from ..store import AuditStore
+    from ..audit import AuditStore
 
 __all__ = [
     "CHECKLIST",

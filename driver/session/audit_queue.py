@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..store import AuditStore
+from ..audit import AuditStore
 
 __all__ = ["AuditQueue"]
 

@@ -30,13 +30,13 @@ from typing import Any
 import protocol
 from protocol import DeviceClass, NackError
 
+from ..audit import AuditStore, check_client, home_client
 from ..errors import DriverError, HandshakeError, NotAllowed, StoreError
 from ..exit_hooks import register, unregister
 from ..link import Link
+from ..link.transport import Port, open_port
 from ..safety import Governor
 from ..safety.policy import Policy, load_policy
-from ..store import AuditStore, check_client, home_client
-from ..transport import Port, open_port
 from ..vocabulary import HOME_ROLE, PROFESSIONAL_ROLES, TREATING_ROLES
 from .audit_queue import AuditQueue
 from .checks import check_info, telemetry_for_line

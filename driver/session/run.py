@@ -9,10 +9,10 @@ from typing import Literal
 
 import protocol
 
+from ..audit import StartFacts
 from ..errors import Cancelled, CommandRefused, DriverError, NotAllowed
 from ..safety import Request
 from ..safety.screening import Verdict, session_verdict
-from ..store import StartFacts
 from ..vocabulary import format_mm
 from .core import DEPTH_TOLERANCE_UM, START_SETTLE_S, PenCore
 from .estops import confirm_estop, estop_held, hold_estop, release_estop

@@ -16,8 +16,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from driver.courses import attach_session, plan_course
-from driver.notes import (
+from driver.audit import AuditStore
+from driver.records.courses import attach_session, plan_course
+from driver.records.notes import (
     Reaction,
     record_adverse_event,
     record_consent,
@@ -27,7 +28,6 @@ from driver.notes import (
 from driver.safety.policy import Policy, default_policy
 from driver.safety.screening import KEYS
 from driver.safety.screening import record as record_screening
-from driver.store import AuditStore
 
 __all__ = ["RecordedSession", "recorded_session"]
 
@@ -193,7 +193,7 @@ def recorded_session(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the example report of a recorded 15-minute session (a fresh in-memory store)."""
-    from driver.report import render_report
+    from driver.records.report import render_report
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--output", required=True, help="the HTML file to write")

@@ -11,8 +11,8 @@ import pytest
 from psycopg import conninfo
 
 from driver.audit import AuditStore
+from driver.cli.store import main
 from driver.errors import WrongPin
-from driver.store_cli import main
 from tests.audit.conftest import pg_admin
 
 pytestmark = pytest.mark.postgres

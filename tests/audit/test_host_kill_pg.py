@@ -15,7 +15,7 @@ import pytest
 
 from driver.audit import AuditStore
 from driver.audit.pgserver import with_schema
-from driver.store_cli import main
+from driver.cli.store import main
 from tests.audit.conftest import pg_admin, pg_url
 from tests.e2e.test_host_kill import start_sim_and_host, stop_all
 

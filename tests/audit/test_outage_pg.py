@@ -13,7 +13,7 @@ from driver.audit import AuditStore
 from driver.audit.pgserver import PgCluster
 from driver.audit.postgres import StoreUnreachable
 from driver.errors import StoreError
-from driver.pen import Pen
+from driver.session import Pen
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.postgres

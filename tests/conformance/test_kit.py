@@ -17,8 +17,8 @@ import pytest
 
 import protocol
 from driver.errors import NotAllowed
-from driver.pen import Pen
 from driver.safety import Outcome, Request
+from driver.session import Pen
 from driver.testing.conformance.checks.test_host import (
     test_a_fault_event_names_the_fault_that_status_shows,
 )

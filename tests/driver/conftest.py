@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from driver.store import AuditStore
+from driver.audit import AuditStore
 
 
 @pytest.fixture

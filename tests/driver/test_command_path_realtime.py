@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from driver.pen import DEPTH_TOLERANCE_UM, Pen
+from driver.session import DEPTH_TOLERANCE_UM, Pen
 from tests.helpers import wait_for
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from driver.audit import AuditStore
 from driver.cli import main
-from driver.store import AuditStore
 from driver.testing.sessions import recorded_session
 
 Run = Callable[..., tuple[int, str, str]]

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driver import Pen
-from driver.clientrecord import Timing, client_record, timing, window
-from driver.courses import (
+from driver.audit import AuditStore
+from driver.records.client import Timing, client_record, timing, window
+from driver.records.courses import (
     CourseError,
     CourseStatus,
     attach_session,
@@ -22,7 +23,7 @@ from driver.courses import (
     plan_course,
     session_delivery,
 )
-from driver.notes import (
+from driver.records.notes import (
     MAX_NOTE_CHARS,
     NoteError,
     Reaction,
@@ -34,7 +35,6 @@ from driver.notes import (
 )
 from driver.safety import DeviceLimits, Governor
 from driver.safety.policy import PolicyError, default_policy, load_policy_text, policy_to_toml
-from driver.store import AuditStore
 
 DAY = 86_400.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driver.audit import AuditStore
 from driver.safety import (
     MIN_REASON_CHARS,
     REASON_RULE,
@@ -20,7 +21,6 @@ from driver.safety import (
     screening,
 )
 from driver.safety.policy import default_policy
-from driver.store import AuditStore
 
 GOV = Governor(default_policy())
 

@@ -12,15 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from driver.errors import (
-    AuthError,
-    OperatorDisabled,
-    OperatorLocked,
-    StoreError,
-    UnknownOperator,
-    WrongPin,
-)
-from driver.store import (
+from driver.audit import (
     BAD_LOGIN,
     LOCKOUT_SECONDS,
     MAX_FAILED_PINS,
@@ -28,6 +20,14 @@ from driver.store import (
     ROLES,
     SCRYPT_N,
     AuditStore,
+)
+from driver.errors import (
+    AuthError,
+    OperatorDisabled,
+    OperatorLocked,
+    StoreError,
+    UnknownOperator,
+    WrongPin,
 )
 
 T0 = 1_700_000_000.0

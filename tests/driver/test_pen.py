@@ -13,8 +13,8 @@ from driver.errors import (
     SessionClosed,
     WrongPin,
 )
-from driver.pen import Pen
 from driver.safety import Outcome
+from driver.session import Pen
 from protocol import State
 from tests.helpers import wait_for
 
@@ -187,7 +187,7 @@ def test_nack_is_mapped_to_a_typed_error_with_detail(store):
         # Past the governor on purpose (the raw link), to see the pen's own refusal.
         answer = pen._link.request(protocol.SetDepth(5000))
         assert isinstance(answer, protocol.Nack)
-        from driver.pen import nack_error
+        from driver.session import nack_error
 
         err = nack_error("SET_DEPTH", answer)
         assert err.error == protocol.NackError.OUT_OF_RANGE

@@ -14,17 +14,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import driver.pen as pen_module
-from driver.errors import CannotContinue, NotAllowed, WrongPin
-from driver.pen import Login, Pen
-from driver.safety import Outcome
-from driver.store import (
+import driver.session as pen_module
+from driver.audit import (
     BAD_LOGIN,
     CONTINUE_WITHIN_SECONDS,
     AuditStore,
     Interruption,
     home_client,
 )
+from driver.errors import CannotContinue, NotAllowed, WrongPin
+from driver.safety import Outcome
+from driver.session import Login, Pen
 from tests.helpers import wait_for
 
 DAY = 86_400.0

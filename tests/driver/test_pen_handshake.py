@@ -6,7 +6,7 @@ import pytest
 
 import protocol
 from driver.errors import HandshakeError, PortError
-from driver.pen import Pen
+from driver.session import Pen
 
 from .fakepen import FakePen, info
 

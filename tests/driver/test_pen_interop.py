@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 
 import protocol
+from driver.audit import AuditStore
 from driver.errors import HandshakeError
-from driver.pen import Pen, check_info, usable_limits
 from driver.safety.policy import load_policy
-from driver.store import AuditStore
+from driver.session import Pen, check_info, usable_limits
 from protocol import DeviceClass, State
 from simulator.firmware import PenConfig
 from simulator.simulation import Simulation
@@ -308,6 +308,6 @@ class _Line:
 def test_telemetry_is_lowered_only_on_a_serial_line_known_to_be_slow(
     url: str, baud: int, wanted: int, asked: int
 ) -> None:
-    from driver.pen import telemetry_for_line
+    from driver.session import telemetry_for_line
 
     assert telemetry_for_line(wanted, url, _Line(baud)) == asked

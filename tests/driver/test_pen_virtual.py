@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from driver.errors import LinkLost, NoAnswer, NotAllowed, SessionClosed
-from driver.pen import Pen
+from driver.session import Pen
 from protocol import State
 from simulator.firmware import PenConfig
 from simulator.simulation import Simulation

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from driver.cli import main
-from driver.policy_cli import decide_lines
+from driver.cli.policy import decide_lines
 from driver.safety import Governor
 from driver.safety.policy import default_policy, load_policy
 

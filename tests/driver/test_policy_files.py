@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from driver.pen import Pen
 from driver.safety.policy import MAX_POLICY_BYTES, PolicyError, default_policy, load_policy
+from driver.session import Pen
 
 
 def load_in_thread(path: Path | str, seconds: float = 5.0) -> BaseException | object:

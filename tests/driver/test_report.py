@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from driver import Pen
-from driver.courses import attach_session, plan_course
+from driver.audit import AuditStore
 from driver.errors import StoreError
-from driver.report import PLOT_HEIGHT, PLOT_WIDTH, render_report
+from driver.records.courses import attach_session, plan_course
+from driver.records.report import PLOT_HEIGHT, PLOT_WIDTH, render_report
 from driver.safety.policy import default_policy
-from driver.store import AuditStore
 from driver.testing.sessions import recorded_session
 
 SVG = "{http://www.w3.org/2000/svg}"

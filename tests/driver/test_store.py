@@ -18,9 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from driver.errors import OperatorDisabled, StoreError, UnknownOperator
-from driver.paths import DATA_DIR_ENV, DB_FILENAME, default_db_path
-from driver.store import (
+from driver.audit import (
     APPLICATION_ID,
     GENESIS_HASH,
     SCHEMA_VERSION,
@@ -29,6 +27,8 @@ from driver.store import (
     canonical_json,
     record_hash,
 )
+from driver.errors import OperatorDisabled, StoreError, UnknownOperator
+from driver.paths import DATA_DIR_ENV, DB_FILENAME, default_db_path
 
 DAY = 86_400.0
 T0 = 1_700_000_000.0  # a fixed "now" for deterministic tests

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driver.store import GENESIS_HASH, AuditStore, canonical_json, record_hash
+from driver.audit import GENESIS_HASH, AuditStore, canonical_json, record_hash
 
 T0 = 1_700_000_000.0
 DAY = 86_400.0

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from driver import store_cli
+from driver.audit import AuditStore
+from driver.cli import store as store_cli
 from driver.paths import DATA_DIR_ENV, DB_FILENAME
-from driver.store import AuditStore
 
 T0 = 1_700_000_000.0
 
@@ -677,7 +677,7 @@ def test_a_non_database_file_is_one_sentence(cli: Run, tmp_path: Path) -> None:
 
 def run_module(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "driver.store_cli", *argv],
+        [sys.executable, "-m", "driver.cli.store", *argv],
         input=stdin,
         capture_output=True,
         text=True,
@@ -732,7 +732,7 @@ def test_pin_prompt_on_a_real_terminal_does_not_echo(db: str) -> None:
         [
             sys.executable,
             "-m",
-            "driver.store_cli",
+            "driver.cli.store",
             "operators",
             "add",
             "--id",

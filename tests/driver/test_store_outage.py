@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from driver.audit import AuditStore
 from driver.errors import StoreError
-from driver.pen import Pen, PenUpdate
-from driver.store import AuditStore
+from driver.session import Pen, PenUpdate
 from tests.helpers import wait_for
 
 #: far below the store's own 10 s busy wait: a call this quick did not wait for the store

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driver.audit import AuditStore, StartFacts, home_client, normalise_client
 from driver.errors import CommandRefused, NotAllowed, StoreError
-from driver.pen import Pen
 from driver.safety import screening
-from driver.store import AuditStore, StartFacts, home_client, normalise_client
+from driver.session import Pen
 
 T0 = 1_700_000_000.0
 DAY = 86_400.0

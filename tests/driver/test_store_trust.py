@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from driver.audit import AuditStore
 from driver.errors import StoreUntrusted, WrongPin
-from driver.pen import Pen
-from driver.store import AuditStore
+from driver.session import Pen
 
 T0 = 1_700_000_000.0
 ADMIN = ("doc", "2468")
@@ -217,7 +217,8 @@ def test_exports_and_operator_names_escape_c1_and_bidi(tmp_path: Path) -> None:
 def make_schema_1(path: Path) -> None:
     """A store as schema 1 wrote it: a home operator, then a clinician, a session and a
     treatment of 'P-0042' as typed (not normalised)."""
-    from driver.store import _MIGRATIONS, APPLICATION_ID, GENESIS_HASH, record_hash
+    from driver.audit import APPLICATION_ID, GENESIS_HASH, record_hash
+    from driver.audit.schema import _MIGRATIONS
 
     conn = sqlite3.connect(path, isolation_level=None)
     for statement in _MIGRATIONS[0]:

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 import pytest
 
 import protocol
+from driver.audit import AuditStore
 from driver.errors import NotAllowed, SessionClosed
 from driver.link import Link
-from driver.pen import Pen
-from driver.store import AuditStore
-from driver.transport import open_port
+from driver.link.transport import open_port
+from driver.session import Pen
 from protocol import State
 from tests.helpers import wait_for
 from tests.simulator.sim_process import SimProcess

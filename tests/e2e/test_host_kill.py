@@ -16,7 +16,7 @@ import textwrap
 import threading
 import time
 
-from driver.store import AuditStore
+from driver.audit import AuditStore
 
 HOST = textwrap.dedent(
     """

@@ -23,9 +23,9 @@ from collections import Counter
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+from driver.audit import AuditStore, Record
 from driver.errors import DriverError
-from driver.pen import Pen, forget_estops
-from driver.store import AuditStore, Record
+from driver.session import Pen, forget_estops
 from protocol import DeviceClass, MsgType, Nack, NackError, State
 from simulator.firmware import Applied, Firmware, LogRecord, PenConfig
 from simulator.simulation import Simulation
@@ -443,7 +443,7 @@ class Rig:
     def check_start_depth(self) -> None:
         """At every START the pen executed, the needle was within the tolerance of its
         set-point (it had finished moving to a shallower one)."""
-        from driver.pen import DEPTH_TOLERANCE_UM
+        from driver.session import DEPTH_TOLERANCE_UM
 
         for actual, wanted in self.start_depths[self._start_checked :]:
             assert abs(actual - wanted) <= DEPTH_TOLERANCE_UM, (

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from driver.errors import DriverError, NotAllowed
-from driver.pen import DEPTH_TOLERANCE_UM, Pen
+from driver.session import DEPTH_TOLERANCE_UM, Pen
 from protocol import MsgType, State
 from tests.safety.harness import Rig
 

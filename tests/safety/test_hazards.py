@@ -9,9 +9,9 @@ from contextlib import suppress
 import pytest
 
 from driver.errors import DriverError, LinkLost, PenRebooted, SessionClosed
-from driver.pen import Pen
 from driver.safety import Decision
 from driver.safety.policy import ZONE_NAMES
+from driver.session import Pen
 from protocol import State
 from tests.safety.harness import HOME_LIMIT_UM, Rig
 

@@ -42,9 +42,9 @@ from hypothesis.stateful import (
 )
 
 from driver.errors import DriverError
-from driver.pen import Pen
 from driver.safety import Decision
 from driver.safety.policy import ZONE_NAMES
+from driver.session import Pen
 from protocol import MsgType, State
 from tests.safety.counters import COUNTS
 from tests.safety.harness import Rig, one_sentence

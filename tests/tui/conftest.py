@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from driver.store import AuditStore
+from driver.audit import AuditStore
 from tui.app import NeedlepenApp
 
 SIZE = (120, 40)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from driver.courses import courses, plan_course
+from driver.records.courses import courses, plan_course
 from driver.safety.policy import default_policy
 from protocol import State
 from tests.tui.conftest import (

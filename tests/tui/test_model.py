@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import protocol
-from driver.pen import PenUpdate
 from driver.safety import Decision, Effect, Finding, Outcome, Rule
+from driver.session import PenUpdate
 from protocol import CartridgeState, EventCode, Fault, State
 from tui.commands import CommandRunner
 from tui.commands import Outcome as JobOutcome

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driver.audit import AuditStore
 from driver.errors import DriverError, WrongPin
 from driver.safety.screening import (
     CHECKLIST,
@@ -20,7 +21,6 @@ from driver.safety.screening import (
     record,
     required,
 )
-from driver.store import AuditStore
 from protocol import State
 from tests.tui.conftest import (
     SIZE,

@@ -4,7 +4,7 @@ tests/tui/test_snapshots.py; update with --snapshot-update and look at the SVGs.
 
 from __future__ import annotations
 
-from driver.courses import plan_course
+from driver.records.courses import plan_course
 from driver.safety.policy import default_policy
 from tests.tui.conftest import FIXED_NOW, focused_id, make_app, on_screen
 from tests.tui.test_snapshots import (  # noqa: F401  (fixed_world is an autouse fixture)

@@ -12,8 +12,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Input, Static
 
-from driver.courses import Course, courses
 from driver.errors import DriverError
+from driver.records.courses import Course, courses
 from protocol import DeviceClass
 
 from .. import format as fmt

@@ -15,11 +15,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Input, Static
 
-from driver.courses import Course
 from driver.errors import DriverError
 from driver.paths import data_dir
-from driver.pen import Pen
+from driver.records.courses import Course
 from driver.safety.aftercare import Delivered, delivered_instructions
+from driver.session import Pen
 
 from .. import format as fmt
 from ..courses import attach_delivered, write_report

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from driver.errors import PortError
-from driver.pen import Pen
+from driver.session import Pen
 from protocol import DeviceClass
 
 from .client import ConformanceError, PenClient

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from driver.transport import open_port
+from driver.link.transport import open_port
 from protocol import (
     DEPTH_TOLERANCE_UM,
     CartridgeState,

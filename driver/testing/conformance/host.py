@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from driver.audit import AuditStore
 from driver.errors import DriverError
-from driver.pen import Pen
 from driver.safety import Outcome
-from driver.store import AuditStore
+from driver.session import Pen
 from protocol import DeviceClass, State, Status
 
 from .client import ConformanceError, PenClient

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from driver.pen import Pen
+from driver.session import Pen
 from driver.testing.conformance.client import PenClient, is_event
 from driver.testing.conformance.hands import Hands, run_needle
 from driver.testing.conformance.host import ALL_ROLES, roles_for, treat_with_role

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import serial
 
-from .errors import PortError
+from ..errors import PortError
 
 BAUDRATE = 115200
 SIM_HANDLER_PACKAGE = "simulator"

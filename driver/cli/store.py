@@ -21,19 +21,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from driver.audit import DB_ENV, is_url
-from driver.audit import cli as audit_cli
-from driver.errors import DriverError, UnknownOperator
-from driver.paths import default_db_path
-from driver.store import (
+from driver.audit import (
+    DB_ENV,
     PROFESSIONAL_ROLES,
     ROLES,
     AuditStore,
     Operator,
     check_new_operator,
     check_pin,
+    is_url,
     iso_utc,
 )
+from driver.cli import db as audit_cli
+from driver.errors import DriverError, UnknownOperator
+from driver.paths import default_db_path
 from driver.text import printable
 
 
@@ -453,7 +454,7 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run these commands without the `needlepen` dispatcher (`python -m driver.store_cli`)."""
+    """Run these commands without the `needlepen` dispatcher (`python -m driver.cli.store`)."""
     parser = argparse.ArgumentParser(prog="needlepen")
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args = parser.parse_args(argv)

@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from driver.clientrecord import window
-from driver.courses import Course, ZoneDelivery, courses, session_delivery
-from driver.notes import Note, notes_of
+from driver.audit import AuditStore, Record, SessionRow
+from driver.records.client import window
+from driver.records.courses import Course, ZoneDelivery, courses, session_delivery
+from driver.records.notes import Note, notes_of
 from driver.safety.aftercare import Delivered, delivered_instructions
 from driver.safety.policy import Policy
 from driver.safety.screening import Verdict, session_verdict
-from driver.store import AuditStore, Record, SessionRow
 
 __all__ = ["PLOT_HEIGHT", "PLOT_WIDTH", "render_report", "svg_plot"]
 

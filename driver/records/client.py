@@ -1,6 +1,6 @@
 """The client's record: their courses and, per zone, the last session and the next window.
 
-Derived from the audit store (never stored): the courses of `driver.courses` and, per course
+Derived from the audit store (never stored): the courses of `driver.records.courses` and, per course
 zone, the last session of this client (any session, attached or not: the interval rule counts
 them all) in which the pen was recorded running there. The next window runs from the last
 session plus the interval's earliest day (never sooner than the policy's
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from driver.courses import Course, ZoneDelivery, courses, session_delivery
+from driver.audit import AuditStore, check_client
+from driver.records.courses import Course, ZoneDelivery, courses, session_delivery
 from driver.safety.policy import Policy
-from driver.store import AuditStore, check_client
 
 __all__ = ["ClientRecord", "CourseRecord", "Timing", "ZoneRecord", "client_record"]
 

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from driver.audit import AuditStore, Record
 from driver.errors import DriverError
 from driver.safety.policy import ZONE_NAMES
-from driver.store import AuditStore, Record
 
 __all__ = [
     "MAX_NOTE_CHARS",

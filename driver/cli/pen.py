@@ -28,9 +28,9 @@ def register(subparsers: Any) -> None:
 
 def read_info(url: str) -> dict[str, Any]:
     """HELLO on `url` and return INFO as a dict (the link is closed afterwards)."""
-    from .link import Link
-    from .pen import Pen
-    from .transport import open_port
+    from ..link import Link
+    from ..link.transport import open_port
+    from ..session import Pen
 
     link = Link(open_port(url), on_message=lambda m, s: None, on_lost=lambda e: None)
     link.start()

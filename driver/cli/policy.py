@@ -17,8 +17,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, Final
 
-from .safety import DEVICE_CLASSES, Decision, DeviceLimits, Governor, Request
-from .safety.policy import (
+from ..safety import DEVICE_CLASSES, Decision, DeviceLimits, Governor, Request
+from ..safety.policy import (
     ROLE_NAMES,
     ZONE_NAMES,
     Policy,
@@ -30,7 +30,7 @@ from .safety.policy import (
     policy_digest,
     policy_to_toml,
 )
-from .text import printable
+from ..text import printable
 
 __all__ = ["decide_lines", "register"]
 

@@ -18,14 +18,14 @@ from typing import Any
 
 from protocol.errors import NeedlepenError
 
-from .exit_hooks import install_exit_hooks
+from ..exit_hooks import install_exit_hooks
 
 #: Modules of the driver package that add subcommands of their own.
 _DRIVER_COMMAND_MODULES: tuple[str, ...] = (
-    "driver.policy_cli",
-    "driver.store_cli",
-    "driver.pen_cli",
-    "driver.course_cli",
+    "driver.cli.policy",
+    "driver.cli.store",
+    "driver.cli.pen",
+    "driver.cli.course",
 )
 
 Handler = Callable[[argparse.Namespace], int]

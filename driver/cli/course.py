@@ -21,13 +21,13 @@ import os
 import sys
 from typing import Any
 
-from driver.clientrecord import client_record
-from driver.courses import Course, attach_session, close_course, courses, plan_course
+from driver.audit import AuditStore, Operator
+from driver.cli.store import CliInputError, _db_parent, _open, _session_number
 from driver.errors import DriverError
-from driver.report import render_report
+from driver.records.client import client_record
+from driver.records.courses import Course, attach_session, close_course, courses, plan_course
+from driver.records.report import render_report
 from driver.safety.policy import load_policy
-from driver.store import AuditStore, Operator
-from driver.store_cli import CliInputError, _db_parent, _open, _session_number
 from driver.text import printable
 
 __all__ = ["register"]

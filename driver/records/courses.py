@@ -21,10 +21,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
+from driver.audit import PROFESSIONAL_ROLES, AuditStore, Operator, Record, check_client
 from driver.errors import DriverError
 from driver.safety.concerns import MAX_COURSE_SESSIONS
 from driver.safety.policy import Policy
-from driver.store import PROFESSIONAL_ROLES, AuditStore, Operator, Record, check_client
 
 __all__ = [
     "Course",
