@@ -41,7 +41,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from driver.errors import DriverError
+from driver.errors import DriverError, LinkLost, NoAnswer
 from driver.safety import Decision
 from driver.safety.policy import ZONE_NAMES
 from driver.session import Pen
@@ -299,7 +299,13 @@ class SafetyMachine(RuleBasedStateMachine):
         if pen is None:
             return
         for w in ("fault", "estop") if what == "both" else (what,):
-            if self._call(pen.reset, w) is None and w == "estop":
+            answer = self._call(pen.reset, w)
+            # A RESET 2 sent whose every answer was lost (NoAnswer, a lost link) may still have
+            # reached the pen: only RESET 2 (or a reboot, tracked apart) clears the pen's
+            # latch, so a latch that is off after such an attempt was released by it. A
+            # refusal before sending (NotAllowed) released nothing.
+            sent = answer is None or isinstance(answer, NoAnswer | LinkLost)
+            if w == "estop" and sent and (answer is None or not self.r.fw.estop_latched):
                 self.r.note_estop_released()
 
     # --- rules: time and the host ------------------------------------------------------------
