@@ -3,14 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-TYPED  := protocol driver simulator
+TYPED  := protocol driver simulator tui
 
 .PHONY: help install demo test lint pytest qa fuzz bench clean
 
 help:
 	@echo "make demo   - start the clinicians' TUI on the built-in simulator"
 	@echo "make test   - set up .venv, then ruff, mypy and the test suite (ci profile)"
-	@echo "make lint   - ruff and mypy only"
+	@echo "make lint   - ruff, mypy and the import contracts (lint-imports)"
 	@echo "make qa     - the safety suites under the thorough hypothesis profile, 50 host kills on PostgreSQL"
 	@echo "make fuzz   - time-bounded atheris fuzzing of the decoders and policy loader"
 	@echo "make bench  - benchmarks with same-run baselines"
@@ -37,6 +37,7 @@ demo: $(VENV)/.demo
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
+	$(BIN)/lint-imports
 
 # The TUI suite runs in its own process: a smaller heap keeps garbage-collection pauses short,
 # so the in-process simulated pen's 300 ms watchdog is never starved by the test runner itself.
