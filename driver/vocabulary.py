@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "AESTHETICIAN_ROLE",
     "BENCH_ZONE",
+    "CLINICIAN_ROLE",
     "DEVICE_CLASSES",
     "ENGINEER_ROLE",
     "HOME_CLASS",

@@ -17,11 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from protocol import DeviceClass
+
 from .config import FAULT_DETAILS, PenConfig
 from .errors import ConfigError
 from .faults import FaultSpec, parse_fault
 
-DEVICE_CLASSES = ("home", "professional")
+DEVICE_CLASSES = tuple(c.name.lower() for c in DeviceClass)
 MAX_SEED = 2**64 - 1
 U16 = 0xFFFF
 U32 = 0xFFFF_FFFF

@@ -36,7 +36,7 @@ from driver.errors import CannotContinue, DriverError, NotAllowed
 from driver.safety.policy import ZONE_NAMES, Policy, load_policy
 from driver.safety.screening import ScreeningResult, Verdict, required
 from driver.session import DEFAULT_TELEMETRY_HZ, Login, Pen
-from driver.vocabulary import PROFESSIONAL_ROLES
+from driver.vocabulary import HOME_CLIENT, PROFESSIONAL_ROLES, ROLE_NAMES
 from protocol import DeviceClass
 
 from .commands import CommandRunner, Job, Outcome
@@ -45,11 +45,10 @@ from .screens.base import StepScreen
 
 REFRESH_HZ = 20
 SAMPLE_EVERY = 2  # ticks: the plots get 10 samples a second
-ROLES = ("home", "aesthetician", "clinician", "engineer")
+ROLES = ROLE_NAMES
 #: After SIGHUP/SIGTERM the process ends at the latest this long after its e-stop was sent.
 EXIT_AFTER_SIGNAL_S = 1.5
 #: The client reference of a home session when none is given (self-treatment).
-HOME_CLIENT = "self"
 
 
 @dataclass

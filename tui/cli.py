@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from driver.vocabulary import ROLE_NAMES
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -25,7 +27,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--role",
-        choices=["home", "aesthetician", "clinician", "engineer"],
+        choices=list(ROLE_NAMES),
         help="the operator's role (professional roles need --operator and a PIN)",
     )
     p.add_argument("--operator", help="operator ID (see 'needlepen operators list')")

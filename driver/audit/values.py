@@ -7,6 +7,11 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from driver.vocabulary import DEVICE_CLASSES as DEVICE_CLASSES
+from driver.vocabulary import PROFESSIONAL_ROLES as PROFESSIONAL_ROLES
+from driver.vocabulary import ROLE_NAMES
+from driver.vocabulary import TREATING_ROLES as TREATING_ROLES
+
 # --- constants an auditor needs (docs/AUDIT.md) ------------------------------------------------
 
 SCHEMA_VERSION = 2
@@ -15,11 +20,8 @@ APPLICATION_ID = 0x4E50454E
 #: prev_hash of the first record.
 GENESIS_HASH = hashlib.sha256(b"needlepen audit log v1").hexdigest()
 
-ROLES: tuple[str, ...] = ("home", "aesthetician", "clinician", "engineer")
-PROFESSIONAL_ROLES = frozenset({"aesthetician", "clinician", "engineer"})
+ROLES: tuple[str, ...] = ROLE_NAMES
 #: Professional roles that treat people: their sessions must name the client.
-TREATING_ROLES = frozenset({"aesthetician", "clinician"})
-DEVICE_CLASSES = frozenset({"home", "professional"})
 
 MAX_FAILED_PINS = 5
 #: What a wrong PIN and an unknown operator ID both say (which IDs exist is not told).

@@ -147,7 +147,7 @@ def render_table(policy: Policy, source: str) -> str:
         rows.append([name, _mm(r.max_depth_mm), f"{r.rate_min_hz}-{r.rate_max_hz}", zone_text])
     out += _table(rows)
     out.append("")
-    header = ["Zone", "Recommended", "Hard", "home", "aesthetician", "clinician", "engineer"]
+    header = ["Zone", "Recommended", "Hard", *ROLE_NAMES]
     rows = [header]
     for zone in ZONE_NAMES:
         z = policy.zone(zone)

@@ -11,8 +11,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
+from driver.vocabulary import DEVICE_CLASSES as DEVICE_CLASSES
+from driver.vocabulary import HOME_CLASS as HOME_CLASS
+from driver.vocabulary import PROFESSIONAL_CLASS as PROFESSIONAL_CLASS
 from protocol import DeviceClass, Info
 
 __all__ = [
@@ -27,10 +30,6 @@ __all__ = [
     "Request",
     "Rule",
 ]
-
-HOME_CLASS: Final = "home"
-PROFESSIONAL_CLASS: Final = "professional"
-DEVICE_CLASSES: Final = (HOME_CLASS, PROFESSIONAL_CLASS)
 
 
 class Outcome(enum.StrEnum):

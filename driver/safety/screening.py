@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from driver.vocabulary import ROLE_NAMES
+
 from ..errors import DriverError
 from .reason import REASON_RULE, check_override_reason
 
@@ -46,7 +48,7 @@ __all__ = [
 
 #: Bumped whenever a question is added, removed or reworded (recorded with every answer set).
 CHECKLIST_VERSION: Final = 1
-ROLES: Final = ("home", "aesthetician", "clinician", "engineer")
+ROLES: Final = ROLE_NAMES
 ACKNOWLEDGING_ROLE: Final = "clinician"
 MAX_REASON_CHARS: Final = 500
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")

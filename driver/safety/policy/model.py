@@ -21,6 +21,11 @@ from typing import Annotated, Final
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from driver.safety.concerns import Concern
+from driver.vocabulary import BENCH_ZONE as BENCH_ZONE
+from driver.vocabulary import ENGINEER_ROLE as ENGINEER_ROLE
+from driver.vocabulary import PRIVILEGE_ORDER as PRIVILEGE_ORDER
+from driver.vocabulary import ROLE_NAMES as ROLE_NAMES
+from driver.vocabulary import ZONE_NAMES as ZONE_NAMES
 from protocol import NeedlepenError
 
 # --- Built-in ceilings: no policy file can pass these. ------------------------------------------
@@ -38,27 +43,6 @@ MIN_DAYS_CEILING: Final = 28
 MAX_DAYS_SETTING: Final = 365
 #: A policy file larger than this is not a policy file.
 MAX_POLICY_BYTES: Final = 256 * 1024
-
-ROLE_NAMES: Final[tuple[str, ...]] = ("home", "aesthetician", "clinician", "engineer")
-ZONE_NAMES: Final[tuple[str, ...]] = (
-    "forehead",
-    "periorbital",
-    "nose",
-    "upper_lip",
-    "cheeks",
-    "chin_jawline",
-    "neck",
-    "decolletage",
-    "hands",
-    "scalp",
-    "acne_scars",
-    "stretch_marks",
-    "bench",
-)
-#: Roles that treat people, least privileged first: each never gets less than the one before.
-PRIVILEGE_ORDER: Final[tuple[str, ...]] = ("home", "aesthetician", "clinician")
-BENCH_ZONE: Final = "bench"
-ENGINEER_ROLE: Final = "engineer"
 
 
 class PolicyError(NeedlepenError):

@@ -23,6 +23,7 @@ from driver.audit import AuditStore
 from driver.errors import DriverError
 from driver.safety import Outcome
 from driver.session import Pen
+from driver.vocabulary import HOME_ROLE, PROFESSIONAL_ROLES, ROLE_NAMES
 from protocol import DeviceClass, State, Status
 
 from .client import ConformanceError, PenClient
@@ -30,10 +31,10 @@ from .hands import Hands
 
 #: The roles a pen's class allows the host to use (docs/CONFORMANCE.md, "Host compatibility").
 ROLES_BY_CLASS: dict[DeviceClass, tuple[str, ...]] = {
-    DeviceClass.HOME: ("home",),
-    DeviceClass.PROFESSIONAL: ("aesthetician", "clinician", "engineer"),
+    DeviceClass.HOME: (HOME_ROLE,),
+    DeviceClass.PROFESSIONAL: PROFESSIONAL_ROLES,
 }
-ALL_ROLES = ("home", "aesthetician", "clinician", "engineer")
+ALL_ROLES = ROLE_NAMES
 #: How long the needle runs in each role.
 TREAT_S = 1.0
 #: How long the pen has to confirm an e-stop (its ACK or a STATUS in ESTOP); the driver resends
