@@ -69,43 +69,9 @@ class Replay:
             return None
         bad = f"Record {rid} is not a valid {kind} record"
         try:
-            if kind == "operator_added":
-                op = str(data["operator"])
-                if op in self.operators:
-                    return f"{bad}: operator '{op}' was already added."
-                by = data.get("by")
-                if "by" in data and self.operators and not self._is_admin(by):
-                    return f"{bad}: {_show(by)} was not an active administrator."
-                self.operators[op] = {
-                    "name": data["name"],
-                    "role": data["role"],
-                    "pin": data["pin"],
-                    "disabled": False,
-                    "failed": 0,
-                    "locked_until_us": None,
-                    "created_us": ts_us,
-                    "admin": bool(data["admin"]) if "admin" in data else self._legacy_admin(data),
-                    "record": rid,
-                }
-            elif kind == "operator_disabled":
-                if "by" in data and not self._is_admin(data["by"]):
-                    return f"{bad}: {_show(data['by'])} was not an active administrator."
-                self.operators[str(data["operator"])]["disabled"] = True
-            elif kind in ("operator_unlocked", "operator_pin_reset"):
-                if not self._is_admin(data["by"]):
-                    return f"{bad}: {_show(data['by'])} was not an active administrator."
-                state = self.operators[str(data["operator"])]
-                state["failed"] = data["failed"]
-                state["locked_until_us"] = data["locked_until_us"]
-                if kind == "operator_pin_reset":
-                    state["pin"] = data["pin"]
-            elif kind in ("login", "login_failed"):
-                op = str(data["operator"])
-                if data.get("reason") != "unknown":
-                    state = self.operators[op]
-                    state["failed"] = data["failed"]
-                    state["locked_until_us"] = data["locked_until_us"]
-            elif kind == "session_opened":
+            if kind.startswith("operator_") or kind in ("login", "login_failed"):
+                return self._apply_operator(bad, rid, ts_us, kind, data)
+            if kind == "session_opened":
                 if sid is None or sid in self.sessions:
                     return f"{bad}: it does not open a new session."
                 self.sessions[sid] = {
@@ -142,6 +108,48 @@ class Replay:
                 self.cartridges[(int(data["cartridge"]), sid)] = (ts_us, rid)
         except (KeyError, TypeError, ValueError):
             return f"{bad}: a field is missing or refers to something never recorded."
+        return None
+
+    def _apply_operator(
+        self, bad: str, rid: int, ts_us: int, kind: str, data: dict[str, Any]
+    ) -> str | None:
+        """An operator or login record (KeyError and the like: the caller's one sentence)."""
+        if kind == "operator_added":
+            op = str(data["operator"])
+            if op in self.operators:
+                return f"{bad}: operator '{op}' was already added."
+            by = data.get("by")
+            if "by" in data and self.operators and not self._is_admin(by):
+                return f"{bad}: {_show(by)} was not an active administrator."
+            self.operators[op] = {
+                "name": data["name"],
+                "role": data["role"],
+                "pin": data["pin"],
+                "disabled": False,
+                "failed": 0,
+                "locked_until_us": None,
+                "created_us": ts_us,
+                "admin": bool(data["admin"]) if "admin" in data else self._legacy_admin(data),
+                "record": rid,
+            }
+        elif kind == "operator_disabled":
+            if "by" in data and not self._is_admin(data["by"]):
+                return f"{bad}: {_show(data['by'])} was not an active administrator."
+            self.operators[str(data["operator"])]["disabled"] = True
+        elif kind in ("operator_unlocked", "operator_pin_reset"):
+            if not self._is_admin(data["by"]):
+                return f"{bad}: {_show(data['by'])} was not an active administrator."
+            state = self.operators[str(data["operator"])]
+            state["failed"] = data["failed"]
+            state["locked_until_us"] = data["locked_until_us"]
+            if kind == "operator_pin_reset":
+                state["pin"] = data["pin"]
+        elif kind in ("login", "login_failed"):
+            op = str(data["operator"])
+            if data.get("reason") != "unknown":
+                state = self.operators[op]
+                state["failed"] = data["failed"]
+                state["locked_until_us"] = data["locked_until_us"]
         return None
 
     def check_tables(self, conn: Conn, version: int) -> str | None:

@@ -77,29 +77,9 @@ class SessionsMixin(StoreBase):
         else the host name) beside the pen serial: on a store shared by several rooms every
         record of the session says where it was written."""
         station = workstation_name(workstation)
-        if role not in ROLES:
-            raise StoreError(f"{_show(role)} is not a role; choose one of {', '.join(ROLES)}.")
-        client = check_client(client_ref)
-        if not _is_u32(device_serial):
-            raise StoreError(f"{_show(device_serial)} is not a pen serial number (0 to 2^32-1).")
-        if not _is_u32(boot_id):
-            raise StoreError(f"{_show(boot_id)} is not a boot id (0 to 2^32-1).")
-        dclass = _device_class(device_class)
-        if dclass == "home" and role != "home":
-            raise StoreError(f"A home-class pen runs home sessions only, not {role} sessions.")
-        if role in PROFESSIONAL_ROLES and operator_id is None:
-            raise StoreError(f"A {role} session needs an authenticated operator.")
-        if role in TREATING_ROLES and client is None:
-            raise StoreError(
-                f"A {role} session must name its client (a pseudonymous reference such as a "
-                "chart number)."
-            )
-        if role == "home":
-            client = home_client(device_serial)
-        if continues is not None and (
-            not isinstance(continues, int) or isinstance(continues, bool)
-        ):
-            raise CannotContinue(f"{_show(continues)} is not a session number.")
+        client, dclass = _session_fields(
+            role, operator_id, client_ref, device_serial, boot_id, device_class, continues
+        )
         ts_us = _ts_us(now)
         self.check_trust()  # no session treats from a store whose tables disagree with the log
         with self._write() as conn:
@@ -108,18 +88,7 @@ class SessionsMixin(StoreBase):
                     conn, self._backend.json_text, continues, role, operator_id, client, ts_us
                 )
             if operator_id is not None:
-                row = conn.execute(
-                    "SELECT role, disabled FROM operators WHERE id = ?", (str(operator_id),)
-                ).fetchone()
-                if row is None:
-                    raise UnknownOperator(f"There is no operator {_show(operator_id)}.")
-                if row["disabled"]:
-                    raise OperatorDisabled(f"Operator {_show(operator_id)} is disabled.")
-                if role != "home" and row["role"] != role:
-                    raise StoreError(
-                        f"Operator {_show(operator_id)} is registered as {row['role']} and cannot "
-                        f"open a {role} session."
-                    )
+                _check_session_operator(conn, str(operator_id), role)
             self._add_client(conn, client, ts_us)
             session_id = int(
                 conn.execute(
@@ -332,14 +301,7 @@ class SessionsMixin(StoreBase):
                     (cartridge_id, session_id),
                 ).fetchone()
             )
-            screening = tuple(
-                self._record(r).data
-                for r in conn.execute(
-                    "SELECT id, ts_us, session_id, kind, data, prev_hash, hash FROM log "
-                    "WHERE session_id = ? AND kind = 'screening' ORDER BY id",
-                    (session_id,),
-                )
-            )
+            screening = self._screening_of(conn, session_id)
             extra = check(StartFacts(client, zone, days, used, screening)) or {}
             data: dict[str, object] = {**extra, "client": client, "zone": zone}
             data["before_start"] = True
@@ -371,6 +333,17 @@ class SessionsMixin(StoreBase):
                     (cartridge_id, session_id, ts_us, crec.id),
                 )
         return record.id
+
+    def _screening_of(self, conn: Conn, session_id: int) -> tuple[dict[str, object], ...]:
+        """This session's screening records, oldest first (the start rule reads them all)."""
+        return tuple(
+            self._record(r).data
+            for r in conn.execute(
+                "SELECT id, ts_us, session_id, kind, data, prev_hash, hash FROM log "
+                "WHERE session_id = ? AND kind = 'screening' ORDER BY id",
+                (session_id,),
+            )
+        )
 
     def withdraw_treatment(
         self, treatment_record: int, reason: str, now: float | None = None
@@ -440,3 +413,55 @@ class SessionsMixin(StoreBase):
                 "VALUES (?, ?, ?, ?)",
                 (cartridge_id, session_id, ts_us, record.id),
             )
+
+
+def _session_fields(
+    role: str,
+    operator_id: str | None,
+    client_ref: str | None,
+    device_serial: int,
+    boot_id: int,
+    device_class: str,
+    continues: int | None,
+) -> tuple[str | None, str]:
+    """The session's client and device class, checked (StoreError, CannotContinue)."""
+    if role not in ROLES:
+        raise StoreError(f"{_show(role)} is not a role; choose one of {', '.join(ROLES)}.")
+    client = check_client(client_ref)
+    if not _is_u32(device_serial):
+        raise StoreError(f"{_show(device_serial)} is not a pen serial number (0 to 2^32-1).")
+    if not _is_u32(boot_id):
+        raise StoreError(f"{_show(boot_id)} is not a boot id (0 to 2^32-1).")
+    dclass = _device_class(device_class)
+    if dclass == "home" and role != "home":
+        raise StoreError(f"A home-class pen runs home sessions only, not {role} sessions.")
+    if role in PROFESSIONAL_ROLES and operator_id is None:
+        raise StoreError(f"A {role} session needs an authenticated operator.")
+    if role in TREATING_ROLES and client is None:
+        raise StoreError(
+            f"A {role} session must name its client (a pseudonymous reference such as a "
+            "chart number)."
+        )
+    if role == "home":
+        client = home_client(device_serial)
+    if continues is not None and (
+        not isinstance(continues, int) or isinstance(continues, bool)
+    ):
+        raise CannotContinue(f"{_show(continues)} is not a session number.")
+    return client, dclass
+
+
+def _check_session_operator(conn: Conn, operator_id: str, role: str) -> None:
+    """The operator exists, is not disabled and is registered for `role`."""
+    row = conn.execute(
+        "SELECT role, disabled FROM operators WHERE id = ?", (operator_id,)
+    ).fetchone()
+    if row is None:
+        raise UnknownOperator(f"There is no operator {_show(operator_id)}.")
+    if row["disabled"]:
+        raise OperatorDisabled(f"Operator {_show(operator_id)} is disabled.")
+    if role != "home" and row["role"] != role:
+        raise StoreError(
+            f"Operator {_show(operator_id)} is registered as {row['role']} and cannot "
+            f"open a {role} session."
+        )

@@ -72,7 +72,11 @@ def register(subparsers: Any) -> None:
     """Add `operators`, `log` and `db` to the `needlepen` command."""
     audit_cli.register(subparsers)
     db = _db_parent()
+    _register_operators(subparsers, db)
+    _register_log(subparsers, db)
 
+
+def _register_operators(subparsers: Any, db: argparse.ArgumentParser) -> None:
     ops = subparsers.add_parser(
         "operators",
         help="add, list and disable operators (PIN login for professional roles)",
@@ -145,6 +149,8 @@ def register(subparsers: Any) -> None:
     reset.add_argument("op_id", metavar="ID", help="the operator's login ID")
     reset.set_defaults(handler=cmd_operators_reset_pin)
 
+
+def _register_log(subparsers: Any, db: argparse.ArgumentParser) -> None:
     log = subparsers.add_parser(
         "log",
         help="show, export and verify the audit log",

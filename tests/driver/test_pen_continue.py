@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import driver.session as pen_module
+import driver.session.pen as pen_module
 from driver.audit import (
     BAD_LOGIN,
     CONTINUE_WITHIN_SECONDS,

@@ -15,7 +15,7 @@ import types
 import pytest
 from textual.widgets import Input
 
-import driver.audit
+import driver.audit.canon
 import protocol
 from protocol import CartridgeState, Fault, State
 from tests.tui.conftest import (
@@ -37,7 +37,7 @@ def fixed_world(monkeypatch):
     fake_time = types.SimpleNamespace(
         time=lambda: FIXED_NOW, localtime=time.localtime, strftime=time.strftime
     )
-    monkeypatch.setattr(driver.audit, "time", fake_time)
+    monkeypatch.setattr(driver.audit.canon, "time", fake_time)
     # The export folder shown on the summary (nothing is written there by these tests).
     monkeypatch.setattr(
         "tui.screens.summary.export_dir", lambda: pathlib.Path("/data/needlepen/exports")
