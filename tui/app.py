@@ -338,6 +338,10 @@ class NeedlepenApp(App[int]):
         from .screens.treatment import TreatmentScreen
 
         self._show(TreatmentScreen())
+        if self.handle_signals:
+            # the treatment screen's widgets live as long as the session: keep them out of the
+            # collector's full scans too, whose pauses hold the GIL (and delay an e-stop key)
+            self.call_after_refresh(gc.freeze)
 
     def _show(self, screen: StepScreen) -> None:
         # Dialogs of the step being left go with it.
