@@ -67,12 +67,9 @@ def summarise(
     zone_stamps: Mapping[str, int],
 ) -> SessionSummary:
     recs = list(records)
-    acked: set[int] = set()
-    for r in recs:
-        if r.kind == "ack":
-            seq = r.data.get("seq")
-            if isinstance(seq, int):
-                acked.add(seq)
+    acked = {  # the commands the pen took
+        seq for r in recs if r.kind == "ack" and isinstance(seq := r.data.get("seq"), int)
+    }
     zones: dict[str, ZoneSummary] = {}
 
     def zone(name: str) -> ZoneSummary:
@@ -109,20 +106,10 @@ def summarise(
                         )
                     )
         elif r.kind == "screening":
-            event = d.get("event")
-            if event == "answers":
-                positives = d.get("positives")
-                items = tuple(str(p) for p in positives) if isinstance(positives, list) else ()
-                try:
-                    verdict = Verdict(str(d.get("verdict")))
-                except ValueError:
-                    screening.append("Screening: recorded (an unknown verdict).")
-                else:
-                    blocked = blocked or verdict is Verdict.BLOCKED
-                    result = ScreeningResult(verdict, str(d.get("role", "")), (), items)
-                    screening.append(f"Screening: {result.sentence()}")
-            elif event == "acknowledged":
-                screening.append(f"Acknowledged by clinician {d.get('by')}: {d.get('reason')}")
+            line, blocks = _screening_line(d)
+            if line is not None:
+                screening.append(line)
+            blocked = blocked or blocks
         elif r.kind == "estop":
             estops += 1
         elif r.kind == "pen_state":
@@ -151,3 +138,20 @@ def summarise(
         end_reason=end_reason,
         blocked=blocked,
     )
+
+
+def _screening_line(d: Mapping[str, object]) -> tuple[str | None, bool]:
+    """The summary's line for one screening record, and whether it blocks treatment."""
+    event = d.get("event")
+    if event == "answers":
+        positives = d.get("positives")
+        items = tuple(str(p) for p in positives) if isinstance(positives, list) else ()
+        try:
+            verdict = Verdict(str(d.get("verdict")))
+        except ValueError:
+            return "Screening: recorded (an unknown verdict).", False
+        result = ScreeningResult(verdict, str(d.get("role", "")), (), items)
+        return f"Screening: {result.sentence()}", verdict is Verdict.BLOCKED
+    if event == "acknowledged":
+        return f"Acknowledged by clinician {d.get('by')}: {d.get('reason')}", False
+    return None, False

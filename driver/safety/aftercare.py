@@ -41,7 +41,11 @@ class Downtime:
     max_days: int
 
     def sentence(self, depth_mm: float) -> str:
-        shown = f"{depth_mm:.3f}" if round(depth_mm * 1000) % 10 else f"{depth_mm:.2f}"
+        um = depth_mm * 1000
+        if not math.isfinite(um) or abs(um) > 1e9:  # absurd (a bug upstream): still a sentence
+            shown = f"{depth_mm:.3g}"
+        else:
+            shown = f"{depth_mm:.3f}" if round(um) % 10 else f"{depth_mm:.2f}"
         return f"After {shown} mm expect about {self.min_days} to {self.max_days} days of downtime."
 
 

@@ -115,3 +115,11 @@ def test_the_deepest_delivered_skin_depth_sets_the_downtime(zones):
 
 def test_a_pens_fine_step_shows_in_the_downtime_sentence():
     assert Downtime(2, 3).sentence(0.275).startswith("After 0.275 mm")
+
+
+def test_an_absurd_delivered_depth_still_gets_a_sentence_not_an_overflow():
+    """Hypothesis found it: 1.8e305 mm times 1000 is infinite, and rounding it raised."""
+    from driver.safety.aftercare import Delivered, delivered_instructions
+
+    lines = delivered_instructions([Delivered("forehead", 1, 1.797693134862316e305)])
+    assert lines[0] == "After 1.8e+305 mm expect about 6 to 7 days of downtime."
