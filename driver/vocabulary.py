@@ -23,8 +23,6 @@ __all__ = [
     "TREATING_ROLES",
     "ZONE_NAMES",
     "format_mm",
-    "mm_to_um",
-    "um_to_mm",
 ]
 
 HOME_ROLE: Final = "home"
@@ -64,17 +62,6 @@ DEVICE_CLASSES: Final[tuple[str, ...]] = (HOME_CLASS, PROFESSIONAL_CLASS)
 
 #: What a home session is recorded against before the pen's serial keys it (see the store).
 HOME_CLIENT: Final = "self"
-
-
-def um_to_mm(um: int) -> float:
-    """Micrometres (the wire's unit) as millimetres (the people's unit)."""
-    return um / 1000
-
-
-def mm_to_um(mm: float) -> int:
-    """Millimetres as whole micrometres, rounded to the nearest (for display values only:
-    the governor reads depths exactly and rounds them down itself)."""
-    return round(mm * 1000)
 
 
 def format_mm(um: int) -> str:
