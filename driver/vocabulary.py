@@ -64,6 +64,12 @@ DEVICE_CLASSES: Final[tuple[str, ...]] = (HOME_CLASS, PROFESSIONAL_CLASS)
 HOME_CLIENT: Final = "self"
 
 
+def mm_number(um: int) -> str:
+    """A depth in millimetres without its unit, for tables and sentences that name the unit
+    once: two decimals, three where the micrometres need them (275 -> "0.275")."""
+    return f"{um / 1000:.2f}" if um % 10 == 0 else f"{um / 1000:.3f}"
+
+
 def format_mm(um: int) -> str:
     """A depth for people: two decimals, three where the micrometres need them (0.275 mm)."""
-    return f"{um / 1000:.2f} mm" if um % 10 == 0 else f"{um / 1000:.3f} mm"
+    return f"{mm_number(um)} mm"

@@ -31,6 +31,7 @@ from ..safety.policy import (
     policy_to_toml,
 )
 from ..text import printable
+from ..vocabulary import mm_number
 
 __all__ = ["decide_lines", "register"]
 
@@ -106,13 +107,7 @@ def register(subparsers: Any) -> None:
 
 
 def _mm(value: float | None) -> str:
-    return (
-        "-"
-        if value is None
-        else f"{value:.2f}"
-        if round(value * 1000) % 10 == 0
-        else f"{value:.3f}"
-    )
+    return "-" if value is None else mm_number(round(value * 1000))
 
 
 def _table(rows: list[list[str]]) -> list[str]:

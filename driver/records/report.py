@@ -27,6 +27,7 @@ from driver.records.notes import Note, notes_of
 from driver.safety.aftercare import Delivered, delivered_instructions
 from driver.safety.policy import Policy
 from driver.safety.screening import Verdict, session_verdict
+from driver.vocabulary import mm_number
 
 __all__ = ["PLOT_HEIGHT", "PLOT_WIDTH", "render_report", "svg_plot"]
 
@@ -57,10 +58,6 @@ def _e(value: object) -> str:
 
 def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _mm(um: int) -> str:
-    return f"{um / 1000:.2f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +109,7 @@ def svg_plot(delivery: ZoneDelivery, t0: float, t1: float) -> str:
     base = PLOT_HEIGHT - _MARGIN_B
     ticks = "".join(
         f'<text x="{_MARGIN_L - 4}" y="{s.y(um) + 4:.2f}" text-anchor="end" font-size="10">'
-        f"{_mm(um)}</text>"
+        f"{mm_number(um)}</text>"
         for um in range(0, top + 1, 500)
     )
     minutes = (s.t1 - s.t0) / 60
@@ -265,7 +262,7 @@ def render_report(
     t0 = records[0].ts if records else row.started
     t1 = records[-1].ts if records else t0
     zone_rows = [
-        (z, _mm(d.deepest_um), f"at least {d.stamps:,}", _when(d.first_ts), _when(d.last_ts))
+        (z, mm_number(d.deepest_um), f"at least {d.stamps:,}", _when(d.first_ts), _when(d.last_ts))
         for z, d in delivered.items()
     ]
     plots = "".join(f"<h3>{_e(z)}</h3>{svg_plot(d, t0, t1)}" for z, d in delivered.items())

@@ -26,6 +26,7 @@ from driver.vocabulary import ENGINEER_ROLE as ENGINEER_ROLE
 from driver.vocabulary import PRIVILEGE_ORDER as PRIVILEGE_ORDER
 from driver.vocabulary import ROLE_NAMES as ROLE_NAMES
 from driver.vocabulary import ZONE_NAMES as ZONE_NAMES
+from driver.vocabulary import mm_number
 from protocol import NeedlepenError
 
 # --- Built-in ceilings: no policy file can pass these. ------------------------------------------
@@ -80,10 +81,6 @@ def mm_to_um_exact(value: float) -> int | None:
     return int(um)
 
 
-def _fmt_mm(um: int) -> str:
-    return f"{um / 1000:.2f}" if um % 10 == 0 else f"{um / 1000:.3f}"
-
-
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -100,8 +97,8 @@ def _check_depth(value: float) -> float:
         raise ValueError("must be a whole number of micrometres (at most three decimals)")
     if not DEPTH_CEILING_MIN_UM <= um <= DEPTH_CEILING_MAX_UM:
         raise ValueError(
-            f"must be within the built-in range {_fmt_mm(DEPTH_CEILING_MIN_UM)}-"
-            f"{_fmt_mm(DEPTH_CEILING_MAX_UM)} mm"
+            f"must be within the built-in range {mm_number(DEPTH_CEILING_MIN_UM)}-"
+            f"{mm_number(DEPTH_CEILING_MAX_UM)} mm"
         )
     return float(value)
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from driver.safety.concerns import CONCERN_NAME_CHARS, MAX_COURSE_SESSIONS, Concern
 from driver.text import printable
+from driver.vocabulary import mm_number
 
 from .model import (
     BENCH_ZONE,
@@ -23,7 +24,6 @@ from .model import (
     ROLE_NAMES,
     ZONE_NAMES,
     Policy,
-    _fmt_mm,
     _show,
     mm_to_um_exact,
 )
@@ -38,15 +38,15 @@ def _cross_rule_problems(p: Policy) -> list[str]:
     home = p.role("home")
     if home.max_depth_um >= HOME_DEPTH_LIMIT_UM:
         problems.append(
-            f"roles.home.max_depth_mm must be below {_fmt_mm(HOME_DEPTH_LIMIT_UM)} mm under any "
-            f"policy (it is {_fmt_mm(home.max_depth_um)} mm)."
+            f"roles.home.max_depth_mm must be below {mm_number(HOME_DEPTH_LIMIT_UM)} mm under any "
+            f"policy (it is {mm_number(home.max_depth_um)} mm)."
         )
     for name in ZONE_NAMES:
         z = p.zone(name)
         if z.recommended_max_um > z.hard_max_um:
             problems.append(
-                f"zones.{name}.recommended_max_mm ({_fmt_mm(z.recommended_max_um)} mm) must not "
-                f"be above zones.{name}.hard_max_mm ({_fmt_mm(z.hard_max_um)} mm)."
+                f"zones.{name}.recommended_max_mm ({mm_number(z.recommended_max_um)} mm) must not "
+                f"be above zones.{name}.hard_max_mm ({mm_number(z.hard_max_um)} mm)."
             )
     for name in ROLE_NAMES:
         r = p.role(name)
@@ -69,8 +69,8 @@ def _cross_rule_problems(p: Policy) -> list[str]:
         rule = f"{_a(higher)} never gets less than {_a(lower)}"
         if hi.max_depth_um < lo.max_depth_um:
             problems.append(
-                f"roles.{higher}.max_depth_mm ({_fmt_mm(hi.max_depth_um)} mm) must not be below "
-                f"roles.{lower}.max_depth_mm ({_fmt_mm(lo.max_depth_um)} mm): {rule}."
+                f"roles.{higher}.max_depth_mm ({mm_number(hi.max_depth_um)} mm) must not be below "
+                f"roles.{lower}.max_depth_mm ({mm_number(lo.max_depth_um)} mm): {rule}."
             )
         if hi.rate_max_hz < lo.rate_max_hz:
             problems.append(
@@ -155,7 +155,7 @@ def _concern_shape_problems(p: Policy, key: str, c: Concern) -> list[str]:
         ):
             problems.append(
                 f"{where} ({_show(lo)}-{_show(hi)}) must run upwards in whole micrometres within "
-                f"{_fmt_mm(DEPTH_CEILING_MIN_UM)}-{_fmt_mm(DEPTH_CEILING_MAX_UM)} mm."
+                f"{mm_number(DEPTH_CEILING_MIN_UM)}-{mm_number(DEPTH_CEILING_MAX_UM)} mm."
             )
     return problems
 
@@ -190,8 +190,8 @@ def _concern_cap_problems(p: Policy, key: str, c: Concern) -> list[str]:
                 )
             elif hi_um > round(cap * 1000):
                 problems.append(
-                    f"{key}.depth_mm.{zone} goes to {_fmt_mm(hi_um)} mm, above the {role} "
-                    f"role's cap there ({_fmt_mm(round(cap * 1000))} mm): guidance never "
+                    f"{key}.depth_mm.{zone} goes to {mm_number(hi_um)} mm, above the {role} "
+                    f"role's cap there ({mm_number(round(cap * 1000))} mm): guidance never "
                     "passes the governor's caps."
                 )
     return problems
