@@ -14,11 +14,13 @@ import enum
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driver.audit import AuditStore, check_client
 from driver.records.courses import Course, ZoneDelivery, courses, session_delivery
-from driver.safety.policy import Policy
+
+if TYPE_CHECKING:
+    from driver.safety.policy import Policy
 
 __all__ = ["ClientRecord", "CourseRecord", "Timing", "ZoneRecord", "client_record"]
 

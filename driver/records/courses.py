@@ -19,12 +19,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from driver.audit import PROFESSIONAL_ROLES, AuditStore, Operator, Record, check_client
 from driver.errors import DriverError
 from driver.safety.concerns import MAX_COURSE_SESSIONS
-from driver.safety.policy import Policy
+
+if TYPE_CHECKING:
+    from driver.safety.policy import Policy
 
 __all__ = [
     "Course",

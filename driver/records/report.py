@@ -18,16 +18,18 @@ import html
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from driver.audit import AuditStore, Record, SessionRow
 from driver.records.client import window
 from driver.records.courses import Course, ZoneDelivery, courses, session_delivery
 from driver.records.notes import Note, notes_of
 from driver.safety.aftercare import Delivered, delivered_instructions
-from driver.safety.policy import Policy
 from driver.safety.screening import Verdict, session_verdict
 from driver.vocabulary import mm_number
+
+if TYPE_CHECKING:
+    from driver.safety.policy import Policy
 
 __all__ = ["PLOT_HEIGHT", "PLOT_WIDTH", "render_report", "svg_plot"]
 

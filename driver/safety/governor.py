@@ -20,6 +20,7 @@ Invariants the driver relies on (proved by tests/driver/test_governor_properties
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from protocol import DeviceClass
 
@@ -34,7 +35,6 @@ from ..vocabulary import (
 from .decision import Decision, DeviceLimits, Effect, Finding, Outcome, Request, Rule
 from .limits import Caps, Device, caps_for, parse_device
 from .numbers import decimal_of, show
-from .policy import Policy
 from .reason import REASON_RULE, check_override_reason
 from .rules import (
     DepthVerdict,
@@ -46,6 +46,9 @@ from .rules import (
     rate_rule,
     zone_rule,
 )
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 __all__ = ["Governor"]
 

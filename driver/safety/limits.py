@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from protocol import DeviceClass
 
 from ..vocabulary import DEVICE_CLASSES, ENGINEER_ROLE, HOME_CLASS, format_mm
 from .decision import DeviceLimits
 from .numbers import ceil_step, decimal_of, floor_step, show, um_ceil, um_floor, whole
-from .policy import DEPTH_CEILING_MAX_UM, DEPTH_CEILING_MIN_UM, HOME_DEPTH_LIMIT_UM, Policy
+from .policy import DEPTH_CEILING_MAX_UM, DEPTH_CEILING_MIN_UM, HOME_DEPTH_LIMIT_UM
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 #: The most a home role ever gets, whatever else is said (below 1.0 mm, on a 1 µm grid).
 HOME_CEILING_UM: Final = HOME_DEPTH_LIMIT_UM - 1

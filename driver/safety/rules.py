@@ -8,12 +8,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from ..vocabulary import BENCH_ZONE, CLINICIAN_ROLE, ENGINEER_ROLE, ZONE_NAMES, format_mm
 from .decision import Effect, Finding, Rule
 from .limits import Caps, Device
 from .numbers import decimal_of, floor_step, is_number, show, show_days, show_mm, um_floor
-from .policy import RATE_CEILING_MAX_HZ, RATE_CEILING_MIN_HZ, Policy
+from .policy import RATE_CEILING_MAX_HZ, RATE_CEILING_MIN_HZ
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 R, E = Rule, Effect
 

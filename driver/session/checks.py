@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import protocol
 from protocol import DeviceClass, NackError
 
 from ..errors import CommandRefused, HandshakeError
 from ..safety import DeviceLimits, Governor
-from ..safety.policy import Policy
 from ..vocabulary import ROLE_NAMES
+
+if TYPE_CHECKING:
+    from ..safety.policy import Policy
 
 __all__ = [
     "BAUD_PER_STATUS_HZ",

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import protocol
 from protocol import DeviceClass, NackError
@@ -36,7 +36,7 @@ from ..exit_hooks import register, unregister
 from ..link import Link
 from ..link.transport import Port, open_port
 from ..safety import Governor
-from ..safety.policy import Policy, load_policy
+from ..safety import policy as policies
 from ..vocabulary import HOME_ROLE, PROFESSIONAL_ROLES, TREATING_ROLES
 from .audit_queue import AuditQueue
 from .checks import check_info, telemetry_for_line
@@ -45,6 +45,9 @@ from .core import DEFAULT_TELEMETRY_HZ
 from .estops import estop_held
 from .reader import ReaderCallbacks
 from .updates import PenUpdate
+
+if TYPE_CHECKING:
+    from ..safety.policy import Policy
 
 __all__ = ["LOGIN_VALID_S", "Lifecycle", "Login", "Pen"]
 
@@ -160,7 +163,11 @@ class Pen(GovernedCommands, ReaderCallbacks):
                 "Telemetry must run at 5 to 200 Hz: the link check needs a STATUS "
                 "at least every 300 ms."
             )
-        pol = policy if isinstance(policy, Policy) else load_policy(policy)
+        pol = (
+            policies.load_policy(policy)
+            if policy is None or isinstance(policy, str | os.PathLike)
+            else policy
+        )
         governor = Governor(pol)
         owns_store = not isinstance(db, AuditStore)
         store = db if isinstance(db, AuditStore) else AuditStore(db)

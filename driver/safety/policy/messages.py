@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from driver.safety.concerns import Concern
+from driver.safety.policy.concern import Concern
 from driver.text import printable
 
 from .model import (

@@ -14,13 +14,11 @@ Depths are millimetres at the edges and whole micrometres inside, so that no flo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Final
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from driver.safety.concerns import Concern
+from driver.safety.policy.concern import Concern
 from driver.vocabulary import BENCH_ZONE as BENCH_ZONE
 from driver.vocabulary import ENGINEER_ROLE as ENGINEER_ROLE
 from driver.vocabulary import PRIVILEGE_ORDER as PRIVILEGE_ORDER
@@ -29,56 +27,16 @@ from driver.vocabulary import ZONE_NAMES as ZONE_NAMES
 from driver.vocabulary import mm_number
 from protocol import NeedlepenError
 
-# --- Built-in ceilings: no policy file can pass these. ------------------------------------------
-
-#: Every depth in a policy lies within 0.25-3.00 mm (the professional hardware range).
-DEPTH_CEILING_MIN_UM: Final = 250
-DEPTH_CEILING_MAX_UM: Final = 3000
-#: The home role's cap is always strictly below this (1.0 mm), under any policy.
-HOME_DEPTH_LIMIT_UM: Final = 1000
-#: Rates are whole hertz within this range (commercial pens run up to about 150 Hz).
-RATE_CEILING_MIN_HZ: Final = 1
-RATE_CEILING_MAX_HZ: Final = 150
-#: Sessions on the same zone at least four weeks apart; a file may only lengthen the interval.
-MIN_DAYS_CEILING: Final = 28
-MAX_DAYS_SETTING: Final = 365
-#: A policy file larger than this is not a policy file.
-MAX_POLICY_BYTES: Final = 256 * 1024
-
-
-class PolicyError(NeedlepenError):
-    """A policy file was refused. `problems` lists every rule it broke, one sentence each."""
-
-    def __init__(self, problems: Sequence[str], source: str | None = None) -> None:
-        self.problems: tuple[str, ...] = tuple(problems) or ("the policy is not valid.",)
-        self.source = source
-        first = self.problems[0]
-        where = f"policy file {source} refused: " if source else "policy refused: "
-        super().__init__(where + first)
-
-
-# --- Conversions ---------------------------------------------------------------------------------
-
-
-def mm_to_um_exact(value: float) -> int | None:
-    """The whole number of micrometres `value` millimetres is, or None if it is not one.
-
-    Uses the shortest decimal that reads back as the same float (what a person typed), so
-    0.3 is 300 µm and not 299.99999999999997.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, int):
-        return int(value) * 1000
-    try:
-        um = Decimal(repr(float(value))) * 1000
-    except (InvalidOperation, ValueError, OverflowError):  # pragma: no cover - finite checked
-        return None
-    if um != um.to_integral_value():
-        return None
-    return int(um)
+from .bounds import DEPTH_CEILING_MAX_UM as DEPTH_CEILING_MAX_UM
+from .bounds import DEPTH_CEILING_MIN_UM as DEPTH_CEILING_MIN_UM
+from .bounds import HOME_DEPTH_LIMIT_UM as HOME_DEPTH_LIMIT_UM
+from .bounds import MAX_DAYS_SETTING as MAX_DAYS_SETTING
+from .bounds import MAX_POLICY_BYTES as MAX_POLICY_BYTES
+from .bounds import MIN_DAYS_CEILING as MIN_DAYS_CEILING
+from .bounds import RATE_CEILING_MAX_HZ as RATE_CEILING_MAX_HZ
+from .bounds import RATE_CEILING_MIN_HZ as RATE_CEILING_MIN_HZ
+from .bounds import PolicyError as PolicyError
+from .bounds import mm_to_um_exact as mm_to_um_exact
 
 
 def _show(value: object) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from driver.safety.concerns import CONCERN_NAME_CHARS, MAX_COURSE_SESSIONS, Concern
+from driver.safety.concerns import CONCERN_NAME_CHARS, MAX_COURSE_SESSIONS
+from driver.safety.policy.concern import Concern
 from driver.text import printable
 from driver.vocabulary import mm_number
 
