@@ -26,6 +26,12 @@ What this driver changes, and nothing else:
    hold it indefinitely). An app without that method, or with no pen to stop, gets the key as
    usual and its binding answers.
 
+4. When the terminal is gone (its pty closed under the program, so reading it gives end of file
+   or EIO) and no SIGHUP came (a terminal that was not the process's controlling one), the
+   driver raises SIGHUP itself: the app's hang-up path e-stops the pen, closes the session and
+   ends the process, as for a terminal that closed normally. Textual's loop would otherwise
+   spin on the dead terminal, keeping the pen's heartbeat alive with nobody at the screen.
+
 1 and 2 rely on one private attribute of Textual's parser, `_timeout_time` (the monotonic time at
 which a pending ESC is resolved). If a Textual release renames it, this driver behaves exactly
 like Textual's own (slow Escape, nothing broken) and tests/tui/test_terminal.py, which times
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 from codecs import getincrementaldecoder
 from typing import Any
 
@@ -89,6 +96,11 @@ class PromptEscapeDriver(LinuxDriver):
                 return
         super().process_message(message)
 
+    def terminal_gone(self) -> None:
+        """The terminal closed without a SIGHUP reaching us: take the hang-up path (the app's
+        SIGHUP handler e-stops, closes and exits)."""
+        os.kill(os.getpid(), signal.SIGHUP)
+
     def run_input_thread(self) -> None:
         """Textual's loop (read, feed the parser, tick its timeout), with the wait computed
         from the parser's pending deadline instead of a fixed 0.1 s."""
@@ -103,13 +115,18 @@ class PromptEscapeDriver(LinuxDriver):
             value = getattr(parser, "_timeout_time", None)
             return value if isinstance(value, float) else None
 
-        def process(ready: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> None:
+        def process(ready: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> bool:
+            """Read and dispatch what is ready; False once the terminal is gone."""
             for index, (_key, mask) in enumerate(ready):
                 if mask & selectors.EVENT_READ:
                     last = index == len(ready) - 1
-                    data = decode(os.read(fileno, 1024 * 4), final=final and last)
-                    if not data:
-                        break  # stdin is a pipe at its end
+                    try:
+                        raw = os.read(fileno, 1024 * 4)
+                    except OSError:  # EIO: the pty's other side is closed
+                        return False
+                    if not raw:
+                        return False  # end of file: the terminal (or stdin's pipe) is gone
+                    data = decode(raw, final=final and last)
                     for event in parser.feed(data):
                         self.process_message(event)
                     deadline = shorten(pending(), get_time(), delay)
@@ -117,10 +134,13 @@ class PromptEscapeDriver(LinuxDriver):
                         parser._timeout_time = deadline
             for event in parser.tick():
                 self.process_message(event)
+            return True
 
         try:
             while not self.exit_event.is_set():
-                process(selector.select(next_wait(pending(), get_time())))
+                if not process(selector.select(next_wait(pending(), get_time()))):
+                    self.terminal_gone()
+                    return
             selector.unregister(self.fileno)
             process(selector.select(IDLE_WAIT_S), final=True)
         finally:

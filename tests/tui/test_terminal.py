@@ -286,3 +286,31 @@ def test_after_sighup_the_program_always_exits_within_2_s(tmp_path):
             time.sleep(0.3)
             took = tui.hangup(timeout=5)
             assert took < 2.0, f"run {run}: exited {took:.2f} s after SIGHUP"
+
+
+def test_a_terminal_that_disappears_without_sighup_stops_the_needle_and_ends_the_program(
+    tmp_path,
+):
+    """The pty closes under the program and no SIGHUP comes (it is not the controlling
+    terminal, as under this harness): reading it gives end of file. The program must not spin
+    on a dead terminal keeping the pen's heartbeat alive: it e-stops and exits, as on SIGHUP.
+    (Before the fix it ran on at 40% of a core with the needle going.)"""
+    tui, db = _home_treatment(tmp_path, seed=77)
+    with tui:
+        for key in "c+ ":  # fit the cartridge, one step deeper, start
+            time.sleep(0.5)
+            tui.keys(key)
+        tui.wait_until(
+            lambda: any(k == "ack" and d.get("type") == "START" for k, d in records(db)),
+            "the needle to start",
+        )
+        os.close(tui.fd)  # the terminal goes away; TuiPty's close() then finds the fd closed
+        tui.fd = os.open(os.devnull, os.O_RDWR)
+        tui.proc.wait(timeout=10)
+        recs = records(db)
+        kinds = [k for k, _ in recs]
+        started = max(i for i, (k, d) in enumerate(recs) if k == "ack" and d.get("type") == "START")
+        assert "estop_confirmed" in kinds[started:], kinds[started:]
+        assert kinds.index("estop", started) < kinds.index("session_end", started)
+        ends = [d for k, d in recs if k == "session_end"]
+        assert ends[-1].get("reason") == "the terminal closed", ends
