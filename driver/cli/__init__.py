@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
-from typing import Any
+from typing import Any, NoReturn
 
 from protocol.errors import NeedlepenError
 
@@ -58,10 +58,21 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one sentence for a bad command line: what is wrong and where the options
+    are listed, instead of the whole usage block (every subcommand's parser is one of these)."""
+
+    def error(self, message: str) -> NoReturn:
+        sentence = message[:1].upper() + message[1:]
+        if not sentence.endswith("."):
+            sentence += "."
+        self.exit(2, f"{self.prog}: {sentence} '{self.prog} --help' lists the options.\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand; with `command`, of that one alone when the entry
     point of that name provides it (the TUI's start-up need not import every package)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="needlepen",
         description=(
             "Host software for a powered microneedling pen: a governed treatment session, "
