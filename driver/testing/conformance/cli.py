@@ -19,6 +19,8 @@ from typing import Any
 from . import CHECKS_PACKAGE
 
 PROFILES = {"ci": 100, "thorough": 2000}
+#: The exit code when no check failed but some were not run (not a pass: a CI job must see it).
+INCOMPLETE_EXIT = 3
 
 
 def register(subparsers: Any) -> None:
@@ -29,7 +31,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Run the conformance suite against the pen on PORT (the pen runs the needle: keep "
             "it on a test block) and print a report: passed, failed and not run checks, and "
-            "what each failure means. Exit 0 when no check failed."
+            "what each failure means. Exit 0 when every check ran and passed, 1 when one "
+            "failed, 3 when none failed but some were not run (not a pass)."
         ),
         epilog=(
             "Examples: needlepen conformance --port /dev/ttyUSB0 --operator; "
@@ -109,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
     print()
     for line in tally.render(args.port):
         print(line)
-    return 0 if tally.passed and code == pytest.ExitCode.OK else 1
+    if not tally.clean or code != pytest.ExitCode.OK:
+        return 1
+    return 0 if tally.passed else INCOMPLETE_EXIT
 
 
 class _Profile:

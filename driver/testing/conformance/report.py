@@ -94,15 +94,25 @@ class Tally:
         if not_run:
             lines.append("Not run (which is not a pass):")
             lines += [f"  {o.check}: {o.sentence}" for o in not_run]
-        if not failed and not self.exit_reason:
-            verdict = "PASS" if counts[PASSED] else "NOTHING CHECKED"
+        if failed or self.exit_reason:
+            lines.append("Verdict: FAIL.")
+        elif not counts[PASSED]:
+            lines.append("Verdict: NOTHING CHECKED.")
+        elif not_run:
             lines.append(
-                f"Verdict: {verdict}" + (" (with checks not run)" if not_run else "") + "."
+                f"Verdict: INCOMPLETE: no check failed, but {len(not_run)} were not run "
+                "(not a pass; run them, e.g. with --operator, before calling the pen conformant)."
             )
         else:
-            lines.append("Verdict: FAIL.")
+            lines.append("Verdict: PASS.")
         return lines
 
     @property
     def passed(self) -> bool:
+        """Every check that applies ran and passed."""
+        return self.clean and self.count(NOT_RUN) == 0
+
+    @property
+    def clean(self) -> bool:
+        """No check failed and the run was not cut short (some may not have run)."""
         return not self.exit_reason and self.count(FAILED) == 0 and self.count(PASSED) > 0
