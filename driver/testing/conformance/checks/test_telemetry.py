@@ -8,6 +8,8 @@ does not enter into it.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,10 +23,27 @@ from protocol import Estop, Nack, NackError, SetTelemetry, State, Status
 RATE_TOLERANCE = 0.10
 
 
-def stream(pen: PenClient, seconds: float) -> list[Status]:
+#: The fewest STATUS frames a rate or content check judges, and how long it waits for them at
+#: the least: the frames are counted as they arrive, so a starved test process (its reader
+#: thread off the CPU for a while) waits longer instead of finding "0 frames" in a fixed window.
+MIN_FRAMES = 4
+MIN_WAIT_S = 3.0
+
+
+def stream(pen: PenClient, seconds: float, frames: int = MIN_FRAMES) -> list[Status]:
+    """The STATUS frames of at least `seconds` and at least `frames` frames (waiting up to
+    MIN_WAIT_S, or 20 x `seconds`, for those): what the pen streams, not what a fixed window of
+    this computer's time happened to catch."""
     mark = pen.mark()
     pen.pause(seconds)
-    return [r.status for r in pen.received(mark) if r.status is not None]
+    deadline = time.monotonic() + max(MIN_WAIT_S, 20 * seconds)
+
+    def got() -> list[Status]:
+        return [r.status for r in pen.received(mark) if r.status is not None]
+
+    while len(got()) < frames and time.monotonic() < deadline:
+        pen.pause(0.02)
+    return got()
 
 
 def assert_rate(statuses: list[Status], hz: int) -> None:
