@@ -422,13 +422,26 @@ def cmd_log_export(args: argparse.Namespace) -> int:
         directory = target.parent if str(target.parent) else Path(".")
         if not directory.is_dir():
             raise CliInputError(f"The directory {_safe(directory)} does not exist.")
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+        except OSError as exc:
+            why = (exc.strerror or str(exc)).lower()
+            raise CliInputError(
+                f"Cannot write {_safe(target)}: no new file can be made in {_safe(directory)} "
+                f"({why})."
+            ) from exc
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
                 count = store.export(args.fmt, out, args.session)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)
+        except OSError as exc:  # a full disk, a quota: nothing half-written is left
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise CliInputError(
+                f"Cannot write {_safe(target)}: {exc.strerror or exc}; nothing was written."
+            ) from exc
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
