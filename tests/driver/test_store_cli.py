@@ -632,7 +632,9 @@ def test_export_bad_targets(cli: Run, filled: str, tmp_path: Path) -> None:
 def test_export_into_a_folder_nobody_may_write_is_one_sentence(cli: Run, filled: str) -> None:
     """/proc refuses new files even to root: the sentence names the target, not a temporary
     file (a new user saw "[Errno 13] Permission denied: '/tmp/ro/.x.json.clh6vq_c'")."""
-    code, _, err = cli("log", "export", "--format", "csv", "--output", "/proc/x.csv", "--db", filled)
+    code, _, err = cli(
+        "log", "export", "--format", "csv", "--output", "/proc/x.csv", "--db", filled
+    )
     assert code == 1
     assert err.startswith("needlepen: Cannot write /proc/x.csv: ") and err.count("\n") == 1, err
     assert "Errno" not in err and ".x.csv." not in err
