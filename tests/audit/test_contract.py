@@ -24,6 +24,7 @@ from driver.errors import (
     StoreUntrusted,
     WrongPin,
 )
+from driver.testing.strategies import json_values
 
 Open = Callable[..., AuditStore]
 Tamper = Callable[[str, tuple[object, ...]], None]
@@ -239,17 +240,8 @@ def test_read_only_refuses_every_write(open_store: Open):
         ro.append("note", {})
 
 
-_json = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**62), 2**62)
-    | st.text(max_size=20)
-    | st.floats(allow_nan=False, allow_infinity=False),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
+#: any JSON a PostgreSQL jsonb keeps exactly too (finite floats, 63-bit integers)
+_json = json_values(finite=True, max_int=2**62, max_leaves=12)
 
 
 @settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])

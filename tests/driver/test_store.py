@@ -29,6 +29,7 @@ from driver.audit import (
 )
 from driver.errors import OperatorDisabled, StoreError, UnknownOperator
 from driver.paths import DATA_DIR_ENV, DB_FILENAME, default_db_path
+from driver.testing.strategies import json_objects
 
 DAY = 86_400.0
 T0 = 1_700_000_000.0  # a fixed "now" for deterministic tests
@@ -363,24 +364,7 @@ def test_append_to_an_unknown_session_is_refused(store: AuditStore) -> None:
         store.append("note", {}, session_id=42)
 
 
-json_leaf = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=20)
-)
-json_data = st.dictionaries(
-    st.text(max_size=10),
-    st.recursive(
-        json_leaf,
-        lambda inner: (
-            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
-        ),
-        max_leaves=20,
-    ),
-    max_size=6,
-)
+json_data = json_objects(finite=False)
 
 
 @given(data=json_data)

@@ -23,9 +23,9 @@ from driver.errors import NotAllowed, SessionClosed
 from driver.link import Link
 from driver.link.transport import open_port
 from driver.session import Pen
+from driver.testing.sim import SimProcess
 from protocol import State
 from tests.helpers import wait_for
-from tests.simulator.sim_process import SimProcess
 
 
 @pytest.fixture

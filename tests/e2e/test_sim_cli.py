@@ -9,9 +9,9 @@ import time
 import pytest
 import serial
 
+from driver.testing.host import PortHost
+from driver.testing.sim import SimProcess, needlepen_command
 from protocol import Ack, EventCode, MsgType, SetTelemetry, Start, State, Stop, encode
-from tests.simulator.helpers import PortHost
-from tests.simulator.sim_process import SimProcess, needlepen_command
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -45,6 +45,7 @@ from driver.errors import DriverError, LinkLost, NoAnswer
 from driver.safety import Decision
 from driver.safety.policy import ZONE_NAMES
 from driver.session import Pen
+from driver.testing.strategies import odd_numbers
 from protocol import MsgType, State
 from tests.safety.counters import COUNTS
 from tests.safety.harness import Rig, one_sentence
@@ -66,13 +67,6 @@ PEN_FAULTS = [
     "battery=5",
     "battery=0",
 ]
-
-odd_numbers = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.integers(-(2**70), 2**70),
-    st.sampled_from([NAN, INF, -INF, -0.0, 0, -1, 1e308, -1e308, 5e-324, 2**64, True]),
-)
-
 
 CI_EXAMPLES = 200
 CI_STEPS = 30

@@ -13,11 +13,11 @@ Invariants:
 
 from __future__ import annotations
 
-import zlib
-
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from driver.testing.host import IcdHost, is_answer
+from driver.testing.strategies import host_commands, line_noise
 from protocol import (
     Ack,
     Decoder,
@@ -31,58 +31,16 @@ from protocol import (
     MsgType,
     Nack,
     NackError,
-    Reset,
-    SeqCounter,
     SetDepth,
     SetRate,
-    SetTelemetry,
     Start,
     State,
     Stop,
     encode,
 )
-from protocol.cobs import encode as cobs_encode
-from protocol.framing import CRC, HEADER
+from protocol.codec import encode_raw
 from simulator.errors import InjectError
 from simulator.firmware import Firmware, PenConfig
-
-U16 = st.integers(0, 0xFFFF)
-EDGE_DEPTHS = [
-    0,
-    1,
-    200,
-    249,
-    250,
-    251,
-    275,
-    300,
-    950,
-    951,
-    999,
-    1000,
-    2950,
-    3000,
-    3001,
-    3050,
-    0xFFFF,
-]
-EDGE_RATES = [0, 1, 24, 25, 26, 100, 119, 120, 121, 149, 150, 151, 0xFFFF]
-
-commands = st.one_of(
-    st.builds(Hello, st.sampled_from([1, 1, 1, 0, 2, 255]), st.integers(0, 0xFFFF_FFFF)),
-    st.builds(SetDepth, st.one_of(st.sampled_from(EDGE_DEPTHS), U16)),
-    st.builds(SetRate, st.one_of(st.sampled_from(EDGE_RATES), U16)),
-    st.just(Start()),
-    st.just(Stop()),
-    st.just(Estop()),
-    st.builds(Reset, st.sampled_from([0, 1, 2, 3, 255])),
-    st.builds(SetTelemetry, st.sampled_from([0, 1, 20, 200, 201, 0xFFFF])),
-)
-
-
-def raw_frame(type_code: int, seq: int, payload: bytes) -> bytes:
-    head = HEADER.pack(1, type_code, seq) + payload
-    return cobs_encode(head + CRC.pack(zlib.crc32(head))) + b"\x00"
 
 
 class PenMachine(RuleBasedStateMachine):
@@ -96,8 +54,8 @@ class PenMachine(RuleBasedStateMachine):
     )
     def boot(self, device: str, seed: int, watchdog_ms: int) -> None:
         self.fw = Firmware(PenConfig.for_device_class(device, watchdog_ms=watchdog_ms), seed=seed)
-        self.decoder = Decoder(Direction.HOST)
-        self.seq = SeqCounter()
+        self.host = IcdHost()
+        self.seq = self.host.seq
         self.now = 0.0
         self.last_rx = 0.0
         self.last_frame: bytes | None = None
@@ -108,8 +66,7 @@ class PenMachine(RuleBasedStateMachine):
     # --- helpers ---------------------------------------------------------------------------
 
     def _answers(self) -> list[Frame]:
-        frames = [f for f in self.decoder.feed(self.fw.take_output()) if isinstance(f, Frame)]
-        return [f for f in frames if isinstance(f.message, Ack | Nack | Info)]
+        return [f for f in self.host.decode(self.fw.take_output()) if is_answer(f)]
 
     def _one_answer(self, seq: int, type_code: int) -> Message:
         answers = self._answers()
@@ -126,7 +83,7 @@ class PenMachine(RuleBasedStateMachine):
 
     # --- rules -----------------------------------------------------------------------------
 
-    @rule(cmd=commands)
+    @rule(cmd=host_commands)
     def send(self, cmd: Message) -> None:
         fw = self.fw
         before_depth, before_rate, before_running = (
@@ -194,14 +151,14 @@ class PenMachine(RuleBasedStateMachine):
     def raw(self, type_code: int, payload: bytes) -> None:
         """An intact frame of any type and length: a valid command, or a NACK of its own."""
         seq = self.seq.next()
-        self.fw.feed(raw_frame(type_code, seq, payload))
+        self.fw.feed(encode_raw(type_code, seq, payload))
         answers = self._answers()
         if type_code == MsgType.HEARTBEAT and not payload:
             self.last_rx = self.now
             assert answers == []
             return
         assert len(answers) == 1 and answers[0].seq == seq
-        valid = Decoder(Direction.PEN).feed(raw_frame(type_code, seq, payload))
+        valid = Decoder(Direction.PEN).feed(encode_raw(type_code, seq, payload))
         if isinstance(valid[0], Frame):
             self.last_rx = self.now
         else:
@@ -209,7 +166,7 @@ class PenMachine(RuleBasedStateMachine):
             assert isinstance(msg, Nack)
             assert msg.error in (NackError.UNKNOWN_TYPE, NackError.BAD_LENGTH)
 
-    @rule(data=st.binary(max_size=80))
+    @rule(data=line_noise)
     def noise(self, data: bytes) -> None:
         """Line noise then a 0x00: nothing answers it unless it happens to be intact."""
         self.fw.feed(data + b"\x00")
