@@ -16,8 +16,8 @@ import pytest
 from driver.audit import AuditStore
 from driver.audit.pgserver import with_schema
 from driver.cli.store import main
-from tests.audit.conftest import pg_admin, pg_url
 from tests.e2e.test_host_kill import start_sim_and_host, stop_all
+from tests.pg import pg_admin, pg_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

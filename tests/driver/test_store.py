@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from driver.audit import (
 from driver.errors import OperatorDisabled, StoreError, UnknownOperator
 from driver.paths import DATA_DIR_ENV, DB_FILENAME, default_db_path
 from driver.testing.strategies import json_objects
+from tests.conftest import MakeStore
 
 DAY = 86_400.0
 T0 = 1_700_000_000.0  # a fixed "now" for deterministic tests
@@ -60,11 +60,9 @@ def home_session(store: AuditStore, client: str | None = "self", now: float = T0
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[AuditStore]:
-    s = AuditStore(tmp_path / "audit.db", scrypt_n=2**10)
-    s.add_operator("doc", "Dr Who", "clinician", "2468", now=T0 - 10)
-    yield s
-    s.close()
+def store(make_store: MakeStore) -> AuditStore:
+    """This file's store: one clinician, registered 10 s before T0 (the first record)."""
+    return make_store(staff=[("doc", "Dr Who", "clinician", "2468")], now=T0 - 10)
 
 
 # --- opening -------------------------------------------------------------------------------

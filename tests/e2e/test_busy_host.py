@@ -18,7 +18,6 @@ from collections.abc import Iterator
 import pytest
 
 import protocol
-from driver.audit import AuditStore
 from driver.errors import NotAllowed, SessionClosed
 from driver.link import Link
 from driver.link.transport import open_port
@@ -32,13 +31,6 @@ from tests.helpers import wait_for
 def sim() -> Iterator[SimProcess]:
     with SimProcess("--pty", "--log-json", "--seed", "11") as proc:
         yield proc
-
-
-@pytest.fixture
-def store(tmp_path) -> Iterator[AuditStore]:
-    s = AuditStore(tmp_path / "audit.db")
-    yield s
-    s.close()
 
 
 def bare_link(path: str) -> Link:
