@@ -36,6 +36,34 @@ def open_store(location: str, make_store: MakeStore) -> Callable[..., AuditStore
     return make
 
 
+#: What the database itself raises when its triggers refuse a statement.
+def refusals() -> tuple[type[BaseException], ...]:
+    import psycopg
+
+    return (sqlite3.DatabaseError, psycopg.Error)
+
+
+@pytest.fixture
+def raw_sql(location: str) -> Callable[[str], None]:
+    """Run SQL on the store through a connection of its own, triggers on (what any client
+    with the database's address may try); raises what the database raises."""
+
+    def run(sql: str) -> None:
+        if location.startswith("postgresql://"):
+            import psycopg
+
+            with psycopg.connect(location, autocommit=True) as conn:
+                conn.execute(sql.encode())
+            return
+        conn = sqlite3.connect(location, isolation_level=None)
+        try:
+            conn.execute(sql)
+        finally:
+            conn.close()
+
+    return run
+
+
 @pytest.fixture
 def tamper(location: str) -> Callable[[str, tuple[object, ...]], None]:
     """Run SQL on the store past its triggers, as someone with the database's keys would."""
@@ -44,11 +72,11 @@ def tamper(location: str) -> Callable[[str, tuple[object, ...]], None]:
         if location.startswith("postgresql://"):
             import psycopg
 
-            from driver.audit.postgres import _pg_sql
-
             with psycopg.connect(location, autocommit=True) as conn:
                 conn.execute("SET session_replication_role = replica")  # no triggers
-                conn.execute(_pg_sql(sql), params)  # type: ignore[call-overload]
+                # the store's `?` placeholders in psycopg's spelling
+                pg = sql.replace("%", "%%").replace("?", "%s")
+                conn.execute(pg.encode(), params)  # type: ignore[call-overload]
             return
         conn = sqlite3.connect(location, isolation_level=None)
         try:
