@@ -55,7 +55,7 @@ def run() -> list[Row]:
     offsets: list[float] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        SimProcess("--pty", "--seed", "9", "--log-json") as sim,
+        SimProcess("--pty", "--seed", "9", "--log-json", read_stderr=False) as sim,
     ):
         pen = Pen.connect(sim.path, db=Path(tmp) / "audit.db")
         try:

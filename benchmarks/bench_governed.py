@@ -47,7 +47,7 @@ def run() -> list[Row]:
     cache.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(dir=cache, prefix="bench-") as tmp,
-        SimProcess("--pty", "--seed", "4") as sim,
+        SimProcess("--pty", "--seed", "4", read_stderr=False) as sim,
     ):
         pen = Pen.open(sim.path, role="home", zone="forehead", db=Path(tmp) / "audit.db")
         try:

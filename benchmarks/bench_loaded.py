@@ -184,7 +184,9 @@ def _measure(loaded: bool, changes: int) -> dict[str, Tally]:
         (base / "sim").mkdir()
         (base / "pty").mkdir()
         out["sim"] = run_flow("sim://?seed=41", base / "sim", changes)
-        with SimProcess("--pty", "--seed", "42", "--log-json", new_session=True) as sim:
+        with SimProcess(
+            "--pty", "--seed", "42", "--log-json", new_session=True, read_stderr=False
+        ) as sim:
             out["pty"] = run_flow(sim.path, base / "pty", changes, sim)
     return out
 

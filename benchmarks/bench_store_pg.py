@@ -52,7 +52,7 @@ def _governed(db: str) -> tuple[float, float]:
 
     governed: list[list[float]] = []
     bare: list[list[float]] = []
-    with SimProcess("--pty", "--seed", "4") as sim:
+    with SimProcess("--pty", "--seed", "4", read_stderr=False) as sim:
         pen = Pen.open(sim.path, role="home", zone="forehead", db=db)
         try:
             link = pen._link

@@ -94,7 +94,7 @@ def _decode_cost() -> float:
 
 def run() -> list[Row]:
     rows: list[Row] = []
-    with SimProcess("--pty", "--seed", "8") as sim:
+    with SimProcess("--pty", "--seed", "8", read_stderr=False) as sim:
         transports = (("sim://", "sim://?seed=8"), ("pty", sim.path))
         for name, url in transports:
             received, sent, lost, cpu = _stream(url)

@@ -99,7 +99,13 @@ def _measured(
     for attempt in (1, 2):
         try:
             with (
-                SimProcess("--pty", "--seed", str(seed + 100 * (attempt - 1)), "--log-json") as sim,
+                SimProcess(
+                    "--pty",
+                    "--seed",
+                    str(seed + 100 * (attempt - 1)),
+                    "--log-json",
+                    read_stderr=False,
+                ) as sim,
                 _treatment(sim, db.with_suffix(f".{attempt}.db"), env=env) as tui,
             ):
                 return [_presses(tui, sim, key) for key in keys]
@@ -145,7 +151,7 @@ def _acked(db: Path, command: str) -> bool:
 
 def _cpu_treating(db: Path, hz: int) -> float:
     with (
-        SimProcess("--pty", "--seed", str(30 + hz), "--log-json") as sim,
+        SimProcess("--pty", "--seed", str(30 + hz), "--log-json", read_stderr=False) as sim,
         _treatment(sim, db, "--telemetry", str(hz)) as tui,
     ):
         tui.keys("+")

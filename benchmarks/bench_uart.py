@@ -85,7 +85,7 @@ def governed_latencies(n: int) -> list[list[float]]:
     rounds: list[list[float]] = []
     with (
         tempfile.TemporaryDirectory(dir=cache, prefix="bench-") as tmp,
-        SimProcess("--pty", "--seed", "4", "--baud", str(BAUD)) as sim,
+        SimProcess("--pty", "--seed", "4", "--baud", str(BAUD), read_stderr=False) as sim,
     ):
         pen = Pen.open(sim.path, role="home", zone="forehead", db=Path(tmp) / "audit.db")
         try:
@@ -108,7 +108,9 @@ def run() -> list[Row]:
     status_wire = wire_ms(len(encode(Status(*([0] * 13)), 1)))  # type: ignore[arg-type]
     samples: dict[str, list[list[float]]] = {}
     with contextlib.ExitStack() as stack:
-        sim = stack.enter_context(SimProcess("--pty", "--seed", "5", "--baud", str(BAUD)))
+        sim = stack.enter_context(
+            SimProcess("--pty", "--seed", "5", "--baud", str(BAUD), read_stderr=False)
+        )
         lost: list[BaseException] = []
         link = Link(open_port(sim.path), on_message=lambda m, s: None, on_lost=lost.append)
         stack.callback(link.close)

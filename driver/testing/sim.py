@@ -52,7 +52,9 @@ class SimProcess:
 
     `stdin`: a pipe by default (`command`/`control` write to it); `new_session`: in a session of
     its own (on Linux with autogroup scheduling not starved by CPU burners in the caller's
-    session, as a real pen has its own processor); `timeout`: how long to wait for the port line.
+    session, as a real pen has its own processor); `timeout`: how long to wait for the port line;
+    `read_stderr=False` sends the text log to /dev/null (no thread of this process reads it,
+    as benchmarks want; `control` and `stderr_text` then have nothing to read).
     """
 
     def __init__(
@@ -61,13 +63,14 @@ class SimProcess:
         stdin: int | None = subprocess.PIPE,
         timeout: float = 20,
         new_session: bool = False,
+        read_stderr: bool = True,
     ) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [*needlepen_command(), "sim", *args],
             stdin=stdin,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.PIPE if read_stderr else subprocess.DEVNULL,
             env=env,
             text=True,
             bufsize=1,
@@ -77,10 +80,13 @@ class SimProcess:
         self._stderr_lines: list[str] = []
         self._answers: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # a log line came
+        self._records: list[dict[str, Any]] = []
         self._cursor = 0
         self._out_reader: threading.Thread | None = None
-        assert self.proc.stderr is not None
-        self._err_reader = self._thread(self.proc.stderr, self._on_stderr, "sim-stderr")
+        self._err_reader: threading.Thread | None = None
+        if self.proc.stderr is not None:
+            self._err_reader = self._thread(self.proc.stderr, self._on_stderr, "sim-stderr")
         try:
             self.port_line = self._first_line(timeout)
         except BaseException:
@@ -120,8 +126,14 @@ class SimProcess:
             self._answers.put(line[len(ANSWER_PREFIX) :])
 
     def _on_stdout(self, line: str) -> None:
-        with self._lock:
+        record: object = None
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)  # parsed once, as it arrives
+        with self._arrived:
             self.stdout_lines.append(line)
+            if isinstance(record, dict):
+                self._records.append(record)
+            self._arrived.notify_all()
 
     def _first_line(self, timeout: float) -> str:
         assert self.proc.stdout is not None
@@ -131,7 +143,8 @@ class SimProcess:
         while b"\n" not in buf:
             left = deadline - time.monotonic()
             if left <= 0 or self.proc.poll() is not None:
-                self._err_reader.join(timeout=2)
+                if self._err_reader is not None:
+                    self._err_reader.join(timeout=2)
                 raise AssertionError(
                     f"needlepen sim printed no port line: {buf!r} {self.stderr_text}"
                 )
@@ -141,53 +154,52 @@ class SimProcess:
         return buf.decode().rstrip("\n")
 
     def records(self) -> list[dict[str, Any]]:
-        """The JSON log records so far (lines that are not JSON are left out)."""
+        """The JSON log records so far (lines that are not JSON objects are left out)."""
         with self._lock:
-            lines = list(self.stdout_lines)
-        out: list[dict[str, Any]] = []
-        for line in lines:
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if isinstance(record, dict):
-                    out.append(record)
-        return out
+            return list(self._records)
 
     def wait_record(self, event: str, timeout: float = 2.0, **fields: object) -> dict[str, Any]:
         """The first record ever logged named `event` with these `fields`, waiting for it."""
         deadline = time.monotonic() + timeout
-        while True:
-            for record in self.records():
-                if record.get("event") == event and all(
-                    record.get(k) == v for k, v in fields.items()
-                ):
-                    return record
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {event} {fields} in the log: {self.records()[-20:]}")
-            time.sleep(0.01)
+        seen = 0
+        with self._arrived:
+            while True:
+                for record in self._records[seen:]:
+                    if record.get("event") == event and all(
+                        record.get(k) == v for k, v in fields.items()
+                    ):
+                        return record
+                seen = len(self._records)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {event} {fields} in the log: {self._records[-20:]}")
+                self._arrived.wait(min(left, 0.1))
 
     def take_new(self) -> list[dict[str, Any]]:
         """The records logged since the cursor; moves the cursor past them."""
-        records = self.records()
-        new, self._cursor = records[self._cursor :], len(records)
+        with self._lock:
+            new, self._cursor = self._records[self._cursor :], len(self._records)
         return new
 
     def drain(self) -> None:
         """Move the cursor to the end of the log (`next_record` waits for later records)."""
-        self._cursor = len(self.records())
+        with self._lock:
+            self._cursor = len(self._records)
 
     def next_record(self, event: str, timeout: float = 2.0) -> dict[str, Any]:
         """The next record named `event` after the cursor (the cursor moves past it)."""
         deadline = time.monotonic() + timeout
-        while True:
-            records = self.records()
-            for i in range(self._cursor, len(records)):
-                if records[i].get("event") == event:
-                    self._cursor = i + 1
-                    return records[i]
-            self._cursor = len(records)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the simulator logged no {event} within {timeout} s.")
-            time.sleep(0.002)
+        with self._arrived:
+            while True:
+                while self._cursor < len(self._records):
+                    record = self._records[self._cursor]
+                    self._cursor += 1
+                    if record.get("event") == event:
+                        return record
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"the simulator logged no {event} within {timeout} s.")
+                self._arrived.wait(min(left, 0.1))
 
     # --- control ---------------------------------------------------------------------------
 
