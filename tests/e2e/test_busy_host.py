@@ -56,6 +56,12 @@ def hold_the_gil(seconds: float) -> None:
         sys.setswitchinterval(old)
 
 
+@pytest.fixture
+def store(make_store):
+    """A store with no operator: these are home sessions."""
+    return make_store()
+
+
 def trips(sim: SimProcess) -> int:
     return sum(1 for r in sim.records() if r["event"] == "WATCHDOG_TRIPPED")
 
