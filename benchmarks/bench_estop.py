@@ -21,8 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from driver.testing.sim import SimProcess
+
 from .common import Row
-from .ptys import STAMPER, PtyPeer, SimPty, percentile
+from .ptys import STAMPER, PtyPeer, percentile
 
 BENCH = "estop"
 RUNS = 200
@@ -51,7 +53,10 @@ def run() -> list[Row]:
     ours: list[float] = []
     events: list[tuple[float, float]] = []  # (call time, pen_ms of the ESTOP record)
     offsets: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp, SimPty("--seed", "9", log_json=True) as sim:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SimProcess("--pty", "--seed", "9", "--log-json", read_stderr=False) as sim,
+    ):
         pen = Pen.connect(sim.path, db=Path(tmp) / "audit.db")
         try:
             pen.reset("estop")

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import platformdirs
 
+from driver.testing.sim import SimProcess
 from protocol import SetDepth
 
 from .common import Row
-from .ptys import SimPty, percentile
+from .ptys import percentile
 
 BENCH = "governed"
 ROUNDS = 3
@@ -46,7 +47,7 @@ def run() -> list[Row]:
     cache.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(dir=cache, prefix="bench-") as tmp,
-        SimPty("--seed", "4") as sim,
+        SimProcess("--pty", "--seed", "4", read_stderr=False) as sim,
     ):
         pen = Pen.open(sim.path, role="home", zone="forehead", db=Path(tmp) / "audit.db")
         try:

@@ -25,10 +25,11 @@ import time
 import tty
 from collections.abc import Callable
 
+from driver.testing.sim import SimProcess
 from protocol import Decoder, Direction, Frame, Hello, Message, SetDepth, encode
 
 from .common import Row
-from .ptys import ECHO, INSTANT_PEN, PtyPeer, SimPty, percentile
+from .ptys import ECHO, INSTANT_PEN, PtyPeer, percentile
 
 BENCH = "link"
 ROUNDS = 3
@@ -198,7 +199,7 @@ def _main_phase(samples: Samples, frame_size: int) -> None:
     from driver.link.transport import open_port
 
     with contextlib.ExitStack() as stack:
-        sim = stack.enter_context(SimPty("--seed", "5"))
+        sim = stack.enter_context(SimProcess("--pty", "--seed", "5", read_stderr=False))
         echo = PtyPeer(ECHO)
         stack.callback(echo.close)
         relay = _Process(RELAY_ECHO)
@@ -266,7 +267,7 @@ def _share_phase(samples: Samples) -> None:
         stack.callback(link.close)
         link.start()
         link.request(Hello(1, 1))
-        sim = stack.enter_context(SimPty("--seed", "6"))
+        sim = stack.enter_context(SimProcess("--pty", "--seed", "6", read_stderr=False))
         raw = _RawClient(sim.path)
         stack.callback(raw.close)
         depths = itertools.cycle(range(250, 1250, 50))

@@ -27,10 +27,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from driver.testing.sim import SimProcess
 from tui.testing import TuiPty, records
 
 from .common import Row
-from .ptys import SimPty
 
 BENCH = "loaded"
 SCREEN_CHANGES = int(os.environ.get("BENCH_LOADED_CHANGES", "40"))
@@ -132,7 +132,7 @@ def run_flow(
     port: str,
     tmp: Path,
     changes: int,
-    sim: SimPty | None = None,
+    sim: SimProcess | None = None,
     env: dict[str, str] | None = None,
 ) -> Tally:
     """`changes` screen/zone changes on `port`; a new program after every spurious end."""
@@ -170,9 +170,8 @@ def run_flow(
     return tally
 
 
-def _pen_trips(sim: SimPty, tally: Tally) -> None:
-    while not sim.records.empty():
-        rec = sim.records.get_nowait()
+def _pen_trips(sim: SimProcess, tally: Tally) -> None:
+    for rec in sim.take_new():
         if rec.get("event") == "WATCHDOG_TRIPPED":
             tally.pen_watchdogs += 1
             tally.silences_ms.append(float(rec.get("silence_ms", 0)))
@@ -185,7 +184,9 @@ def _measure(loaded: bool, changes: int) -> dict[str, Tally]:
         (base / "sim").mkdir()
         (base / "pty").mkdir()
         out["sim"] = run_flow("sim://?seed=41", base / "sim", changes)
-        with SimPty("--seed", "42", log_json=True, new_session=True) as sim:
+        with SimProcess(
+            "--pty", "--seed", "42", "--log-json", new_session=True, read_stderr=False
+        ) as sim:
             out["pty"] = run_flow(sim.path, base / "pty", changes, sim)
     return out
 

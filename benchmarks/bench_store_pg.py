@@ -24,10 +24,11 @@ from pathlib import Path
 
 import platformdirs
 
+from driver.testing.sim import SimProcess
 from protocol import SetDepth
 
 from .common import Row
-from .ptys import SimPty, percentile
+from .ptys import percentile
 
 BENCH = "store_pg"
 ROUNDS = 3
@@ -51,7 +52,7 @@ def _governed(db: str) -> tuple[float, float]:
 
     governed: list[list[float]] = []
     bare: list[list[float]] = []
-    with SimPty("--seed", "4") as sim:
+    with SimProcess("--pty", "--seed", "4", read_stderr=False) as sim:
         pen = Pen.open(sim.path, role="home", zone="forehead", db=db)
         try:
             link = pen._link

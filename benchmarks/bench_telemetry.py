@@ -16,10 +16,10 @@ import threading
 import time
 from pathlib import Path
 
+from driver.testing.sim import SimProcess
 from protocol import CartridgeState, Decoder, Direction, Fault, State, Status, encode
 
 from .common import Row, best_time
-from .ptys import SimPty
 
 BENCH = "telemetry"
 RATE_HZ = 200
@@ -94,7 +94,7 @@ def _decode_cost() -> float:
 
 def run() -> list[Row]:
     rows: list[Row] = []
-    with SimPty("--seed", "8") as sim:
+    with SimProcess("--pty", "--seed", "8", read_stderr=False) as sim:
         transports = (("sim://", "sim://?seed=8"), ("pty", sim.path))
         for name, url in transports:
             received, sent, lost, cpu = _stream(url)

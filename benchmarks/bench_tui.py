@@ -22,17 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from driver.testing.sim import SimProcess
 from tui.testing import TuiPty, cpu_seconds, records
 
 from .common import Row
-from .ptys import SimPty, percentile
+from .ptys import percentile
 
 BENCH = "tui"
 PRESSES = 20
@@ -40,7 +40,7 @@ SIZE = (120, 40)
 CPU_WINDOW_S = 5.0
 
 
-def _treatment(sim: SimPty, db: Path, *extra: str, env: dict[str, str] | None = None) -> TuiPty:
+def _treatment(sim: SimProcess, db: Path, *extra: str, env: dict[str, str] | None = None) -> TuiPty:
     """The real program on the treatment screen of a home session on forehead."""
     tui = TuiPty(
         "--port",
@@ -72,7 +72,7 @@ def _treatment(sim: SimPty, db: Path, *extra: str, env: dict[str, str] | None = 
     return tui
 
 
-def _presses(tui: TuiPty, sim: SimPty, key: str) -> list[float]:
+def _presses(tui: TuiPty, sim: SimProcess, key: str) -> list[float]:
     """Seconds from the key's bytes to the pen's ESTOP, PRESSES times (released with U)."""
     out = []
     for _ in range(PRESSES):
@@ -86,7 +86,7 @@ def _presses(tui: TuiPty, sim: SimPty, key: str) -> list[float]:
         tui.keys("u")
         # Best effort: a pen still latched obeys the next ESTOP all the same (on a starved
         # machine the session may end by the pen's watchdog, and RESET is then refused).
-        with contextlib.suppress(queue.Empty, RuntimeError):
+        with contextlib.suppress(TimeoutError):
             sim.next_record("RESET", timeout=1.0)
     return out
 
@@ -99,7 +99,13 @@ def _measured(
     for attempt in (1, 2):
         try:
             with (
-                SimPty("--seed", str(seed + 100 * (attempt - 1)), log_json=True) as sim,
+                SimProcess(
+                    "--pty",
+                    "--seed",
+                    str(seed + 100 * (attempt - 1)),
+                    "--log-json",
+                    read_stderr=False,
+                ) as sim,
                 _treatment(sim, db.with_suffix(f".{attempt}.db"), env=env) as tui,
             ):
                 return [_presses(tui, sim, key) for key in keys]
@@ -145,7 +151,7 @@ def _acked(db: Path, command: str) -> bool:
 
 def _cpu_treating(db: Path, hz: int) -> float:
     with (
-        SimPty("--seed", str(30 + hz), log_json=True) as sim,
+        SimProcess("--pty", "--seed", str(30 + hz), "--log-json", read_stderr=False) as sim,
         _treatment(sim, db, "--telemetry", str(hz)) as tui,
     ):
         tui.keys("+")

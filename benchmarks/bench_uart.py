@@ -15,10 +15,11 @@ import itertools
 import time
 from collections.abc import Callable
 
+from driver.testing.sim import SimProcess
 from protocol import Ack, Estop, Hello, MsgType, Reset, SetDepth, SetTelemetry, Status, encode
 
 from .common import Row
-from .ptys import SimPty, percentile
+from .ptys import percentile
 
 BENCH = "uart"
 BAUD = 115_200
@@ -84,7 +85,7 @@ def governed_latencies(n: int) -> list[list[float]]:
     rounds: list[list[float]] = []
     with (
         tempfile.TemporaryDirectory(dir=cache, prefix="bench-") as tmp,
-        SimPty("--seed", "4", "--baud", str(BAUD)) as sim,
+        SimProcess("--pty", "--seed", "4", "--baud", str(BAUD), read_stderr=False) as sim,
     ):
         pen = Pen.open(sim.path, role="home", zone="forehead", db=Path(tmp) / "audit.db")
         try:
@@ -107,7 +108,9 @@ def run() -> list[Row]:
     status_wire = wire_ms(len(encode(Status(*([0] * 13)), 1)))  # type: ignore[arg-type]
     samples: dict[str, list[list[float]]] = {}
     with contextlib.ExitStack() as stack:
-        sim = stack.enter_context(SimPty("--seed", "5", "--baud", str(BAUD)))
+        sim = stack.enter_context(
+            SimProcess("--pty", "--seed", "5", "--baud", str(BAUD), read_stderr=False)
+        )
         lost: list[BaseException] = []
         link = Link(open_port(sim.path), on_message=lambda m, s: None, on_lost=lost.append)
         stack.callback(link.close)

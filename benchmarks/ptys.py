@@ -1,5 +1,6 @@
-"""Kernel ptys and processes for the link benchmarks: the software pen on a pty, a raw echo
-peer (the floor of any round trip over a pty), and percentiles.
+"""Kernel ptys and processes for the link benchmarks: a raw echo peer (the floor of any round
+trip over a pty), an instant pen, and percentiles. The software pen on a pty is
+`driver.testing.sim.SimProcess("--pty", ...)`.
 
 Not a benchmark itself (no `bench_` prefix): bench_link, bench_estop, bench_governed and
 bench_telemetry share it.
@@ -8,18 +9,12 @@ bench_telemetry share it.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
-import queue
-import signal
 import subprocess
 import sys
-import threading
-import time
 import tty
 from collections.abc import Sequence
-from typing import Any
 
 #: A raw echo: reads the pty master it inherits (fd number in argv[1]), writes it all back.
 ECHO = """
@@ -91,76 +86,6 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     return percentile(values, 50)
-
-
-class SimPty:
-    """`needlepen sim --pty` in its own process; `path` is its pty, `records` its JSON log
-    (with --log-json) as a queue of dicts."""
-
-    def __init__(self, *args: str, log_json: bool = False, new_session: bool = False) -> None:
-        """`new_session`: in a session of its own (on Linux with autogroup scheduling, not
-        starved by CPU burners in the caller's session; a real pen has its own processor)."""
-        cmd = [sys.executable, "-m", "driver.cli", "sim", "--pty", *args]
-        if log_json:
-            cmd.append("--log-json")
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
-            start_new_session=new_session,
-        )
-        assert self.proc.stdout is not None
-        self.path = self.proc.stdout.readline().strip()
-        if not self.path.startswith("/"):
-            self.close()
-            raise RuntimeError("needlepen sim --pty did not print its pty path.")
-        self.records: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True, name="bench-sim-log").start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with contextlib.suppress(ValueError):
-                self.records.put(json.loads(line))
-
-    def next_record(self, event: str, timeout: float = 2.0) -> dict[str, Any]:
-        """The next log record named `event` (earlier ones of other names are dropped)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RuntimeError(f"the simulator logged no {event} within {timeout} s.")
-            rec = self.records.get(timeout=left)
-            if rec.get("event") == event:
-                return rec
-
-    def drain(self) -> None:
-        while True:
-            try:
-                self.records.get_nowait()
-            except queue.Empty:
-                return
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        if self.proc.stdout is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdout.close()
-
-    def __enter__(self) -> SimPty:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class PtyPeer:

@@ -13,7 +13,7 @@ from psycopg import conninfo
 from driver.audit import AuditStore
 from driver.cli.store import main
 from driver.errors import WrongPin
-from tests.audit.conftest import pg_admin
+from tests.pg import pg_admin
 
 pytestmark = pytest.mark.postgres
 T0 = 1_800_000_000.0

@@ -16,8 +16,8 @@ import pytest
 from driver.audit import AuditStore
 from driver.audit.pgserver import with_schema
 from driver.cli.store import main
-from tests.audit.conftest import pg_admin, pg_url
 from tests.e2e.test_host_kill import start_sim_and_host, stop_all
+from tests.pg import pg_admin, pg_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -30,17 +30,20 @@ def test_sigkill_of_a_treating_host_on_postgresql(run: int, capsys) -> None:
     pg_admin(f"CREATE SCHEMA {schema}")
     url = with_schema(pg_url(), schema)
     try:
-        sim, host, log = start_sim_and_host(url)
+        sim, host = start_sim_and_host(url)
         try:
-            log.until(lambda r: r["event"] == "STARTED", timeout=30)
+            sim.wait_record("STARTED", timeout=30)
             assert host.stdout is not None
             assert host.stdout.readline().strip() == "RUNNING"
             killed_at = time.time()
             os.kill(host.pid, signal.SIGKILL)
             host.wait(timeout=5)
-            trip = log.until(lambda r: r["event"] == "WATCHDOG_TRIPPED", timeout=5)
-            assert trip["t"] - killed_at < 0.300 + 0.250
-            assert [r for r in log.seen if r["event"] == "STOPPED"]
+            trip = sim.wait_record("WATCHDOG_TRIPPED", timeout=5)
+            # the pen's own clock: within its watchdog (300 ms) of the last frame; from the
+            # kill, a bound on the behaviour only (a loaded machine schedules late)
+            assert trip["silence_ms"] <= 300 + 1
+            assert trip["t"] - killed_at < 0.300 + 3.0
+            assert [r for r in sim.records() if r["event"] == "STOPPED"]
         finally:
             stop_all(host, sim)
         assert main(["log", "verify", "--db", url]) == 0

@@ -254,7 +254,7 @@ def test_a_check_that_fails_while_the_client_starved_is_reported_not_run(tmp_pat
         "from protocol import SetRate\n\n"
         "def test_starved(pen):\n"
         "    info = pen.session()\n"
-        "    with pen._write_lock:  # the client cannot write: as if the process starved\n"
+        "    with pen.hold_writes():  # the client cannot write: as if the process starved\n"
         "        time.sleep(info.watchdog_ms / 1000 + 0.3)\n"
         "    pen.ack(SetRate(info.rate_min_hz))  # NO_SESSION: the pen's watchdog tripped\n"
     )

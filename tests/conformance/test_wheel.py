@@ -124,3 +124,51 @@ def test_the_installed_wheel_passes_a_needlepen_sim_pty(installed: Path, tmp_pat
     finally:
         sim.terminate()
         sim.wait(timeout=10)
+
+
+#: The shipped test kit used from the installed wheel, as a firmware or integration team would.
+KIT_SCRIPT = """
+import tempfile
+from hypothesis import HealthCheck, given, settings
+from driver.testing.host import VirtualHost
+from driver.testing.safety import COUNTS, Rig, machine_for
+from driver.testing.sim import SimProcess
+from driver.testing.stores import STAFF, StoreMaker
+from driver.testing.strategies import any_message, host_commands
+
+info = VirtualHost().hello()
+print("host", info.device_class.name)
+
+# bounds for a loaded machine: a slow first generation is no failure of the kit
+RELAXED = dict(database=None, deadline=None, suppress_health_check=list(HealthCheck))
+
+@settings(max_examples=20, **RELAXED)
+@given(any_message, host_commands)
+def property_runs(msg, cmd):
+    pass
+
+property_runs()
+Machine = machine_for(Rig)
+Machine.TestCase.settings = settings(max_examples=3, stateful_step_count=5, **RELAXED)
+Machine.TestCase("runTest").runTest()
+print("machine", COUNTS.examples)
+with tempfile.TemporaryDirectory() as tmp:
+    make = StoreMaker(tmp)
+    print("store", [op.id for op in make(staff=STAFF).list_operators()])
+    make.close_all()
+with SimProcess("--pty", "--log-json", "--seed", "3") as sim:
+    print("sim", sim.path.startswith("/dev/"), sim.control("status") != "")
+"""
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_ships_the_test_kit(installed: Path, tmp_path: Path) -> None:
+    """Strategies, the ICD host, the safety machine on its rig, the store factory and the sim
+    launcher (which finds the venv's own `needlepen`) all work from the wheel alone."""
+    out = _run([str(installed / "python"), "-c", KIT_SCRIPT], tmp_path, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert lines[0] == "host PROFESSIONAL"
+    assert lines[1].startswith("machine ") and int(lines[1].split()[1]) >= 3
+    assert lines[2] == "store ['a1', 'c1', 'e1']"
+    assert lines[3] == "sim True True"

@@ -16,88 +16,26 @@ from hypothesis import strategies as st
 
 from driver.safety import Decision, DeviceLimits, Governor, Outcome, Request
 from driver.safety.policy import ROLE_NAMES, ZONE_NAMES, Policy
+from driver.testing.strategies import (
+    SKIN_ZONES,
+    any_days,
+    any_depths,
+    any_devices,
+    any_rates,
+    any_reasons,
+    garbage,
+    good_days,
+    good_depths,
+    good_devices,
+    good_rates,
+    good_reasons,
+    known_roles,
+    known_zones,
+)
 
-from .test_policy import SKIN_ZONES, valid_policies
+from .test_policy import valid_policies
 
 # --- Strategies ----------------------------------------------------------------------------------
-
-garbage = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.text(max_size=4),
-    st.binary(max_size=3),
-    st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
-    st.builds(object),
-    st.complex_numbers(allow_nan=True),
-)
-edge_depths = st.sampled_from(
-    [0.5, 0.0, -0.0, 0.2, 0.2499, 0.25, 0.2501, 0.3, 0.1 + 0.2, 0.35, 0.55, 0.95, 0.999, 1.0,
-     1.5, 2.999, 3.0, 3.0001, 3.05, 10.0, 1e300, -1.0, 5e-324]
-)  # fmt: skip
-good_depths = st.one_of(
-    st.integers(250, 3000).map(lambda um: um / 1000),
-    edge_depths,
-    st.floats(0.2, 3.2, allow_nan=False),
-)
-any_depths = st.one_of(
-    good_depths,
-    st.floats(),  # NaN, infinities, subnormals, huge
-    st.integers(-(10**30), 10**30),
-    st.integers(0, 4),
-    garbage,
-)
-good_rates = st.one_of(
-    st.integers(25, 150),
-    st.sampled_from([100, 1, 24, 25, 26, 99, 119, 120, 121, 149, 150, 151, 200, 10**20]),
-    st.integers(0, 400),
-    st.floats(0, 400, allow_nan=False),
-)
-any_rates = st.one_of(good_rates, st.floats(), st.integers(), garbage)
-good_reasons = st.one_of(st.none(), st.sampled_from(["deep scarring, consented", "", "   "]))
-any_reasons = st.one_of(good_reasons, st.text(max_size=10), garbage)
-good_days = st.one_of(
-    st.none(),
-    st.floats(0, 400, allow_nan=False),
-    st.sampled_from([28, 0, 1, 27, 27.999, 28.0, 28.001, 42, 365]),
-)
-any_days = st.one_of(good_days, st.floats(), st.integers(), garbage)
-
-default_devices = st.sampled_from([DeviceLimits(), DeviceLimits(), DeviceLimits.home()])
-
-
-@st.composite
-def valid_devices(draw: st.DrawFn) -> DeviceLimits:
-    """A pen that reports a range (any class, step and range, edges and empty ranges included)."""
-    step = draw(st.one_of(st.sampled_from([50, 1, 10, 100, 250]), st.integers(1, 600)))
-    lo = draw(st.one_of(st.sampled_from([250, 0, 100, 260, 300]), st.integers(0, 3200)))
-    hi = draw(st.one_of(st.sampled_from([3000, 950, 999, 1000, 2500, 3500]), st.integers(0, 3500)))
-    rlo = draw(st.one_of(st.sampled_from([25, 0, 30]), st.integers(0, 200)))
-    rhi = draw(st.one_of(st.sampled_from([150, 100, 200, 300]), st.integers(0, 300)))
-    klass = draw(st.sampled_from(["professional", "home"]))
-    return DeviceLimits(
-        klass, min(lo, hi) / 1000, max(lo, hi) / 1000, step / 1000, min(rlo, rhi), max(rlo, rhi)
-    )
-
-
-good_devices = st.one_of(default_devices, default_devices, valid_devices())
-any_devices = st.one_of(
-    good_devices,
-    st.builds(
-        DeviceLimits,
-        st.one_of(st.sampled_from(["home", "professional"]), garbage),
-        any_depths,
-        any_depths,
-        any_depths,
-        any_rates,
-        any_rates,
-    ),
-    garbage,
-)
-
-
-known_roles = st.sampled_from(ROLE_NAMES)
-known_zones = st.sampled_from(ZONE_NAMES)
 
 
 @st.composite

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from driver.errors import (
     UnknownOperator,
     WrongPin,
 )
+from tests.conftest import MakeStore
 
 T0 = 1_700_000_000.0
 CHEAP = 2**8  # scrypt cost for property tests; the real cost is tested on its own
@@ -38,11 +38,10 @@ ADMIN = ("doc", "135790")  # the first operator administers the store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[AuditStore]:
-    with AuditStore(tmp_path / "ops.db", scrypt_n=CHEAP) as s:
-        s.add_operator("doc", "Dr Ada Lovelace", "clinician", "135790", now=T0)
-        s.add_operator("pat", "Pat", "home", None, now=T0, by=ADMIN)
-        yield s
+def store(make_store: MakeStore) -> AuditStore:
+    """This file's store: the clinician who administers it and a home user, at T0."""
+    staff = [("doc", "Dr Ada Lovelace", "clinician", ADMIN[1]), ("pat", "Pat", "home", None)]
+    return make_store(staff=staff, now=T0, scrypt_n=CHEAP)
 
 
 def kinds(store: AuditStore) -> list[str]:

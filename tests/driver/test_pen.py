@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import serial
 
 import protocol
 from driver.errors import (
@@ -15,6 +16,7 @@ from driver.errors import (
 )
 from driver.safety import Outcome
 from driver.session import Pen
+from driver.testing.host import PortHost
 from protocol import State
 from tests.helpers import wait_for
 
@@ -182,10 +184,13 @@ def test_estop_under_200hz_telemetry(store):
         assert len(estops) == 1  # 3 copies, same seq: executed once, answered from the window
 
 
-def test_nack_is_mapped_to_a_typed_error_with_detail(store):
-    with Pen.open("sim://?seed=11", role="home", zone="forehead", db=store) as pen:
-        # Past the governor on purpose (the raw link), to see the pen's own refusal.
-        answer = pen._link.request(protocol.SetDepth(5000))
+def test_nack_is_mapped_to_a_typed_error_with_detail():
+    # Past the governor on purpose (the kit's ICD-only host), to see the pen's own refusal.
+    port = serial.serial_for_url("sim://?seed=11", timeout=0.02)
+    try:
+        host = PortHost(port)
+        host.hello()
+        answer = host.request(protocol.SetDepth(5000))
         assert isinstance(answer, protocol.Nack)
         from driver.session import nack_error
 
@@ -196,6 +201,8 @@ def test_nack_is_mapped_to_a_typed_error_with_detail(store):
             "The pen refused SET_DEPTH: the value is outside the pen's own range "
             "(its limit is 3000)."
         )
+    finally:
+        port.close()
 
 
 @pytest.mark.parametrize("fault", ["drop=0.3", "corrupt=0.3", "dup=0.5"])
@@ -263,7 +270,9 @@ def test_watchdog_trip_ends_the_session(store):
         pen.set_depth(0.5)
         pen.set_rate(100)
         pen.start()
-        pen._link._heartbeat_on = False  # a host that stops feeding the watchdog
+        # a host whose frames stop reaching the pen: to the pen, one that stopped feeding
+        # its watchdog
+        pen.port.pen.command("fault drop:host=1")
         wait_for(lambda: pen.dead is not None, timeout=2.0, what="watchdog")
         assert not fw(pen).needle_running
         assert fw(pen).state == State.NO_SESSION

@@ -89,7 +89,8 @@ def test_a_watchdog_end_may_be_continued_and_is_recorded_as_such(store):
     pen.set_depth(0.5)
     pen.set_rate(100)
     pen.start()
-    pen._link.stop_heartbeat()  # a host that stops feeding the pen's watchdog
+    # a host whose frames stop reaching the pen: to the pen, one that stopped feeding its watchdog
+    pen.port.pen.command("fault drop:host=1")
     wait_for(lambda: pen.dead is not None, timeout=3.0, what="the watchdog")
     pen.close("a new session after the pen stopped")
     assert pen.interruption in (Interruption.PEN_ENDED, Interruption.LINK_LOST)

@@ -31,8 +31,7 @@ from driver.safety.policy import (
     policy_digest,
     policy_to_toml,
 )
-
-SKIN_ZONES = [z for z in ZONE_NAMES if z != "bench"]
+from driver.testing.strategies import SKIN_ZONES
 
 #: DOMAIN.md, "Depth guidance per treatment zone": (recommended max, hard max) in mm.
 DOMAIN_ZONES = {

@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,8 +26,11 @@ from driver.audit import (
     canonical_json,
     record_hash,
 )
+from driver.audit.base import open_backend
 from driver.errors import OperatorDisabled, StoreError, UnknownOperator
 from driver.paths import DATA_DIR_ENV, DB_FILENAME, default_db_path
+from driver.testing.strategies import json_objects
+from tests.conftest import MakeStore
 
 DAY = 86_400.0
 T0 = 1_700_000_000.0  # a fixed "now" for deterministic tests
@@ -59,11 +61,9 @@ def home_session(store: AuditStore, client: str | None = "self", now: float = T0
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[AuditStore]:
-    s = AuditStore(tmp_path / "audit.db", scrypt_n=2**10)
-    s.add_operator("doc", "Dr Who", "clinician", "2468", now=T0 - 10)
-    yield s
-    s.close()
+def store(make_store: MakeStore) -> AuditStore:
+    """This file's store: one clinician, registered 10 s before T0 (the first record)."""
+    return make_store(staff=[("doc", "Dr Who", "clinician", "2468")], now=T0 - 10)
 
 
 # --- opening -------------------------------------------------------------------------------
@@ -84,9 +84,14 @@ def test_new_file_gets_the_current_schema_wal_and_our_application_id(tmp_path: P
     raw.close()
 
 
-def test_synchronous_full_on_the_store_connection(store: AuditStore) -> None:
-    # 2 == FULL: every commit is fsynced before append() returns
-    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+def test_synchronous_full_on_the_store_connection(tmp_path: Path) -> None:
+    # 2 == FULL: every commit is fsynced before append() returns (the connection the store's
+    # backend opens: open_backend is what AuditStore opens its location with)
+    backend = open_backend(str(tmp_path / "sync.db"), create=True, read_only=False)
+    try:
+        assert backend.connection().execute("PRAGMA synchronous").fetchone()[0] == 2
+    finally:
+        backend.close()
 
 
 def test_reopening_keeps_everything(tmp_path: Path) -> None:
@@ -231,24 +236,72 @@ def test_append_is_committed_before_it_returns(tmp_path: Path) -> None:
         assert "('decision', '{\"depth_um\":500}')" in out.stdout
 
 
-def test_an_interrupted_transaction_leaves_no_trace(
-    store: AuditStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+#: A process whose files may not grow by a byte: every write of the store fails mid-transaction
+#: (SQLite's WAL page writes get EFBIG), as a full disk fails them.
+NO_ROOM = """
+import resource, signal, sys
+from driver.audit import AuditStore
+from driver.errors import StoreError
+
+store = AuditStore(sys.argv[1], scrypt_n=16)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+for attempt in ("append", "session"):
+    try:
+        if attempt == "append":
+            store.append("note", {"x": 1}, now=1_700_000_000.0)
+        else:
+            store.begin_session(
+                role="clinician", operator_id="doc", client_ref="C-0042", device_serial=1234,
+                boot_id=77, device_class="professional", now=1_700_000_000.0,
+            )
+        print(attempt, "written")
+    except StoreError as exc:
+        print(attempt, "refused:", exc)
+"""
+
+
+def test_a_transaction_the_disk_refuses_leaves_no_trace(store: AuditStore) -> None:
+    """A process that may not grow any file (RLIMIT_FSIZE 0, in a child) writes a record and
+    begins a session: each write fails inside its transaction with one sentence, and the
+    store is as it was (the parent's view, through another connection)."""
     before = store.records()
-    real = store._append
-
-    def crash(*args: object, **kwargs: object) -> object:
-        real(*args, **kwargs)  # type: ignore[arg-type]
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(store, "_append", crash)
-    with pytest.raises(KeyboardInterrupt):
-        store.append("note", {"x": 1}, now=T0)
-    with pytest.raises(KeyboardInterrupt):
-        pro_session(store)
-    monkeypatch.undo()
+    out = subprocess.run(
+        [sys.executable, "-c", NO_ROOM, store.path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split(" ", 2)[:2] for line in lines] == [
+        ["append", "refused:"],
+        ["session", "refused:"],
+    ], out.stdout
+    assert all(line.endswith(").") and "could not be written" in line for line in lines)
     assert store.records() == before
     assert store.sessions() == []
+    assert store.verify().ok
+
+
+def test_an_interruption_inside_the_write_transaction_leaves_no_trace(store: AuditStore) -> None:
+    """A KeyboardInterrupt raised inside the store's write transaction (by the start rules,
+    which run in it) rolls it back and frees the write lock: the next write goes through."""
+    sid = pro_session(store)
+    before = store.records()
+
+    def interrupted(facts: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.begin_treatment(sid, "cheeks", 5, interrupted, now=T0 + 1)
+    assert store.records() == before
+    done = threading.Event()
+    threading.Thread(
+        target=lambda: (store.append("note", {"after": 1}, now=T0 + 2), done.set()), daemon=True
+    ).start()
+    assert done.wait(10), "the write lock was not released"
+    assert [r.kind for r in store.records()][-1] == "note"
     assert store.verify().ok
 
 
@@ -363,24 +416,7 @@ def test_append_to_an_unknown_session_is_refused(store: AuditStore) -> None:
         store.append("note", {}, session_id=42)
 
 
-json_leaf = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=20)
-)
-json_data = st.dictionaries(
-    st.text(max_size=10),
-    st.recursive(
-        json_leaf,
-        lambda inner: (
-            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
-        ),
-        max_leaves=20,
-    ),
-    max_size=6,
-)
+json_data = json_objects(finite=False)
 
 
 @given(data=json_data)

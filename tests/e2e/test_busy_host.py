@@ -18,27 +18,20 @@ from collections.abc import Iterator
 import pytest
 
 import protocol
-from driver.audit import AuditStore
 from driver.errors import NotAllowed, SessionClosed
 from driver.link import Link
+from driver.link.heartbeat import HOST_LEASE_S
 from driver.link.transport import open_port
 from driver.session import Pen
+from driver.testing.sim import SimProcess
 from protocol import State
 from tests.helpers import wait_for
-from tests.simulator.sim_process import SimProcess
 
 
 @pytest.fixture
 def sim() -> Iterator[SimProcess]:
     with SimProcess("--pty", "--log-json", "--seed", "11") as proc:
         yield proc
-
-
-@pytest.fixture
-def store(tmp_path) -> Iterator[AuditStore]:
-    s = AuditStore(tmp_path / "audit.db")
-    yield s
-    s.close()
 
 
 def bare_link(path: str) -> Link:
@@ -61,6 +54,12 @@ def hold_the_gil(seconds: float) -> None:
             pass
     finally:
         sys.setswitchinterval(old)
+
+
+@pytest.fixture
+def store(make_store):
+    """A store with no operator: these are home sessions."""
+    return make_store()
 
 
 def trips(sim: SimProcess) -> int:
@@ -148,16 +147,17 @@ def test_stopping_the_heartbeat_on_a_pty_silences_the_child(sim):
 
 
 def test_a_stalled_reader_stops_the_child_after_its_lease(sim):
-    """The child heartbeats only while the host's reader renews its lease: a host whose reader
-    no longer turns (here: closed without telling the child) lets the pen's watchdog trip."""
+    """The child heartbeats only while the host's reader renews its lease: a host process
+    whose threads do not run for longer than the lease (here: the GIL held for it, as a hung
+    process holds it) lets the pen's watchdog trip, though the child itself never stopped."""
     link = bare_link(sim.port_line)
     keeper = link.keeper
     assert keeper is not None
     try:
         wait_for(lambda: keeper.ready, 3.0, "the child")
-        link._stop.set()  # the reader thread ends; nobody renews the lease
-        sim.wait_record("WATCHDOG_TRIPPED", timeout=3.0)
-        assert keeper.proc.poll() is None  # the child is still there, but silent
+        hold_the_gil(HOST_LEASE_S + 1.0)  # nobody renews the lease for a whole second past it
+        sim.wait_record("WATCHDOG_TRIPPED", timeout=5.0)
+        assert keeper.proc.poll() is None  # the child is still there, but was silent
     finally:
         link.close()
     assert keeper.proc.poll() is not None  # and it ends with the link

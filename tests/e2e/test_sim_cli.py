@@ -9,9 +9,9 @@ import time
 import pytest
 import serial
 
+from driver.testing.host import PortHost
+from driver.testing.sim import SimProcess, needlepen_command
 from protocol import Ack, EventCode, MsgType, SetTelemetry, Start, State, Stop, encode
-from tests.simulator.helpers import PortHost
-from tests.simulator.sim_process import SimProcess, needlepen_command
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -51,6 +51,30 @@ def test_tcp_serves_socket_url() -> None:
         finally:
             port.close()
         proc.wait_record("STARTED")
+
+
+def test_the_launcher_reads_the_log_in_order_and_waits_for_control_answers() -> None:
+    """The kit's SimProcess: `next_record` goes forward from a cursor that `drain` moves to
+    the end, `take_new` hands over what came since, `control` returns the simulator's answer."""
+    with SimProcess("--pty", "--log-json", "--seed", "2") as proc:
+        port = serial.Serial(proc.port_line, 115200, timeout=0.02)
+        try:
+            host = PortHost(port)
+            host.hello(nonce=1)
+            first = proc.next_record("HELLO", timeout=5)
+            host.hello(nonce=2)
+            second = proc.next_record("HELLO", timeout=5)
+            assert (first["seq"], second["seq"]) == (0, 1)
+            proc.drain()
+            with pytest.raises(TimeoutError, match="logged no HELLO"):
+                proc.next_record("HELLO", timeout=0.2)  # nothing since the drain
+            assert proc.control("overheat").startswith("Overheated: ")
+            proc.wait_record("INJECT", timeout=5)
+            new = proc.take_new()
+            assert len([r for r in new if r["event"] == "INJECT"]) == 1
+            assert proc.take_new() == []
+        finally:
+            port.close()
 
 
 def test_text_log_goes_to_stderr_and_stdout_holds_only_the_port() -> None:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import pytest
 import serial
 
+from driver.testing.host import PortHost
+from driver.testing.sim import SimProcess
 from protocol import (
     Ack,
     CartridgeState,
@@ -31,8 +33,6 @@ from protocol import (
     State,
     Stop,
 )
-from tests.simulator.helpers import PortHost
-from tests.simulator.sim_process import SimProcess
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from driver.testing.strategies import streams
 from protocol import Decoder, Direction, Frame, encode
 from tests.fuzz.targets import check_decoder, decoder_host, decoder_pen, seeds
-from tests.protocol.strategies import streams
 
 DIRECTIONS = [Direction.HOST, Direction.PEN]
 

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driver.testing.strategies import any_message, messages_of, seqs
 from protocol import (
     HOST_TO_PEN,
     MAX_BODY,
@@ -53,7 +54,6 @@ from protocol.framing import CRC_RESIDUE
 from protocol.messages import WIRE_RANGES
 
 from .reference import ICD
-from .strategies import any_message, messages_of, seqs
 
 PAYLOAD_LENGTHS = {
     "HELLO": 5,

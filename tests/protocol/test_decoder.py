@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driver.testing.strategies import any_message, directions, messages_to, seqs
 from protocol import (
     MAX_ENCODED,
     CartridgeState,
@@ -40,7 +41,6 @@ from protocol import cobs as cobs_module
 from protocol.codec import encode_raw
 
 from . import reference
-from .strategies import any_message, directions, messages_to, seqs
 
 STATUS = Status(
     State.RUNNING, Fault(0), 1500, 1490, 120, 119, 1, 420, 318, 86, 7, CartridgeState.IN_USE, 9

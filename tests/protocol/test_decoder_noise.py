@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import protocol
+from driver.testing.strategies import frames_of, numbered
 from protocol import Direction
 
 from . import reference
-from .strategies import frames_of, numbered
 
 
 def decode_all(direction: Direction, data: bytes) -> tuple[list[object], dict[str, int]]:

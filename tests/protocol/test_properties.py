@@ -13,6 +13,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driver.testing.strategies import (
+    cuts,
+    directions,
+    frames_of,
+    messages_of,
+    numbered,
+    seqs,
+    streams,
+)
 from protocol import (
     MESSAGE_TYPES,
     Decoder,
@@ -23,7 +32,6 @@ from protocol import (
 )
 
 from . import reference
-from .strategies import cuts, directions, frames_of, messages_of, numbered, seqs, streams
 
 
 @pytest.mark.parametrize("cls", list(MESSAGE_TYPES.values()), ids=lambda c: c.__name__)

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driver.testing.strategies import seqs
 from protocol import DuplicateWindow, SeqCounter, seq_gap
-
-from .strategies import seqs
 
 
 def test_counter_wraps_after_65535() -> None:

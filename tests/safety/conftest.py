@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.safety.counters import COUNTS
+from driver.testing.safety import COUNTS
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from driver.errors import DriverError, NotAllowed
 from driver.session import DEPTH_TOLERANCE_UM, Pen
+from driver.testing.safety import Rig
 from protocol import MsgType, State
-from tests.safety.harness import Rig
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from driver.errors import DriverError, LinkLost, PenRebooted, SessionClosed
 from driver.safety import Decision
 from driver.safety.policy import ZONE_NAMES
 from driver.session import Pen
+from driver.testing.safety import HOME_LIMIT_UM, Rig
 from protocol import State
-from tests.safety.harness import HOME_LIMIT_UM, Rig
 
 
 @pytest.fixture

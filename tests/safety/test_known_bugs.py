@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from driver.errors import DriverError
-from tests.safety.harness import Rig
+from driver.testing.safety import Rig
 
 
 def test_a_start_whose_answer_is_lost_still_records_the_treatment() -> None:

@@ -7,9 +7,9 @@ from contextlib import suppress
 import pytest
 
 from driver.errors import DriverError
+from driver.testing.safety import Rig
 from protocol import Hello, MsgType, SetDepth, SetRate, Start, State, encode
 from simulator.firmware import Firmware, LogRecord, PenConfig
-from tests.safety.harness import Rig
 
 
 def test_watchdog_trips_on_time_whatever_the_float_clock_reads() -> None:

@@ -10,6 +10,8 @@ import pytest
 import serial
 
 import simulator  # noqa: F401  (registers sim://)
+from driver.testing.host import PortHost, VirtualHost
+from driver.testing.sim import SimProcess
 from protocol import (
     Ack,
     CartridgeState,
@@ -27,9 +29,6 @@ from simulator.control import execute
 from simulator.errors import ConfigError, ControlError
 from simulator.firmware import Firmware
 from simulator.simulation import Simulation
-
-from .helpers import PortHost, VirtualHost
-from .sim_process import SimProcess
 
 
 def open_sim(url: str) -> serial.SerialBase:

@@ -16,6 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import simulator  # noqa: F401  (registers sim://)
+from driver.testing.host import PortHost, VirtualHost
+from driver.testing.sim import SimProcess
 from protocol import (
     Ack,
     DeviceClass,
@@ -34,9 +36,6 @@ from simulator import cli
 from simulator.errors import ConfigError
 from simulator.firmware import PenConfig
 from simulator.options import OPTIONS, SimOptions, parse_sim_url
-
-from .helpers import PortHost, VirtualHost
-from .sim_process import SimProcess
 
 LIKE_THAT_PEN = "sim://?rate_min_hz=20&depth_step_um=25&watchdog_ms=60&fault_detail=mask"
 
@@ -119,7 +118,7 @@ def test_needlepen_sim_serves_a_pen_like_that_pen() -> None:
 def test_a_bad_flag_is_refused_before_anything_is_served() -> None:
     import subprocess
 
-    from .sim_process import needlepen_command
+    from driver.testing.sim import needlepen_command
 
     done = subprocess.run(
         [*needlepen_command(), "sim", "--pty", "--depth-step-um", "30"],

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driver.testing.host import VirtualHost
 from protocol import (
     Ack,
     CartridgeState,
@@ -24,8 +25,6 @@ from protocol import (
     Stop,
 )
 from simulator.firmware import PenConfig
-
-from .helpers import VirtualHost
 
 PRO = PenConfig.professional()
 HOME = PenConfig.home()

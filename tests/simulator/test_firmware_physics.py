@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driver.testing.host import VirtualHost
 from protocol import (
     Ack,
     CartridgeState,
@@ -27,8 +28,6 @@ from simulator import physics
 from simulator.errors import InjectError
 from simulator.firmware import Firmware, PenConfig, StopCause, fault_bit
 from simulator.physics import PhysicsParams
-
-from .helpers import VirtualHost
 
 
 def session(config: PenConfig | None = None) -> VirtualHost:

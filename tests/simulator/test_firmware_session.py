@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driver.testing.host import VirtualHost
 from protocol import (
     Ack,
     CartridgeState,
@@ -29,20 +30,8 @@ from protocol import (
     Stop,
     encode,
 )
-from protocol.cobs import encode as cobs_encode
-from protocol.framing import CRC, HEADER, PROTOCOL_VERSION
+from protocol.codec import encode_raw
 from simulator.firmware import Firmware, PenConfig
-
-from .helpers import VirtualHost
-
-
-def raw_frame(type_code: int, seq: int, payload: bytes, version: int = PROTOCOL_VERSION) -> bytes:
-    """An intact frame of any type and payload (the codec refuses to build such frames)."""
-    import zlib
-
-    head = HEADER.pack(version, type_code, seq) + payload
-    return cobs_encode(head + CRC.pack(zlib.crc32(head))) + b"\x00"
-
 
 # --- boot ----------------------------------------------------------------------------------
 
@@ -212,7 +201,7 @@ def test_unknown_type_is_nacked_with_its_seq_and_nothing_else() -> None:
     host.hello()
     before = (host.fw.state, host.fw.depth_set_um)
     for type_code in (0x00, 0x0A, 0x7F, 0x80, 0x83, 0xFF):
-        frames = host.send_raw(raw_frame(type_code, 4242, b"\x01\x02"))
+        frames = host.send_raw(encode_raw(type_code, 4242, b"\x01\x02"))
         assert [(f.seq, f.message) for f in frames] == [
             (4242, Nack(type_code, NackError.UNKNOWN_TYPE, 0))
         ]
@@ -235,7 +224,7 @@ def test_bad_length_is_nacked_with_its_seq_and_expected_length(
 ) -> None:
     host = VirtualHost()
     host.hello()
-    frames = host.send_raw(raw_frame(type_code, 77, payload))
+    frames = host.send_raw(encode_raw(type_code, 77, payload))
     assert [(f.seq, f.message) for f in frames] == [
         (77, Nack(type_code, NackError.BAD_LENGTH, expected_len))
     ]
@@ -247,7 +236,7 @@ def test_corrupt_frames_are_dropped_silently() -> None:
     frame = bytearray(encode(Hello(1, 5), 3))
     frame[2] ^= 0x10
     assert host.send_raw(bytes(frame)) == []
-    assert host.send_raw(raw_frame(MsgType.HELLO, 3, b"\x01\x05\x00\x00\x00", version=2)) == []
+    assert host.send_raw(encode_raw(MsgType.HELLO, 3, b"\x01\x05\x00\x00\x00", version=2)) == []
     assert host.fw.state == State.NO_SESSION
     assert host.fw.decoder.dropped == 2
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driver.testing.host import VirtualHost
 from protocol import (
     Ack,
     CartridgeState,
@@ -26,8 +27,6 @@ from protocol import (
 )
 from simulator.firmware import Firmware, PenConfig, StopCause
 from simulator.physics import PhysicsParams
-
-from .helpers import VirtualHost
 
 
 def running(config: PenConfig | None = None) -> VirtualHost:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from driver.testing.host import VirtualHost
 from protocol import (
     FLAG_FAULTS,
     LATCHING_FAULTS,
@@ -45,8 +46,6 @@ from protocol import (
 from protocol.codec import encode_raw
 from simulator.firmware import PenConfig, StopCause
 from simulator.simulation import Simulation
-
-from .helpers import VirtualHost
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
 PRO = PenConfig.professional()

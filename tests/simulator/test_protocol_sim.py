@@ -10,6 +10,7 @@ import pytest
 import serial
 
 import simulator  # noqa: F401  (registers sim://)
+from driver.testing.host import PortHost
 from protocol import (
     Ack,
     EventCode,
@@ -24,8 +25,6 @@ from protocol import (
 )
 from simulator.live import LivePen
 from simulator.protocol_sim import Serial as SimSerial
-
-from .helpers import PortHost
 
 
 @pytest.fixture

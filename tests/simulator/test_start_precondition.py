@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driver.testing.host import VirtualHost
 from protocol import (
     DEPTH_TOLERANCE_MAX_UM,
     DEPTH_TOLERANCE_UM,
@@ -30,8 +31,6 @@ from protocol import (
 from simulator.errors import ConfigError
 from simulator.firmware import PenConfig
 from simulator.physics import PhysicsParams
-
-from .helpers import VirtualHost
 
 PRO = PenConfig.professional()
 

@@ -15,6 +15,7 @@ import pytest
 import serial
 
 import simulator  # noqa: F401  (registers sim://)
+from driver.testing.host import PortHost
 from protocol import (
     Ack,
     EventCode,
@@ -33,8 +34,6 @@ from protocol import (
 from simulator.errors import ServeError
 from simulator.live import LivePen
 from simulator.serve import PtyServer, TcpServer, parse_host_port
-
-from .helpers import PortHost
 
 TRANSPORTS = ["sim", "pty", "tcp"]
 

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import simulator  # noqa: F401  (registers sim://)
+from driver.testing.host import PortHost
 from protocol import (
     Ack,
     Decoder,
@@ -34,8 +35,6 @@ from simulator.errors import ConfigError
 from simulator.link import byte_time_ms, wire_time_ms
 from simulator.options import parse_sim_url
 from simulator.simulation import Simulation
-
-from .helpers import PortHost
 
 BAUD = 115_200
 STATUS_LEN = len(encode(Status(*([0] * 13)), 0))  # type: ignore[arg-type]

@@ -3,8 +3,10 @@ pen's counter, and the client's own silences (a starved test process is not the 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
+from collections.abc import Iterator
 
 from protocol import Decoder, EventCode, Info
 
@@ -20,6 +22,7 @@ class BookKeeping:
     """The accounts of a PenClient (the client fills them in; these read and reset them)."""
 
     _cond: threading.Condition
+    _write_lock: threading.Lock
     _inbox: list[Received]
     _owed: Counter[int]
     _answered: Counter[int]
@@ -33,6 +36,13 @@ class BookKeeping:
     longest_gap_s: float
     longest_gap_at: float
     last_answer_index: int
+
+    @contextlib.contextmanager
+    def hold_writes(self) -> Iterator[None]:
+        """Nothing leaves the client while held, heartbeats included: a silence of our own,
+        as a starved test process makes (to check that the books blame it on us)."""
+        with self._write_lock:
+            yield
 
     def violations(self) -> list[str]:
         """What broke the ICD since the last `reset_books()`, as sentences. Call it once the

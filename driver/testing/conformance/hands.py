@@ -10,11 +10,6 @@ one was asked for (`--pen-operator`), and otherwise the check is skipped with th
 
 from __future__ import annotations
 
-import contextlib
-import queue
-import subprocess
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +17,7 @@ from typing import Any
 import pytest
 
 from driver.link.transport import open_port
+from driver.testing.sim import SimProcess
 from protocol import (
     DEPTH_TOLERANCE_UM,
     CartridgeState,
@@ -50,8 +46,6 @@ SIM_TARGET = "sim"
 PTY_TARGET = "pty"
 #: How long an operator has for one physical step.
 OPERATOR_TIMEOUT_S = 120.0
-#: How long the simulator's hook may take to confirm a command.
-HOOK_TIMEOUT_S = 5.0
 
 Hook = Callable[[str], str]
 Prompt = Callable[[str], None]
@@ -227,83 +221,15 @@ def _sim_hook(port: object) -> Hook | None:
     return hook
 
 
-class SimProcess:
-    """`needlepen sim --pty` in a subprocess: its pty path, and its stdin as the control hook
-    (each command's answer comes back on stderr as a line starting with "sim: ")."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "driver.cli", "sim", "--pty", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self.path = self.proc.stdout.readline().strip()
-        self._answers: queue.Queue[str] = queue.Queue()
-        self._tail: list[str] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._drain, daemon=True, name="sim-stderr").start()
-        threading.Thread(target=self._discard_stdout, daemon=True, name="sim-stdout").start()
-        if not self.path.startswith("/"):
-            self.close()
-            raise RuntimeError(
-                "needlepen sim --pty did not print its pty path: " + " | ".join(self._tail[-5:])
-            )
-
-    def _drain(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            line = line.rstrip("\n")
-            with self._lock:
-                self._tail = [*self._tail[-20:], line]
-            if line.startswith("sim: "):
-                self._answers.put(line[5:])
-
-    def _discard_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            pass
-
-    def command(self, line: str) -> str:
-        """Run one control command and return its answer (waits for it)."""
-        assert self.proc.stdin is not None
-        while not self._answers.empty():  # answers to nothing of ours (start-up notes)
-            self._answers.get_nowait()
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        try:
-            return self._answers.get(timeout=HOOK_TIMEOUT_S)
-        except queue.Empty:
-            raise RuntimeError(
-                f"needlepen sim did not confirm the command {line!r} within {HOOK_TIMEOUT_S} s."
-            ) from None
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-
-
 def _pty_target(device_class: str) -> Target:
-    sim = SimProcess("--device-class", device_class, "--seed", "11")
+    sim = SimProcess("--pty", "--device-class", device_class, "--seed", "11")
     try:
         port = open_url(sim.path)
     except BaseException:
         sim.close()
         raise
     label = f"{sim.path} (needlepen sim --pty, {device_class} pen)"
-    return _with_client(label, port, sim.command, sim.close)
+    return _with_client(label, port, sim.control, sim.close)
 
 
 # --- steps many checks share ----------------------------------------------------------------

@@ -1,9 +1,12 @@
-"""What the safety suites ran, printed at the end of the pytest run (see conftest.py)."""
+"""What the safety suites ran (examples, steps, faults injected, invariants checked, errors
+the driver raised), for a pytest terminal summary (the project's tests/safety/conftest.py)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+
+__all__ = ["COUNTS", "Counts"]
 
 
 @dataclass

@@ -1,4 +1,14 @@
-"""Test hosts that know only the ICD: one on a virtual clock, one over any pyserial port."""
+"""The minimal ICD host: it knows only the `protocol` package (no driver), so it checks a pen
+(the simulator's firmware or anything behind a pyserial port) by the ICD alone.
+
+One host, two drivers: `IcdHost` numbers, encodes and decodes; `VirtualHost` drives a
+simulator `Firmware` on a virtual clock (nothing sleeps, every frame the pen sends is seen in
+order); `PortHost` talks over any real-time pyserial port (sim://, a kernel pty, socket://),
+waiting with generous timeouts for what it expects.
+
+The conformance suite's `PenClient` (driver.testing.conformance.client) is the threaded host
+with the books a conformance run keeps (answers owed per seq, its own heartbeat).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +37,9 @@ from protocol import (
 )
 from simulator.firmware import Firmware, PenConfig
 
+__all__ = ["ANSWERS", "IcdHost", "PortHost", "VirtualHost", "is_answer"]
+
+#: The messages that answer a command (every command but HEARTBEAT gets exactly one).
 ANSWERS = (Ack, Nack, Info)
 
 
@@ -34,21 +47,49 @@ def is_answer(frame: Frame) -> bool:
     return isinstance(frame.message, ANSWERS)
 
 
-class VirtualHost:
+class IcdHost:
+    """What both drivers share: the seq counter, the encoder and the decoder of pen frames."""
+
+    def __init__(self) -> None:
+        self.decoder = Decoder(Direction.HOST)
+        self.seq = SeqCounter()
+
+    def number(self, seq: int | None) -> int:
+        """`seq`, or the next number of the host's counter."""
+        return self.seq.next() if seq is None else seq
+
+    def decode(self, data: bytes) -> list[Frame]:
+        """The valid frames in `data` (what does not decode is counted by the decoder)."""
+        return [f for f in self.decoder.feed(data) if isinstance(f, Frame)]
+
+    @staticmethod
+    def events(frames: list[Frame]) -> list[Event]:
+        return [f.message for f in frames if isinstance(f.message, Event)]
+
+    @staticmethod
+    def codes(frames: list[Frame]) -> list[EventCode]:
+        return [e.code for e in IcdHost.events(frames)]
+
+    @staticmethod
+    def statuses(frames: list[Frame]) -> list[Status]:
+        return [f.message for f in frames if isinstance(f.message, Status)]
+
+
+class VirtualHost(IcdHost):
     """Drives a `Firmware` with a virtual clock and decodes everything it sends."""
 
     def __init__(
         self, fw: Firmware | None = None, config: PenConfig | None = None, seed: int = 0
     ) -> None:
+        super().__init__()
         self.fw = fw if fw is not None else Firmware(config, seed=seed)
-        self.decoder = Decoder(Direction.HOST)
-        self.seq = SeqCounter()
         self.now = self.fw.now_ms
         self.received: list[Frame] = []
         self.collect()
 
     def collect(self) -> list[Frame]:
-        frames = [f for f in self.decoder.feed(self.fw.take_output()) if isinstance(f, Frame)]
+        """The frames the pen sent since the last look (also appended to `received`)."""
+        frames = self.decode(self.fw.take_output())
         self.received.extend(frames)
         return frames
 
@@ -58,12 +99,11 @@ class VirtualHost:
 
     def send(self, msg: Message, seq: int | None = None) -> list[Frame]:
         """Send `msg` now and return every frame the pen sent in reply (answers and events)."""
-        number = self.seq.next() if seq is None else seq
-        return self.send_raw(encode(msg, number))
+        return self.send_raw(encode(msg, self.number(seq)))
 
     def ask(self, msg: Message, seq: int | None = None) -> Message:
         """Send `msg` and return its one answer (asserting there is exactly one)."""
-        number = self.seq.next() if seq is None else seq
+        number = self.number(seq)
         frames = self.send_raw(encode(msg, number))
         answers = [f for f in frames if is_answer(f)]
         assert len(answers) == 1, f"expected one answer to {msg}, got {answers}"
@@ -100,31 +140,18 @@ class VirtualHost:
                 return out
             out.extend(self.send(Heartbeat()))
 
-    @staticmethod
-    def events(frames: list[Frame]) -> list[Event]:
-        return [f.message for f in frames if isinstance(f.message, Event)]
 
-    @staticmethod
-    def codes(frames: list[Frame]) -> list[EventCode]:
-        return [e.code for e in VirtualHost.events(frames)]
-
-    @staticmethod
-    def statuses(frames: list[Frame]) -> list[Status]:
-        return [f.message for f in frames if isinstance(f.message, Status)]
-
-
-class PortHost:
+class PortHost(IcdHost):
     """An ICD-only host over a real-time pyserial port (sim://, a pty or socket://)."""
 
     def __init__(self, port: Any) -> None:
+        super().__init__()
         self.port = port
-        self.decoder = Decoder(Direction.HOST)
-        self.seq = SeqCounter()
         self.inbox: list[Frame] = []
         self.first = True
 
     def send(self, msg: Message, seq: int | None = None) -> int:
-        number = self.seq.next() if seq is None else seq
+        number = self.number(seq)
         data = encode(msg, number)
         if self.first:  # the ICD: flush line noise before the first frame
             data = b"\x00" + data
@@ -135,7 +162,7 @@ class PortHost:
     def pump(self) -> list[Frame]:
         waiting = self.port.in_waiting
         data = self.port.read(waiting or 1)
-        frames = [f for f in self.decoder.feed(data) if isinstance(f, Frame)]
+        frames = self.decode(data)
         self.inbox.extend(frames)
         return frames
 
