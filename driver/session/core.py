@@ -24,7 +24,7 @@ from ..errors import (
     SessionClosed,
     StoreError,
 )
-from ..link import UI_LEASE_S, Link
+from ..link import UI_LEASE_S, BaseLink
 from ..safety import Decision, Governor
 from .audit_queue import AuditQueue
 from .checks import nack_error, usable_limits
@@ -65,7 +65,7 @@ class PenCore:
 
     def __init__(
         self,
-        link: Link,
+        link: BaseLink,
         store: AuditStore,
         governor: Governor,
         info: protocol.Info,

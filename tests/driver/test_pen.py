@@ -263,7 +263,7 @@ def test_watchdog_trip_ends_the_session(store):
         pen.set_depth(0.5)
         pen.set_rate(100)
         pen.start()
-        pen._link._heartbeat_on = False  # a host that stops feeding the watchdog
+        pen._link.stop_heartbeat()  # a host that stops feeding the watchdog
         wait_for(lambda: pen.dead is not None, timeout=2.0, what="watchdog")
         assert not fw(pen).needle_running
         assert fw(pen).state == State.NO_SESSION

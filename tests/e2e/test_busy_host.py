@@ -155,7 +155,7 @@ def test_a_stalled_reader_stops_the_child_after_its_lease(sim):
     assert keeper is not None
     try:
         wait_for(lambda: keeper.ready, 3.0, "the child")
-        link._stop.set()  # the reader thread ends; nobody renews the lease
+        link.stop_reading()  # the reader thread ends; nobody renews the lease
         sim.wait_record("WATCHDOG_TRIPPED", timeout=3.0)
         assert keeper.proc.poll() is None  # the child is still there, but silent
     finally:
