@@ -184,10 +184,7 @@ class PenCore:
     def _pause(self) -> None:
         """Let 2 ms pass while waiting for the pen (the reader turns meanwhile; on a virtual
         clock this advances it)."""
-        if self._link.threaded:
-            time.sleep(0.002)
-        else:
-            self._link._wait(threading.Event(), 0.002)
+        self._link.pause(0.002)
 
     def poll(self) -> None:
         """Drive a link that runs without a thread (virtual clock): one reader turn."""
