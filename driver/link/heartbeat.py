@@ -38,11 +38,8 @@ import sys
 import time
 import weakref
 
-#: The longest the child goes on heartbeating after the host's reader thread last renewed
-#: its lease (a stalled host process: garbage collection, a starved CPU). Longer than the
-#: stalls measured on a loaded PC (<= 0.6 s), short enough that a hung host stops the needle
-#: about a second later, through the pen's watchdog.
-HOST_LEASE_S = 1.0
+from .timing import HOST_LEASE_S
+
 #: Renew the shared lease at most this often (it is a memory write, but there is no need).
 RENEW_EVERY_S = 0.020
 

@@ -24,7 +24,7 @@ from ..errors import (
     SessionClosed,
     StoreError,
 )
-from ..link import UI_LEASE_S, Link
+from ..link import UI_LEASE_S, BaseLink
 from ..safety import Decision, Governor
 from .audit_queue import AuditQueue
 from .checks import nack_error, usable_limits
@@ -65,7 +65,7 @@ class PenCore:
 
     def __init__(
         self,
-        link: Link,
+        link: BaseLink,
         store: AuditStore,
         governor: Governor,
         info: protocol.Info,
@@ -184,10 +184,7 @@ class PenCore:
     def _pause(self) -> None:
         """Let 2 ms pass while waiting for the pen (the reader turns meanwhile; on a virtual
         clock this advances it)."""
-        if self._link.threaded:
-            time.sleep(0.002)
-        else:
-            self._link._wait(threading.Event(), 0.002)
+        self._link.pause(0.002)
 
     def poll(self) -> None:
         """Drive a link that runs without a thread (virtual clock): one reader turn."""

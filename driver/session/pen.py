@@ -33,7 +33,7 @@ from protocol import DeviceClass, NackError
 from ..audit import AuditStore, check_client, home_client
 from ..errors import DriverError, HandshakeError, NotAllowed, StoreError
 from ..exit_hooks import register, unregister
-from ..link import Link
+from ..link import BaseLink, Link, VirtualLink
 from ..link.transport import Port, open_port
 from ..safety import Governor
 from ..safety import policy as policies
@@ -83,7 +83,7 @@ class Pen(GovernedCommands, ReaderCallbacks):
 
     def __init__(
         self,
-        link: Link,
+        link: BaseLink,
         store: AuditStore,
         governor: Governor,
         info: protocol.Info,
@@ -150,7 +150,7 @@ class Pen(GovernedCommands, ReaderCallbacks):
         then only e-stop, stop and reset work.
 
         For QA harnesses: `port` is an already open port (`url` is then only a label), and
-        `clock` with `idle` run the link without a thread on a virtual clock (see `Link`);
+        `clock` with `idle` run the link without a thread on a virtual clock (`VirtualLink`);
         drive it with `pen.poll()`; `rng` (a seeded `random.Random`) draws the first seq and the
         HELLO nonce, so a run repeats byte for byte.
         """
@@ -171,20 +171,12 @@ class Pen(GovernedCommands, ReaderCallbacks):
         governor = Governor(pol)
         owns_store = not isinstance(db, AuditStore)
         store = db if isinstance(db, AuditStore) else AuditStore(db)
-        link: Link | None = None
+        link: BaseLink | None = None
         try:
             if port is None:
                 port = open_port(url)
             pen_box: list[Pen] = []
-            link = Link(
-                port,
-                on_message=lambda m, s: pen_box[0]._on_message(m, s) if pen_box else None,
-                on_lost=lambda e: pen_box[0]._on_lost(e) if pen_box else None,
-                clock=clock or time.monotonic,
-                idle=idle,
-                rng=rng,
-                on_estop_confirmed=lambda: pen_box[0]._on_estop_confirmed() if pen_box else None,
-            )
+            link = cls._open_link(port, pen_box, clock or time.monotonic, idle, rng)
             link.start()
             info = cls._handshake(link, url)
             check_info(info, url, pol)
@@ -353,7 +345,49 @@ class Pen(GovernedCommands, ReaderCallbacks):
         return op.role
 
     @staticmethod
-    def _handshake(link: Link, url: str) -> protocol.Info:
+    def _open_link(
+        port: Port,
+        pen_box: list[Pen],
+        clock: Callable[[], float],
+        idle: Callable[[float], None] | None,
+        rng: random.Random | None,
+    ) -> BaseLink:
+        """The threaded link, or with `idle` the virtual-clock one, calling back into the pen
+        (once there is one in `pen_box`)."""
+
+        def on_message(msg: protocol.Message, seq: int) -> None:
+            if pen_box:
+                pen_box[0]._on_message(msg, seq)
+
+        def on_lost(exc: BaseException) -> None:
+            if pen_box:
+                pen_box[0]._on_lost(exc)
+
+        def on_estop_confirmed() -> None:
+            if pen_box:
+                pen_box[0]._on_estop_confirmed()
+
+        if idle is None:
+            return Link(
+                port,
+                on_message,
+                on_lost,
+                clock=clock,
+                rng=rng,
+                on_estop_confirmed=on_estop_confirmed,
+            )
+        return VirtualLink(
+            port,
+            on_message,
+            on_lost,
+            clock=clock,
+            idle=idle,
+            rng=rng,
+            on_estop_confirmed=on_estop_confirmed,
+        )
+
+    @staticmethod
+    def _handshake(link: BaseLink, url: str) -> protocol.Info:
         nonce = link.rng.getrandbits(32)
         try:
             answer = link.request(protocol.Hello(protocol.PROTOCOL_VERSION, nonce))
