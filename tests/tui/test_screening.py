@@ -33,6 +33,7 @@ from tests.tui.conftest import (
     settle,
     until,
 )
+from tui.screening_text import verdict_words
 
 ROLES = ("home", "aesthetician", "clinician", "engineer")
 answers_st = st.fixed_dictionaries({k: st.booleans() for k in KEYS})
@@ -65,16 +66,17 @@ def test_the_rule(answers, role):
     result = evaluate(answers, role)
     positives = [k for k in KEYS if answers[k]]
     if role == "engineer":
-        assert result.verdict is Verdict.NOT_REQUIRED and result.may_treat
+        assert result.outcome is Verdict.NOT_REQUIRED and result.may_treat
     elif not positives:
-        assert result.verdict is Verdict.CLEAR and result.may_treat
+        assert result.outcome is Verdict.CLEAR and result.may_treat
     elif role == "home":
-        assert result.verdict is Verdict.BLOCKED and not result.may_treat
+        assert result.outcome is Verdict.BLOCKED and not result.may_treat
     else:
-        assert result.verdict is Verdict.NEEDS_ACKNOWLEDGEMENT and not result.may_treat
+        assert result.outcome is Verdict.NEEDS_ACKNOWLEDGEMENT and not result.may_treat
     if role != "engineer":
         assert list(result.positives) == positives
-    assert result.sentence().endswith((".", ":")) or result.verdict is Verdict.ACKNOWLEDGED
+    words = verdict_words(result)
+    assert words.endswith((".", ":")) or result.outcome is Verdict.ACKNOWLEDGED
 
 
 @given(answers=answers_st, key=st.sampled_from(KEYS), bad=garbage)
@@ -124,7 +126,7 @@ def test_record_appends_the_answers_and_the_verdict(store):
     sid = _session(store, "home")
     answers = dict.fromkeys(KEYS, False) | {"pregnancy": True}
     result = record(store, sid, answers, "home")
-    assert result.verdict is Verdict.BLOCKED
+    assert result.outcome is Verdict.BLOCKED
     rec = store.records(sid)[-1]
     assert rec.kind == "screening"
     assert rec.data["verdict"] == "blocked"
@@ -144,7 +146,7 @@ def test_acknowledgement_needs_a_clinician_pin_and_a_reason(store):
     sid = _session(store)
     answers = dict.fromkeys(KEYS, False) | {"cold_sores": True}
     result = record(store, sid, answers, "aesthetician")
-    assert result.verdict is Verdict.NEEDS_ACKNOWLEDGEMENT
+    assert result.outcome is Verdict.NEEDS_ACKNOWLEDGEMENT
     n = len(store.records(sid))
     with pytest.raises(ScreeningError, match="reason"):
         acknowledge(store, sid, result, "c1", "1234", "   ")
@@ -154,7 +156,7 @@ def test_acknowledgement_needs_a_clinician_pin_and_a_reason(store):
     with pytest.raises(ScreeningError, match="only a clinician"):
         acknowledge(store, sid, result, "a1", "5678", "antiviral cover started")
     acked = acknowledge(store, sid, result, "c1", "1234", "antiviral cover started")
-    assert acked.verdict is Verdict.ACKNOWLEDGED and acked.may_treat
+    assert acked.outcome is Verdict.ACKNOWLEDGED and acked.may_treat
     assert acked.acknowledged_by == "c1"
     data = [r.data for r in store.records(sid) if r.kind == "screening"]
     assert [d["event"] for d in data] == ["answers", "acknowledgement_refused", "acknowledged"]
@@ -187,7 +189,7 @@ def test_a_yes_blocks_a_home_session(store):
             await answer_screening(pilot, "nnnnnnnnyn")  # pregnant
             await settle(pilot)
             assert screen_name(app) == "ScreeningScreen"
-            assert app.flow.screening is None
+            assert app.pen.screening is not None and not app.pen.screening.may_treat
             verdict = [r.data for r in store.records(app.pen.session_id) if r.kind == "screening"]
             assert verdict[-1]["verdict"] == "blocked"
             await pilot.press("ctrl+e")
