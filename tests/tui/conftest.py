@@ -205,3 +205,9 @@ def text_of(app: NeedlepenApp, selector: str) -> str:
     console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
     console.print(content)
     return console.export_text()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The async tests (`@pytest.mark.anyio`) run on asyncio, as Textual does."""
+    return "asyncio"
