@@ -11,8 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from driver.errors import DriverError
-from driver.safety.concerns import guidance_for
-from driver.session import Course, Timing, Workstation
+from driver.session import Course, Timing, Workstation, guidance_for
 
 from . import format as fmt
 

@@ -10,9 +10,8 @@ import argparse
 from textual.driver import Driver
 
 from driver.errors import NotAllowed
-from driver.safety.policy import ZONE_NAMES, Policy, load_policy
-from driver.session import DEFAULT_TELEMETRY_HZ, Workstation
-from driver.vocabulary import PROFESSIONAL_ROLES, ROLE_NAMES
+from driver.session import DEFAULT_TELEMETRY_HZ, Policy, Workstation, load_policy
+from driver.vocabulary import PROFESSIONAL_ROLES, ROLE_NAMES, ZONE_NAMES
 
 from .flow import client_ref_problem
 
@@ -41,7 +40,7 @@ def check_flags(args: argparse.Namespace, policy: Policy) -> None:
     if role == "engineer" and client:
         raise NotAllowed("The engineer role treats the bench zone only: it has no client.")
     if role is not None and zone is not None:
-        from driver.safety import Governor
+        from driver.session import Governor
 
         zones = Governor(policy).zones_for(role)
         if zone not in zones:

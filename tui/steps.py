@@ -15,8 +15,7 @@ from typing import Any
 from textual.app import App
 
 from driver.errors import CannotContinue
-from driver.safety.policy import Policy
-from driver.session import Login, Pen, Verdict, Workstation, screening_required
+from driver.session import Login, Pen, Policy, Verdict, Workstation, screening_required
 from driver.vocabulary import HOME_CLIENT, HOME_ROLE, PROFESSIONAL_ROLES
 from protocol import DeviceClass
 

@@ -2,12 +2,17 @@
 talk only to it (`Pen`), to its updates (`PenUpdate`, `UpdateStream`), to the `Workstation`
 (this machine's audit store and policy: operators, client history, courses, exports, reports)
 and to the opt-in exit hooks (`install_exit_hooks`). The typed values they hand out are
-re-exported here, so a UI needs no import of driver.audit or driver.records."""
+re-exported here (with the safety layer's Decision, Policy, Governor, aftercare and concern
+guidance), so a UI imports nothing below driver.session."""
 
 from typing import TYPE_CHECKING, Any
 
 from ..audit import Operator, Record
 from ..exit_hooks import install_exit_hooks
+from ..safety import Decision, Governor, Outcome
+from ..safety.aftercare import Delivered, delivered_instructions
+from ..safety.concerns import guidance_for
+from ..safety.policy import Policy, load_policy
 from ..safety.screening import (
     CHECKLIST,
     Contraindication,
@@ -70,12 +75,17 @@ __all__ = [  # noqa: RUF022 (the records' types come last: they are imported laz
     "START_SETTLE_S",
     "WATCHDOG_MS_RANGE",
     "Contraindication",
+    "Decision",
+    "Delivered",
     "Finding",
+    "Governor",
     "Lifecycle",
     "Login",
     "Operator",
+    "Outcome",
     "Pen",
     "PenUpdate",
+    "Policy",
     "Record",
     "ScreeningError",
     "ScreeningSteps",
@@ -86,9 +96,12 @@ __all__ = [  # noqa: RUF022 (the records' types come last: they are imported laz
     "Verdict",
     "Workstation",
     "check_info",
+    "delivered_instructions",
     "estop_held",
     "forget_estops",
+    "guidance_for",
     "install_exit_hooks",
+    "load_policy",
     "nack_error",
     "screening_required",
     "telemetry_for_line",

@@ -9,8 +9,7 @@ from typing import Any, Protocol
 
 from textual.screen import Screen
 
-from driver.safety.policy import Policy
-from driver.session import Pen, Workstation
+from driver.session import Pen, Policy, Workstation
 
 from ..commands import Job
 from ..flow import Flow

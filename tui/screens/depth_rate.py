@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from driver.safety import Decision, Outcome
+from driver.session import Decision, Outcome
 
 from .. import format as fmt
 from ..typed import Proposal, proposal

@@ -14,8 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from driver.safety import Decision
-from driver.session import ScreeningVerdict
+from driver.session import Decision, ScreeningVerdict
 
 from .. import format as fmt
 from ..screening_text import verdict_words

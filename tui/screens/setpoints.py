@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from driver.safety import Decision, Outcome
+from driver.session import Decision, Outcome
 
 from .. import format as fmt
 

@@ -18,8 +18,7 @@ from textual.widgets import Button, Footer, Input, Static
 
 from driver.errors import DriverError
 from driver.paths import data_dir
-from driver.safety.aftercare import Delivered, delivered_instructions
-from driver.session import Course, Pen
+from driver.session import Course, Delivered, Pen, delivered_instructions
 
 from .. import format as fmt
 from ..model import fault_words

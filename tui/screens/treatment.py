@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, OptionList, Static
 
 from driver.errors import DriverError, NotAllowed
-from driver.safety import Decision, Outcome
+from driver.session import Decision, Outcome
 from protocol import State
 
 from .. import format as fmt
