@@ -46,6 +46,6 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .app import run
+    from .launch import run
 
     return run(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+from driver.vocabulary import format_mm
 from protocol import CartridgeState, State
 
 STATE_STYLE: dict[State, str] = {
@@ -49,24 +50,21 @@ ZONE_WORDS: dict[str, str] = {
 }
 
 
-def mm_digits(value: float, step_um: int | None = None) -> int:
-    """Decimals that show a depth with the pen's precision: 3 when the pen's step is not a
-    multiple of 10 um (a 25 um step: 0.275 mm, and 0.250 mm beside it), or when the value
-    itself needs them; 2 otherwise (0.50 mm)."""
+def mm(value: float | None, step_um: int | None = None) -> str:
+    """A depth with its unit, spelled by `driver.vocabulary.format_mm` (two decimals, three
+    where the micrometres need them: 0.50 mm, 0.275 mm), with one difference on purpose: on
+    a pen whose step is not a multiple of 10 um every depth shows three decimals, so 0.250 mm
+    stands beside 0.275 mm and a column of that pen's settings reads alike."""
+    if value is None or not math.isfinite(value):
+        return "—"
     if step_um is not None and step_um % 10:
-        return 3
-    return 3 if round(value * 1000) % 10 else 2
+        return f"{value:.3f} mm"
+    return format_mm(round(value * 1000))
 
 
 def mm_number(value: float, step_um: int | None = None) -> str:
-    """A depth without its unit, with the pen's precision."""
-    return f"{value:.{mm_digits(value, step_um)}f}"
-
-
-def mm(value: float | None, step_um: int | None = None) -> str:
-    if value is None or not math.isfinite(value):
-        return "—"
-    return f"{mm_number(value, step_um)} mm"
+    """A depth without its unit, spelled as `mm` spells it."""
+    return mm(value, step_um).removesuffix(" mm")
 
 
 def um_as_mm(value: int | None, step_um: int | None = None) -> str:

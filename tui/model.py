@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import protocol
-from driver.safety import Decision, Outcome
-from driver.session import PenUpdate
+from driver.session import Decision, Outcome, PenUpdate
 from protocol import EventCode, Fault, State
 
 from . import format as fmt

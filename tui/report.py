@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from driver.audit import Record
-from driver.safety.screening import ScreeningResult, Verdict
+from driver.session import Record, Verdict
 from protocol import Fault
+
+from .screening_text import verdict_text
 
 
 @dataclass
@@ -150,8 +151,7 @@ def _screening_line(d: Mapping[str, object]) -> tuple[str | None, bool]:
             verdict = Verdict(str(d.get("verdict")))
         except ValueError:
             return "Screening: recorded (an unknown verdict).", False
-        result = ScreeningResult(verdict, str(d.get("role", "")), (), items)
-        return f"Screening: {result.sentence()}", verdict is Verdict.BLOCKED
+        return f"Screening: {verdict_text(verdict, items)}", verdict is Verdict.BLOCKED
     if event == "acknowledged":
         return f"Acknowledged by clinician {d.get('by')}: {d.get('reason')}", False
     return None, False

@@ -19,7 +19,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from driver.safety import Decision, Outcome
+from driver.session import Decision, Outcome
 from protocol import NeedlepenError
 
 from . import format as fmt

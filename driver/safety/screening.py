@@ -35,8 +35,9 @@ __all__ = [
     "CHECKLIST_VERSION",
     "KEYS",
     "Contraindication",
+    "Finding",
     "ScreeningError",
-    "ScreeningResult",
+    "ScreeningVerdict",
     "Verdict",
     "acknowledge",
     "check_answers",
@@ -44,6 +45,7 @@ __all__ = [
     "record",
     "required",
     "session_verdict",
+    "worst",
 ]
 
 #: Bumped whenever a question is added, removed or reworded (recorded with every answer set).
@@ -133,45 +135,63 @@ class Verdict(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class ScreeningResult:
-    """The outcome of one screening: what was answered and what it means for the session."""
+class Finding:
+    """One question of a screening and its answer (True: yes, the risk is there)."""
 
-    verdict: Verdict
+    item: Contraindication
+    answer: bool
+
+    @property
+    def key(self) -> str:
+        return self.item.key
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningVerdict:
+    """The outcome of one screening, as a typed value: what each question found and what it
+    means for the session. The Pen holds the session's verdict (`Pen.screening`) and START is
+    gated on it; a UI reads these fields and words them itself."""
+
+    outcome: Verdict
     role: str
-    answers: tuple[tuple[str, bool], ...]
-    positives: tuple[str, ...]
+    #: one per question, in checklist order (empty when no screening is needed)
+    findings: tuple[Finding, ...]
     acknowledged_by: str | None = None
     reason: str | None = None
 
     @property
     def may_treat(self) -> bool:
         """True when the session may go on to treatment."""
-        return self.verdict in (Verdict.CLEAR, Verdict.ACKNOWLEDGED, Verdict.NOT_REQUIRED)
+        return self.outcome in (Verdict.CLEAR, Verdict.ACKNOWLEDGED, Verdict.NOT_REQUIRED)
 
     @property
-    def positive_questions(self) -> tuple[str, ...]:
-        return tuple(_BY_KEY[k].question for k in self.positives)
+    def contraindications(self) -> tuple[Contraindication, ...]:
+        """The questions answered yes, in checklist order."""
+        return tuple(f.item for f in self.findings if f.answer)
 
-    def sentence(self) -> str:
-        """What the result means, in one sentence for the operator."""
-        items = ", ".join(_short(k) for k in self.positives)
-        if self.verdict is Verdict.CLEAR:
-            return "No contraindication: the session may go ahead."
-        if self.verdict is Verdict.NOT_REQUIRED:
-            return "The bench role treats no skin, so no screening is needed."
-        if self.verdict is Verdict.BLOCKED:
-            return (
-                f"Do not treat at home: {items}. See a doctor or a clinic before any microneedling."
-            )
-        if self.verdict is Verdict.NEEDS_ACKNOWLEDGEMENT:
-            return (
-                f"Contraindicated: {items}. A clinician must acknowledge this with a reason "
-                "before treatment."
-            )
-        return (
-            f"Contraindicated ({items}), acknowledged by clinician {self.acknowledged_by}: "
-            f"{self.reason}"
-        )
+    @property
+    def positives(self) -> tuple[str, ...]:
+        """The keys of the questions answered yes (as the audit record lists them)."""
+        return tuple(f.key for f in self.findings if f.answer)
+
+    @property
+    def answers(self) -> dict[str, bool]:
+        return {f.key: f.answer for f in self.findings}
+
+
+def worst(held: ScreeningVerdict | None, new: ScreeningVerdict) -> ScreeningVerdict:
+    """The session's verdict after `new`, when `held` was recorded before it: the worst
+    stands, as in `session_verdict` (a later screening cannot undo a blocking one, nor one
+    still waiting for its acknowledgement)."""
+    if held is None or held.outcome not in (Verdict.BLOCKED, Verdict.NEEDS_ACKNOWLEDGEMENT):
+        return new
+    if held.outcome is Verdict.BLOCKED:
+        return held
+    # held waits for an acknowledgement: only a block, an acknowledgement or newer
+    # positives (which need their own) replace it
+    if new.outcome in (Verdict.BLOCKED, Verdict.ACKNOWLEDGED, Verdict.NEEDS_ACKNOWLEDGEMENT):
+        return new
+    return held
 
 
 def _short(key: str) -> str:
@@ -215,20 +235,20 @@ def _check_role(role: object) -> str:
     return role
 
 
-def evaluate(answers: Mapping[str, object], role: str) -> ScreeningResult:
+def evaluate(answers: Mapping[str, object], role: str) -> ScreeningVerdict:
     """The verdict for these answers in this role (pure; records nothing)."""
     role = _check_role(role)
     if not required(role):
-        return ScreeningResult(Verdict.NOT_REQUIRED, role, (), ())
+        return ScreeningVerdict(Verdict.NOT_REQUIRED, role, ())
     checked = check_answers(answers)
-    positives = tuple(k for k in KEYS if checked[k])
-    if not positives:
-        verdict = Verdict.CLEAR
+    findings = tuple(Finding(c, checked[c.key]) for c in CHECKLIST)
+    if not any(f.answer for f in findings):
+        outcome = Verdict.CLEAR
     elif role == "home":
-        verdict = Verdict.BLOCKED
+        outcome = Verdict.BLOCKED
     else:
-        verdict = Verdict.NEEDS_ACKNOWLEDGEMENT
-    return ScreeningResult(verdict, role, tuple(checked.items()), positives)
+        outcome = Verdict.NEEDS_ACKNOWLEDGEMENT
+    return ScreeningVerdict(outcome, role, findings)
 
 
 def record(
@@ -237,7 +257,7 @@ def record(
     answers: Mapping[str, object],
     role: str,
     now: float | None = None,
-) -> ScreeningResult:
+) -> ScreeningVerdict:
     """Evaluate the answers and append them, with the verdict, to the session's audit log."""
     result = evaluate(answers, role)
     store.append(
@@ -246,8 +266,8 @@ def record(
             "event": "answers",
             "checklist_version": CHECKLIST_VERSION,
             "role": result.role,
-            "verdict": result.verdict.value,
-            "answers": dict(result.answers),
+            "verdict": result.outcome.value,
+            "answers": result.answers,
             "positives": list(result.positives),
         },
         session_id=session_id,
@@ -299,12 +319,12 @@ def _check_reason(reason: object) -> str:
 def acknowledge(
     store: AuditStore,
     session_id: int,
-    result: ScreeningResult,
+    result: ScreeningVerdict,
     clinician_id: str,
     pin: str | None,
     reason: str,
     now: float | None = None,
-) -> ScreeningResult:
+) -> ScreeningVerdict:
     """A clinician's recorded acknowledgement of a positive screening.
 
     The reason is checked before the PIN, so a malformed request costs no PIN attempt. The PIN
@@ -313,8 +333,8 @@ def acknowledge(
     clinician may acknowledge; a refusal is recorded too.
     """
     if (
-        not isinstance(result, ScreeningResult)
-        or result.verdict is not Verdict.NEEDS_ACKNOWLEDGEMENT
+        not isinstance(result, ScreeningVerdict)
+        or result.outcome is not Verdict.NEEDS_ACKNOWLEDGEMENT
     ):
         raise ScreeningError("There is no positive professional screening to acknowledge.")
     text = _check_reason(reason)
@@ -349,11 +369,10 @@ def acknowledge(
         session_id=session_id,
         now=now,
     )
-    return ScreeningResult(
+    return ScreeningVerdict(
         Verdict.ACKNOWLEDGED,
         result.role,
-        result.answers,
-        result.positives,
+        result.findings,
         acknowledged_by=operator.id,
         reason=text,
     )

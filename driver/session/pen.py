@@ -11,7 +11,8 @@
 Every depth and rate goes through the governor; its decision is committed to the audit store
 before the command is written to the port, and nothing the governor did not approve is sent.
 The facade is put together from its parts: `core` (shared state and the command plumbing),
-`commands` (governed depth, rate, zone), `run` (start, stop, e-stop), `reader` (what the pen
+`commands` (governed depth, rate, zone), `run` (start, stop, e-stop), `screening` (the
+session's screening verdict, `Pen.screening`, which START is gated on), `reader` (what the pen
 reports). Its lifecycle is explicit: `Pen.lifecycle`.
 """
 
@@ -44,6 +45,7 @@ from .commands import GovernedCommands
 from .core import DEFAULT_TELEMETRY_HZ
 from .estops import estop_held
 from .reader import ReaderCallbacks
+from .screening import ScreeningSteps
 from .updates import PenUpdate
 
 if TYPE_CHECKING:
@@ -78,7 +80,7 @@ class Login:
     at: float
 
 
-class Pen(GovernedCommands, ReaderCallbacks):
+class Pen(ScreeningSteps, GovernedCommands, ReaderCallbacks):
     """One treatment session with one pen. Use `Pen.open(...)`; thread-safe."""
 
     def __init__(

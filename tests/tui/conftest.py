@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from driver.audit import AuditStore
+from driver.session import Workstation
 from tui.app import NeedlepenApp
 
 SIZE = (120, 40)
@@ -71,7 +72,9 @@ def store(tmp_path) -> Iterator[AuditStore]:
 
 def make_app(store: AuditStore, **kwargs: object) -> NeedlepenApp:
     _apps_made[0] += 1
-    return NeedlepenApp(store=store, **kwargs)  # type: ignore[arg-type]
+    policy = kwargs.pop("policy", None)
+    workstation = Workstation(store, policy)  # type: ignore[arg-type]
+    return NeedlepenApp(workstation=workstation, **kwargs)  # type: ignore[arg-type]
 
 
 async def until(pilot, predicate: Callable[[], object], what: str, timeout: float = 5.0) -> None:
@@ -202,3 +205,9 @@ def text_of(app: NeedlepenApp, selector: str) -> str:
     console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
     console.print(content)
     return console.export_text()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The async tests (`@pytest.mark.anyio`) run on asyncio, as Textual does."""
+    return "asyncio"

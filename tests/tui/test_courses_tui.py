@@ -3,7 +3,7 @@ moving the course on and writing the report (key R)."""
 
 from __future__ import annotations
 
-import asyncio
+import pytest
 
 from driver.records.courses import courses, plan_course
 from driver.safety.policy import default_policy
@@ -27,28 +27,27 @@ def _plan(store, client: str = "P-7", concern: str = "fine_lines") -> int:
     return plan_course(store, default_policy(), client=client, concern=concern, by=by).id
 
 
-def test_the_client_screen_lists_the_client_s_courses(store):
+@pytest.mark.anyio
+async def test_the_client_screen_lists_the_client_s_courses(store):
     _plan(store)
 
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=61", role="clinician", operator="c1")
-        async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
-            await pilot.press(*"1234", "enter")
-            await on_screen(pilot, "ClientScreen")
-            await pilot.press(*"p-7")
-            await pilot.pause(0.2)
-            shown = text_of(app, "#last-sessions")
-            assert "Courses" in shown and "fine lines" in shown and "0 of 4, planned" in shown
-            assert "forehead" in shown and "not yet treated" in shown
-            await pilot.press("backspace")
-            await pilot.pause(0.2)
-            assert "fine lines" not in text_of(app, "#last-sessions")  # p- has no course
-
-    asyncio.run(go())
+    app = make_app(store, port="sim://?seed=61", role="clinician", operator="c1")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
+        await pilot.press(*"1234", "enter")
+        await on_screen(pilot, "ClientScreen")
+        await pilot.press(*"p-7")
+        await pilot.pause(0.2)
+        shown = text_of(app, "#last-sessions")
+        assert "Courses" in shown and "fine lines" in shown and "0 of 4, planned" in shown
+        assert "forehead" in shown and "not yet treated" in shown
+        await pilot.press("backspace")
+        await pilot.pause(0.2)
+        assert "fine lines" not in text_of(app, "#last-sessions")  # p- has no course
 
 
-def test_a_course_line_then_the_summary_moves_the_course_on_and_writes_the_report(
+@pytest.mark.anyio
+async def test_a_course_line_then_the_summary_moves_the_course_on_and_writes_the_report(
     store, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("NEEDLEPEN_DATA_DIR", str(tmp_path / "data"))
@@ -96,23 +95,21 @@ def test_a_course_line_then_the_summary_moves_the_course_on_and_writes_the_repor
             assert "fine lines, session 1 of 4" in text
             assert store.verify(anchor=store.head()).ok
 
-    asyncio.run(go())
+    await go()
 
 
-def test_no_course_no_course_line(store):
-    async def go() -> None:
-        app = make_app(
-            store,
-            port="sim://?seed=63",
-            role="clinician",
-            operator="c1",
-            client="P-8",
-            zone="forehead",
-            clock=lambda: FIXED_NOW,
-        )
-        async with app.run_test(size=SIZE) as pilot:
-            await clinician_treatment(pilot)
-            await settle(pilot)
-            assert "Course" not in text_of(app, "#setpoints")
-
-    asyncio.run(go())
+@pytest.mark.anyio
+async def test_no_course_no_course_line(store):
+    app = make_app(
+        store,
+        port="sim://?seed=63",
+        role="clinician",
+        operator="c1",
+        client="P-8",
+        zone="forehead",
+        clock=lambda: FIXED_NOW,
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await clinician_treatment(pilot)
+        await settle(pilot)
+        assert "Course" not in text_of(app, "#setpoints")

@@ -11,7 +11,7 @@ import pytest
 
 from driver.errors import NotAllowed
 from driver.safety.policy import load_policy
-from tui.app import check_flags, client_ref_problem
+from tui.launch import check_flags, client_ref_problem
 
 
 def _args(**kw: object) -> argparse.Namespace:

@@ -5,7 +5,6 @@ SIGHUP all stop the needle before the program exits."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import threading
@@ -49,23 +48,21 @@ def applied_types(app) -> list[type]:
     return [type(a.message) for a in fw(app).applied if a.message is not None]
 
 
-def test_escape_in_a_dialog_with_a_text_input_estops_and_the_dialog_stays(store):
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=21", role="home", zone="forehead")
-        async with app.run_test(size=SIZE) as pilot:
-            await home_treatment(pilot, keys=False)
-            await start_needle(pilot)
-            await pilot.press("d")
-            await on_screen(pilot, "ValueDialog")
-            assert focused_id(app) == "value"  # a text input has the focus
-            await pilot.press("escape")
-            assert not fw(app).needle_running  # e-stop is written before the key returns
-            assert fw(app).state is State.ESTOP
-            assert screen_name(app) == "ValueDialog"  # Escape is not "cancel"
-            assert "estop" in kinds(store, app)
-            await until(pilot, lambda: "E-STOP" in banner_text_below(app), "the e-stop banner")
-
-    asyncio.run(go())
+@pytest.mark.anyio
+async def test_escape_in_a_dialog_with_a_text_input_estops_and_the_dialog_stays(store):
+    app = make_app(store, port="sim://?seed=21", role="home", zone="forehead")
+    async with app.run_test(size=SIZE) as pilot:
+        await home_treatment(pilot, keys=False)
+        await start_needle(pilot)
+        await pilot.press("d")
+        await on_screen(pilot, "ValueDialog")
+        assert focused_id(app) == "value"  # a text input has the focus
+        await pilot.press("escape")
+        assert not fw(app).needle_running  # e-stop is written before the key returns
+        assert fw(app).state is State.ESTOP
+        assert screen_name(app) == "ValueDialog"  # Escape is not "cancel"
+        assert "estop" in kinds(store, app)
+        await until(pilot, lambda: "E-STOP" in banner_text_below(app), "the e-stop banner")
 
 
 def banner_text_below(app) -> str:
@@ -79,149 +76,134 @@ def banner_text_below(app) -> str:
     return ""
 
 
-def test_escape_in_the_pin_field_estops_and_keeps_what_was_typed(store):
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=22", role="clinician", operator="c1")
-        async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
-            await pilot.press("1", "2")
-            await pilot.press("escape")
-            assert fw(app).state is State.ESTOP
-            assert screen_name(app) == "OperatorScreen"
-            assert app.screen.query_one("#pin").value == "12"  # the field is untouched
-
-    asyncio.run(go())
+@pytest.mark.anyio
+async def test_escape_in_the_pin_field_estops_and_keeps_what_was_typed(store):
+    app = make_app(store, port="sim://?seed=22", role="clinician", operator="c1")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
+        await pilot.press("1", "2")
+        await pilot.press("escape")
+        assert fw(app).state is State.ESTOP
+        assert screen_name(app) == "OperatorScreen"
+        assert app.screen.query_one("#pin").value == "12"  # the field is untouched
 
 
-def test_escape_in_the_client_reference_field_estops(store):
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=23", role="clinician", operator="c1")
-        async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
-            await pilot.press(*"1234", "enter")
-            await until(pilot, lambda: focused_id(app) == "client", "the client field")
-            await pilot.press("escape")
-            assert fw(app).state is State.ESTOP
-            await until(pilot, lambda: "E-STOP" in banner_text(app), "the e-stop banner")
-
-    asyncio.run(go())
+@pytest.mark.anyio
+async def test_escape_in_the_client_reference_field_estops(store):
+    app = make_app(store, port="sim://?seed=23", role="clinician", operator="c1")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: focused_id(app) == "pin", "the PIN field")
+        await pilot.press(*"1234", "enter")
+        await until(pilot, lambda: focused_id(app) == "client", "the client field")
+        await pilot.press("escape")
+        assert fw(app).state is State.ESTOP
+        await until(pilot, lambda: "E-STOP" in banner_text(app), "the e-stop banner")
 
 
-def test_estop_never_waits_behind_a_command_in_progress(store):
+@pytest.mark.anyio
+async def test_estop_never_waits_behind_a_command_in_progress(store):
     """A driver call holds the Pen's command lock (as a set_depth waiting for its answer does);
     Escape still reaches the pen at once."""
 
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=24", role="home", zone="forehead")
-        async with app.run_test(size=SIZE) as pilot:
-            await home_treatment(pilot, keys=False)
-            await start_needle(pilot)
-            release = threading.Event()
-            holding = threading.Event()
+    app = make_app(store, port="sim://?seed=24", role="home", zone="forehead")
+    async with app.run_test(size=SIZE) as pilot:
+        await home_treatment(pilot, keys=False)
+        await start_needle(pilot)
+        release = threading.Event()
+        holding = threading.Event()
 
-            def slow_command() -> None:
-                with app.pen._cmd_lock:
-                    holding.set()
-                    release.wait(5)
+        def slow_command() -> None:
+            with app.pen._cmd_lock:
+                holding.set()
+                release.wait(5)
 
-            app.run_command("slow", slow_command)
-            await pilot.press("plus")  # queued behind the slow one
-            await until(pilot, holding.is_set, "the slow command to hold the lock")
-            try:
-                await pilot.press("escape")
-                assert not fw(app).needle_running
-                assert fw(app).state is State.ESTOP
-                assert app.runner.running == "slow"  # still in progress
-            finally:
-                release.set()
-            await settle(pilot)
-            # the queued depth change was cancelled by the e-stop: nothing after it
-            assert applied_types(app)[-1] is protocol.Estop
-
-    asyncio.run(go())
-
-
-def test_estop_with_no_pen_connected_says_so(store):
-    async def go() -> None:
-        app = make_app(store)
-        async with app.run_test(size=SIZE) as pilot:
+        app.run_command("slow", slow_command)
+        await pilot.press("plus")  # queued behind the slow one
+        await until(pilot, holding.is_set, "the slow command to hold the lock")
+        try:
             await pilot.press("escape")
-            assert "no pen is connected" in log_text(app)
-            assert screen_name(app) == "ConnectScreen"
-
-    asyncio.run(go())
-
-
-def test_estop_release_then_start_again(store):
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=25", role="home", zone="forehead")
-        async with app.run_test(size=SIZE) as pilot:
-            await home_treatment(pilot, keys=False)
-            await start_needle(pilot)
-            await pilot.press("escape")
-            await until(pilot, lambda: app.pen.status.state is State.ESTOP, "ESTOP telemetry")
-            await pilot.press("space")  # refused: the e-stop is latched
-            await settle(pilot)
             assert not fw(app).needle_running
-            assert "e-stop is latched" in log_text(app)
-            await pilot.press("u")
-            await settle(pilot)
-            await until(pilot, lambda: "E-STOP" not in banner_text(app), "the banner to clear")
-            assert fw(app).state is State.IDLE
-            await pilot.press("space")
-            await until(pilot, lambda: fw(app).needle_running, "running again")
-
-    asyncio.run(go())
+            assert fw(app).state is State.ESTOP
+            assert app.runner.running == "slow"  # still in progress
+        finally:
+            release.set()
+        await settle(pilot)
+        # the queued depth change was cancelled by the e-stop: nothing after it
+        assert applied_types(app)[-1] is protocol.Estop
 
 
-def test_fault_banner_then_reset(store):
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=26", role="home", zone="forehead")
-        async with app.run_test(size=SIZE) as pilot:
-            await home_treatment(pilot, keys=False)
-            await start_needle(pilot)
-            live(app).command("overheat")
-            await until(pilot, lambda: "FAULT: overheating" in banner_text(app), "fault banner")
-            assert not fw(app).needle_running
-            assert "Fault raised by the pen: overheating" in log_text(app)
-            live(app).command("cool")
-            await pilot.press("f")
-            await settle(pilot)
-            await until(pilot, lambda: "FAULT" not in banner_text(app), "the banner to clear")
-            assert fw(app).state is State.IDLE
-
-    asyncio.run(go())
+@pytest.mark.anyio
+async def test_estop_with_no_pen_connected_says_so(store):
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        assert "no pen is connected" in log_text(app)
+        assert screen_name(app) == "ConnectScreen"
 
 
-def test_lost_link_banner_and_commands_refused_in_one_sentence(store):
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=27", role="home", zone="forehead")
-        async with app.run_test(size=SIZE) as pilot:
-            await home_treatment(pilot, keys=False)
-            await start_needle(pilot)
-            live(app).command("cut 3s")
-            await until(pilot, lambda: "LINK LOST" in banner_text(app), "link-lost banner")
-            await until(pilot, lambda: not fw(app).needle_running, "the pen's own watchdog")
-            await pilot.press("plus")
-            await settle(pilot)
-            assert "The link to the pen is lost" in log_text(app).splitlines()[-1]
+@pytest.mark.anyio
+async def test_estop_release_then_start_again(store):
+    app = make_app(store, port="sim://?seed=25", role="home", zone="forehead")
+    async with app.run_test(size=SIZE) as pilot:
+        await home_treatment(pilot, keys=False)
+        await start_needle(pilot)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.pen.status.state is State.ESTOP, "ESTOP telemetry")
+        await pilot.press("space")  # refused: the e-stop is latched
+        await settle(pilot)
+        assert not fw(app).needle_running
+        assert "e-stop is latched" in log_text(app)
+        await pilot.press("u")
+        await settle(pilot)
+        await until(pilot, lambda: "E-STOP" not in banner_text(app), "the banner to clear")
+        assert fw(app).state is State.IDLE
+        await pilot.press("space")
+        await until(pilot, lambda: fw(app).needle_running, "running again")
 
-    asyncio.run(go())
+
+@pytest.mark.anyio
+async def test_fault_banner_then_reset(store):
+    app = make_app(store, port="sim://?seed=26", role="home", zone="forehead")
+    async with app.run_test(size=SIZE) as pilot:
+        await home_treatment(pilot, keys=False)
+        await start_needle(pilot)
+        live(app).command("overheat")
+        await until(pilot, lambda: "FAULT: overheating" in banner_text(app), "fault banner")
+        assert not fw(app).needle_running
+        assert "Fault raised by the pen: overheating" in log_text(app)
+        live(app).command("cool")
+        await pilot.press("f")
+        await settle(pilot)
+        await until(pilot, lambda: "FAULT" not in banner_text(app), "the banner to clear")
+        assert fw(app).state is State.IDLE
 
 
-def test_rebooted_pen_banner(store):
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=28", role="home", zone="forehead")
-        async with app.run_test(size=SIZE) as pilot:
-            await home_treatment(pilot, keys=False)
-            live(app).command("reboot")
-            await until(pilot, lambda: "PEN REBOOTED" in banner_text(app), "reboot banner")
+@pytest.mark.anyio
+async def test_lost_link_banner_and_commands_refused_in_one_sentence(store):
+    app = make_app(store, port="sim://?seed=27", role="home", zone="forehead")
+    async with app.run_test(size=SIZE) as pilot:
+        await home_treatment(pilot, keys=False)
+        await start_needle(pilot)
+        live(app).command("cut 3s")
+        await until(pilot, lambda: "LINK LOST" in banner_text(app), "link-lost banner")
+        await until(pilot, lambda: not fw(app).needle_running, "the pen's own watchdog")
+        await pilot.press("plus")
+        await settle(pilot)
+        assert "The link to the pen is lost" in log_text(app).splitlines()[-1]
 
-    asyncio.run(go())
+
+@pytest.mark.anyio
+async def test_rebooted_pen_banner(store):
+    app = make_app(store, port="sim://?seed=28", role="home", zone="forehead")
+    async with app.run_test(size=SIZE) as pilot:
+        await home_treatment(pilot, keys=False)
+        live(app).command("reboot")
+        await until(pilot, lambda: "PEN REBOOTED" in banner_text(app), "reboot banner")
 
 
 @pytest.mark.parametrize("key", ["ctrl+q", "ctrl+c"])
-def test_quitting_stops_the_needle_first(store, key):
+@pytest.mark.anyio
+async def test_quitting_stops_the_needle_first(store, key):
     async def go() -> object:
         app = make_app(store, port="sim://?seed=29", role="home", zone="forehead")
         async with app.run_test(size=SIZE) as pilot:
@@ -232,7 +214,7 @@ def test_quitting_stops_the_needle_first(store, key):
             await until(pilot, lambda: not app.is_running, "the app to exit", timeout=3)
         return app, firmware
 
-    app, firmware = asyncio.run(go())
+    app, firmware = await go()
     assert not firmware.needle_running
     stops = [a for a in firmware.applied if isinstance(a.message, protocol.Stop)]
     assert stops and stops[-1].accepted
@@ -240,7 +222,8 @@ def test_quitting_stops_the_needle_first(store, key):
     assert [r.data["reason"] for r in ends] == ["the operator quit"]
 
 
-def test_an_unhandled_error_stops_the_needle(store):
+@pytest.mark.anyio
+async def test_an_unhandled_error_stops_the_needle(store):
     box: dict[str, object] = {}
 
     async def go() -> None:
@@ -258,7 +241,7 @@ def test_an_unhandled_error_stops_the_needle(store):
             await until(pilot, lambda: not app.is_running, "the app to exit", timeout=3)
 
     with pytest.raises(RuntimeError, match="a bug in a screen"):
-        asyncio.run(go())
+        await go()
     firmware = box["fw"]
     assert not firmware.needle_running  # type: ignore[attr-defined]
     assert firmware.state is State.ESTOP  # type: ignore[attr-defined]
@@ -268,7 +251,8 @@ def test_an_unhandled_error_stops_the_needle(store):
     assert [r.data["reason"] for r in ends] == ["unhandled error: RuntimeError"]
 
 
-def test_an_error_in_a_driver_call_that_is_not_a_driver_error_stops_the_needle(store):
+@pytest.mark.anyio
+async def test_an_error_in_a_driver_call_that_is_not_a_driver_error_stops_the_needle(store):
     box: dict[str, object] = {}
 
     async def go() -> None:
@@ -285,11 +269,12 @@ def test_an_error_in_a_driver_call_that_is_not_a_driver_error_stops_the_needle(s
             await until(pilot, lambda: not app.is_running, "the app to exit", timeout=3)
 
     with pytest.raises(ValueError, match="a bug behind a command"):
-        asyncio.run(go())
+        await go()
     assert not box["fw"].needle_running  # type: ignore[attr-defined]
 
 
-def test_sighup_stops_the_needle_and_exits(store):
+@pytest.mark.anyio
+async def test_sighup_stops_the_needle_and_exits(store):
     """A real SIGHUP to this process, handled by the app's signal handler."""
     box: dict[str, object] = {}
 
@@ -307,7 +292,7 @@ def test_sighup_stops_the_needle_and_exits(store):
 
     previous = signal.getsignal(signal.SIGHUP)
     try:
-        asyncio.run(go())
+        await go()
     finally:
         signal.signal(signal.SIGHUP, previous)
     firmware = box["fw"]
@@ -318,41 +303,37 @@ def test_sighup_stops_the_needle_and_exits(store):
     assert [r.data["reason"] for r in ends] == ["the terminal closed"]
 
 
-def test_an_estop_the_pen_has_not_confirmed_is_shown_as_not_confirmed(store):
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=29", role="home", zone="forehead")
-        async with app.run_test(size=SIZE) as pilot:
-            await home_treatment(pilot, keys=False)
-            live(app).command("cut 2s")  # nothing reaches the pen, nothing comes back
-            await pilot.pause(0.05)
-            await pilot.press("escape")
-            await until(
-                pilot,
-                lambda: "E-STOP NOT CONFIRMED by the pen" in banner_text(app),
-                "the unconfirmed e-stop banner",
-            )
-            assert app.pen.estop_pending
-
-    asyncio.run(go())
+@pytest.mark.anyio
+async def test_an_estop_the_pen_has_not_confirmed_is_shown_as_not_confirmed(store):
+    app = make_app(store, port="sim://?seed=29", role="home", zone="forehead")
+    async with app.run_test(size=SIZE) as pilot:
+        await home_treatment(pilot, keys=False)
+        live(app).command("cut 2s")  # nothing reaches the pen, nothing comes back
+        await pilot.pause(0.05)
+        await pilot.press("escape")
+        await until(
+            pilot,
+            lambda: "E-STOP NOT CONFIRMED by the pen" in banner_text(app),
+            "the unconfirmed e-stop banner",
+        )
+        assert app.pen.estop_pending
 
 
-def test_c_fits_a_fresh_cartridge_on_a_simulated_pen(store):
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=30", role="home", zone="forehead")
-        async with app.run_test(size=SIZE) as pilot:
-            await home_treatment(pilot, keys=False)
-            before = fw(app).cartridge_id
-            await pilot.press("c")
-            await settle(pilot)
-            await until(
-                pilot,
-                lambda: app.pen.status is not None and app.pen.status.cartridge_id != before,
-                "a new cartridge id in the telemetry",
-            )
-            assert app.pen.status.cartridge_state is CartridgeState.FRESH
-            assert "fresh cartridge was fitted" in log_text(app)
-
-    asyncio.run(go())
+@pytest.mark.anyio
+async def test_c_fits_a_fresh_cartridge_on_a_simulated_pen(store):
+    app = make_app(store, port="sim://?seed=30", role="home", zone="forehead")
+    async with app.run_test(size=SIZE) as pilot:
+        await home_treatment(pilot, keys=False)
+        before = fw(app).cartridge_id
+        await pilot.press("c")
+        await settle(pilot)
+        await until(
+            pilot,
+            lambda: app.pen.status is not None and app.pen.status.cartridge_id != before,
+            "a new cartridge id in the telemetry",
+        )
+        assert app.pen.status.cartridge_state is CartridgeState.FRESH
+        assert "fresh cartridge was fitted" in log_text(app)
 
 
 def test_a_real_pens_cartridge_is_changed_by_hand():
@@ -368,90 +349,84 @@ def test_a_real_pens_cartridge_is_changed_by_hand():
     assert BY_HAND.endswith(".")
 
 
-def test_after_a_lost_link_the_screen_says_so_and_n_starts_again_with_the_same_client(store):
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=31", role="home", zone="forehead")
-        async with app.run_test(size=SIZE) as pilot:
-            await home_treatment(pilot, keys=False)
-            await start_needle(pilot)
-            first, client = app.pen.session_id, app.pen.client_ref
-            live(app).command("cut 3s")
-            await until(
-                pilot,
-                lambda: "Press N for a new session" in text_of(app, "#session-over"),
-                "the sentence saying the session ended",
-            )
-            assert "link" in text_of(app, "#session-over").lower()
-            await pilot.press("n")
-            await on_screen(pilot, "ScreeningScreen")
-            assert app.pen.session_id > first and app.pen.client_ref == client
-            assert all(q.answer is False for q in app.screen.questions())  # kept, clear
-            await pilot.press("enter")  # the operator confirms them for this session
-            await on_screen(pilot, "TreatmentScreen")
-            kinds = [r.kind for r in store.records(app.pen.session_id)]
-            assert "screening" in kinds  # recorded for the new session too
-            # The new session continues the interrupted one (the same visit): the interval
-            # rule does not count that one as the last session, so the same zone goes on.
-            assert app.pen.continues == first
-            await until(pilot, lambda: app.pen.zone == "forehead", "the same zone again")
-            await start_needle(pilot)
-            assert fw(app).needle_running
-            closed = [r.data for r in store.records(first) if r.kind == "session_closed"]
-            assert closed[0]["interrupted"] == "link_lost"
-
-    asyncio.run(go())
+@pytest.mark.anyio
+async def test_after_a_lost_link_the_screen_says_so_and_n_starts_again_with_the_same_client(store):
+    app = make_app(store, port="sim://?seed=31", role="home", zone="forehead")
+    async with app.run_test(size=SIZE) as pilot:
+        await home_treatment(pilot, keys=False)
+        await start_needle(pilot)
+        first, client = app.pen.session_id, app.pen.client_ref
+        live(app).command("cut 3s")
+        await until(
+            pilot,
+            lambda: "Press N for a new session" in text_of(app, "#session-over"),
+            "the sentence saying the session ended",
+        )
+        assert "link" in text_of(app, "#session-over").lower()
+        await pilot.press("n")
+        await on_screen(pilot, "ScreeningScreen")
+        assert app.pen.session_id > first and app.pen.client_ref == client
+        assert all(q.answer is False for q in app.screen.questions())  # kept, clear
+        await pilot.press("enter")  # the operator confirms them for this session
+        await on_screen(pilot, "TreatmentScreen")
+        kinds = [r.kind for r in store.records(app.pen.session_id)]
+        assert "screening" in kinds  # recorded for the new session too
+        # The new session continues the interrupted one (the same visit): the interval
+        # rule does not count that one as the last session, so the same zone goes on.
+        assert app.pen.continues == first
+        await until(pilot, lambda: app.pen.zone == "forehead", "the same zone again")
+        await start_needle(pilot)
+        assert fw(app).needle_running
+        closed = [r.data for r in store.records(first) if r.kind == "session_closed"]
+        assert closed[0]["interrupted"] == "link_lost"
 
 
-def test_a_clinician_continues_after_a_lost_link_with_one_login_each_time(store):
+@pytest.mark.anyio
+async def test_a_clinician_continues_after_a_lost_link_with_one_login_each_time(store):
     def logins() -> list[str]:
         return [r.kind for r in store.records() if r.kind in ("login", "login_failed")]
 
-    async def go() -> None:
-        app = make_app(
-            store,
-            port="sim://?seed=33",
-            role="clinician",
-            operator="c1",
-            client="P-33",
-            zone="cheeks",
+    app = make_app(
+        store,
+        port="sim://?seed=33",
+        role="clinician",
+        operator="c1",
+        client="P-33",
+        zone="cheeks",
+    )
+    before = len(logins())
+    async with app.run_test(size=SIZE) as pilot:
+        await clinician_treatment(pilot)
+        assert len(logins()) == before + 1  # the PIN step and begin: one login record
+        await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks")
+        await start_needle(pilot)
+        first = app.pen.session_id
+        live(app).command("cut 3s")
+        await until(
+            pilot,
+            lambda: "Press N for a new session" in text_of(app, "#session-over"),
+            "the sentence saying the session ended",
         )
-        before = len(logins())
-        async with app.run_test(size=SIZE) as pilot:
-            await clinician_treatment(pilot)
-            assert len(logins()) == before + 1  # the PIN step and begin: one login record
-            await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks")
-            await start_needle(pilot)
-            first = app.pen.session_id
-            live(app).command("cut 3s")
-            await until(
-                pilot,
-                lambda: "Press N for a new session" in text_of(app, "#session-over"),
-                "the sentence saying the session ended",
-            )
-            await pilot.press("n")
-            await clinician_treatment(pilot)  # the PIN again, the kept screening confirmed
-            assert len(logins()) == before + 2
-            assert app.pen.continues == first and app.pen.client_ref == "p-33"
-            # the same zone, no interval question (the driver decides: no override needed)
-            await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks again")
-            assert screen_name(app) == "TreatmentScreen"
-            await start_needle(pilot)
-            assert fw(app).needle_running
-
-    asyncio.run(go())
+        await pilot.press("n")
+        await clinician_treatment(pilot)  # the PIN again, the kept screening confirmed
+        assert len(logins()) == before + 2
+        assert app.pen.continues == first and app.pen.client_ref == "p-33"
+        # the same zone, no interval question (the driver decides: no override needed)
+        await until(pilot, lambda: app.pen.zone == "cheeks", "cheeks again")
+        assert screen_name(app) == "TreatmentScreen"
+        await start_needle(pilot)
+        assert fw(app).needle_running
 
 
-def test_summary_says_how_the_session_ended_and_gives_no_aftercare_for_zero_stamps(store):
-    async def go() -> None:
-        app = make_app(store, port="sim://?seed=32", role="home", zone="forehead")
-        async with app.run_test(size=SIZE) as pilot:
-            await home_treatment(pilot, keys=False)
-            await pilot.press("ctrl+e")
-            await on_screen(pilot, "ConfirmDialog")
-            await pilot.press("enter")
-            await on_screen(pilot, "SummaryScreen")
-            await until(pilot, lambda: "No client aftercare" in text_of(app, "#aftercare"), "it")
-            summary = text_of(app, "#summary")
-            assert "Ended" in summary and "treatment finished" in summary
-
-    asyncio.run(go())
+@pytest.mark.anyio
+async def test_summary_says_how_the_session_ended_and_gives_no_aftercare_for_zero_stamps(store):
+    app = make_app(store, port="sim://?seed=32", role="home", zone="forehead")
+    async with app.run_test(size=SIZE) as pilot:
+        await home_treatment(pilot, keys=False)
+        await pilot.press("ctrl+e")
+        await on_screen(pilot, "ConfirmDialog")
+        await pilot.press("enter")
+        await on_screen(pilot, "SummaryScreen")
+        await until(pilot, lambda: "No client aftercare" in text_of(app, "#aftercare"), "it")
+        summary = text_of(app, "#summary")
+        assert "Ended" in summary and "treatment finished" in summary

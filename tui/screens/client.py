@@ -7,17 +7,18 @@ from typing import ClassVar
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Input, Static
 
 from driver.errors import DriverError
-from driver.records.courses import Course, courses
-from protocol import DeviceClass
+from driver.session import Course
 
 from .. import format as fmt
 from ..courses import courses_table
+from ..flow import client_ref_problem
 from .base import StepScreen
 from .operator import device_info
 
@@ -51,7 +52,7 @@ class ClientScreen(StepScreen):
         self.reload()
 
     def reload(self) -> None:
-        app = self.napp
+        app = self.host
         flow = app.flow
         box = self.query_one("#client", Input)
         if flow.client:
@@ -66,10 +67,8 @@ class ClientScreen(StepScreen):
 
     def show_history(self, client: str) -> None:
         """The last session date per zone for this client (from the audit store)."""
-        app = self.napp
+        app = self.host
         out = self.query_one("#last-sessions", Static)
-        from ..app import client_ref_problem
-
         if client_ref_problem(client):
             out.update(Text("Type a client reference to see their history.", style="dim"))
             return
@@ -83,7 +82,7 @@ class ClientScreen(StepScreen):
         now = app.clock()
         try:
             for zone in zones:
-                days = app.store.last_treatment_days_ago(client, zone, now=now)
+                days = app.workstation.last_treatment_days_ago(client, zone, now=now)
                 if days is None:
                     table.add_row(fmt.zone(zone), Text("never", style="dim"), "")
                     continue
@@ -95,8 +94,8 @@ class ClientScreen(StepScreen):
                 )
                 table.add_row(fmt.zone(zone), f"{when} ({fmt.days_ago(days)})", note)
             if self._known_courses is None:  # the whole log, once per screen
-                self._known_courses = courses(app.store)
-            course_list = courses_table(app.store, app.policy, client, now, self._known_courses)
+                self._known_courses = app.workstation.courses()
+            course_list = courses_table(app.workstation, client, now, self._known_courses)
         except DriverError as exc:
             out.update(str(exc))
             return
@@ -113,38 +112,25 @@ class ClientScreen(StepScreen):
         event.stop()
         self.submit()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "continue":
-            self.submit()
-        elif event.button.id == "back":
-            self.action_back()
+    @on(Button.Pressed, "#continue")
+    def continue_pressed(self) -> None:
+        self.submit()
 
+    @on(Button.Pressed, "#back")
     def action_back(self) -> None:
-        from .operator import OperatorScreen
-
-        app = self.napp
-        app.flow.pin = None
-        app.flow.login = None  # back to the operator step: the PIN is asked again
-        pen = app.pen
-        if pen is not None and pen.info.device_class == DeviceClass.HOME:
-            pen.close("the operator chose another pen")  # no operator step: back to the pens
-            app.pen = None
-            app.advance()
-            return
-        app.switch_screen(OperatorScreen())
+        """Back to the operator step (the PIN is asked again); a home pen: to the pens."""
+        self.host.back_to_operator()
 
     def submit(self) -> None:
-        from ..app import client_ref_problem
-
         client = self.query_one("#client", Input).value.strip()
         err = self.query_one("#client-error", Static)
         if problem := client_ref_problem(client):
             err.update(problem)
             err.set_class(True, "-error")
             return
-        flow = self.napp.flow
+        flow = self.host.flow
         flow.client = client
         flow.client_error = None
         err.update("Logging in…")
         err.set_class(False, "-error")
-        self.napp.advance()
+        self.host.advance()

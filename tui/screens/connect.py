@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from .base import StepScreen
+from .base import StepHost, StepScreen
 
 SIMULATORS = (
     ("sim://", "Built-in simulator: professional pen"),
@@ -34,8 +35,8 @@ class ConnectScreen(StepScreen):
     STEP = "Connect"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("f5", "rescan", "Rescan ports")]
 
-    def __init__(self, auto_connect: str | None = None) -> None:
-        super().__init__()
+    def __init__(self, host: StepHost, auto_connect: str | None = None) -> None:
+        super().__init__(host)
         self.auto_connect = auto_connect
         self.connecting = False
 
@@ -91,14 +92,14 @@ class ConnectScreen(StepScreen):
         event.stop()
         self.start_connect(event.value.strip())
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "connect":
-            url = self.query_one("#url", Input).value.strip()
-            if not url:
-                ports = self.query_one("#ports", OptionList)
-                option = ports.highlighted_option
-                url = option.id if option is not None and option.id else ""
-            self.start_connect(url)
+    @on(Button.Pressed, "#connect")
+    def connect_pressed(self) -> None:
+        url = self.query_one("#url", Input).value.strip()
+        if not url:
+            ports = self.query_one("#ports", OptionList)
+            option = ports.highlighted_option
+            url = option.id if option is not None and option.id else ""
+        self.start_connect(url)
 
     def start_connect(self, url: str) -> None:
         if self.connecting:
@@ -112,6 +113,6 @@ class ConnectScreen(StepScreen):
         def failed(exc: BaseException) -> None:
             self.connecting = False
             self.set_status(str(exc), "error")
-            self.napp.model.log("error", str(exc))
+            self.host.model.log("error", str(exc))
 
-        self.napp.connect(url, on_error=failed)
+        self.host.connect(url, on_error=failed)

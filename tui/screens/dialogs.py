@@ -7,16 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from driver.safety import Decision
-from driver.safety.screening import ScreeningResult
+from driver.session import Decision, ScreeningVerdict
 
 from .. import format as fmt
+from ..screening_text import verdict_words
 from ..typed import Proposal, TypedValueError, parse_amount
 from ..widgets.topbar import EstopButton
 
@@ -102,14 +103,16 @@ class OverrideDialog(Dialog[str]):
         event.stop()
         self._submit()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self._submit()
-        elif event.button.id == "cancel":
-            self.dismiss(None)
+    @on(Button.Pressed, "#ok")
+    def ok_pressed(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed, "#cancel")
+    def cancel_pressed(self) -> None:
+        self.dismiss(None)
 
 
-class AcknowledgeDialog(Dialog[ScreeningResult]):
+class AcknowledgeDialog(Dialog[ScreeningVerdict]):
     """A clinician acknowledges a positive screening with their ID, PIN and a reason.
 
     `submit(clinician, pin, reason)` runs the acknowledgement (off the UI thread); the caller
@@ -120,7 +123,7 @@ class AcknowledgeDialog(Dialog[ScreeningResult]):
 
     def __init__(
         self,
-        result: ScreeningResult,
+        result: ScreeningVerdict,
         submit: Callable[[AcknowledgeDialog, str, str, str], None],
         clinician: str = "",
     ) -> None:
@@ -132,9 +135,9 @@ class AcknowledgeDialog(Dialog[ScreeningResult]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield from self.compose_head()
-            yield Static(self.result.sentence(), classes="dialog-what", markup=False)
+            yield Static(verdict_words(self.result), classes="dialog-what", markup=False)
             yield Static(
-                "\n".join("• " + q for q in self.result.positive_questions),
+                "\n".join("• " + c.question for c in self.result.contraindications),
                 classes="dialog-body",
                 markup=False,
             )
@@ -174,11 +177,13 @@ class AcknowledgeDialog(Dialog[ScreeningResult]):
         else:
             self.focus_next()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self._submit()
-        elif event.button.id == "cancel":
-            self.dismiss(None)
+    @on(Button.Pressed, "#ok")
+    def ok_pressed(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed, "#cancel")
+    def cancel_pressed(self) -> None:
+        self.dismiss(None)
 
 
 class ValueDialog(Dialog[float]):
@@ -197,14 +202,14 @@ class ValueDialog(Dialog[float]):
         prompt: str,
         unit: str,
         judge: Callable[[float, Callable[[Proposal], None]], None] | None = None,
-        show: Callable[[float], str] | None = None,
+        spell: Callable[[float], str] | None = None,
     ) -> None:
         super().__init__(classes="dialog")
         self.TITLE_TEXT = title
         self.prompt = prompt
         self.unit = unit
         self.judge = judge
-        self.show = show or (lambda v: f"{v:g} {unit}")
+        self.spell = spell or (lambda v: f"{v:g} {unit}")
         self.proposed: tuple[str, Proposal] | None = None
         self.asking = False
 
@@ -262,17 +267,19 @@ class ValueDialog(Dialog[float]):
         else:
             self.proposed = (text, p)
             self.show_error(p.sentence + " Enter sets it; change the value to ask again.")
-            self.query_one("#ok", Button).label = f"Set {self.show(p.send)}"
+            self.query_one("#ok", Button).label = f"Set {self.spell(p.send)}"
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self._submit()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self._submit()
-        elif event.button.id == "cancel":
-            self.dismiss(None)
+    @on(Button.Pressed, "#ok")
+    def ok_pressed(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed, "#cancel")
+    def cancel_pressed(self) -> None:
+        self.dismiss(None)
 
 
 class ConfirmDialog(Dialog[bool]):
@@ -298,8 +305,13 @@ class ConfirmDialog(Dialog[bool]):
     def on_mount(self) -> None:
         self.query_one("#ok", Button).focus()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "ok")
+    @on(Button.Pressed, "#ok")
+    def yes_pressed(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def no_pressed(self) -> None:
+        self.dismiss(False)
 
 
 def depth_prompt(

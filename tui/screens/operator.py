@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -55,7 +56,7 @@ class OperatorScreen(StepScreen):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+b", "back", "Other pen")]
 
     def compose(self) -> ComposeResult:
-        flow = self.napp.flow
+        flow = self.host.flow
         yield self.top_bar()
         with Horizontal(classes="step-body"):
             with Vertical(id="operator-form"):
@@ -81,8 +82,8 @@ class OperatorScreen(StepScreen):
         self.reload()
 
     def reload(self) -> None:
-        flow = self.napp.flow
-        pen = self.napp.pen
+        flow = self.host.flow
+        pen = self.host.pen
         if pen is not None:
             self.query_one("#device", Static).update(device_info(pen))
         err = self.query_one("#operator-error", Static)
@@ -90,7 +91,7 @@ class OperatorScreen(StepScreen):
         err.set_class(bool(flow.operator_error), "-error")
         self.query_one("#pin", Input).value = ""
         self._update_fields()
-        self._show_operator_state()
+        self._operator_state()
         if flow.role is None:
             self.query_one("#role", RadioSet).focus()
         elif flow.role in PROFESSIONAL_ROLES and not flow.operator:
@@ -112,7 +113,7 @@ class OperatorScreen(StepScreen):
         self.query_one("#operator", Input).disabled = not professional
         self.query_one("#pin", Input).disabled = not professional
 
-    def _show_operator_state(self) -> None:
+    def _operator_state(self) -> None:
         """Who the ID is and whether they are locked out (read only: no login is attempted)."""
         box = self.query_one("#operator-state", Static)
         op_id = self.query_one("#operator", Input).value.strip()
@@ -120,7 +121,7 @@ class OperatorScreen(StepScreen):
             box.update("")
             return
         try:
-            op = self.napp.store.get_operator(op_id)
+            op = self.host.workstation.operator(op_id)
         except DriverError as exc:
             box.update(str(exc))
             box.set_class(True, "-warn")
@@ -146,7 +147,7 @@ class OperatorScreen(StepScreen):
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
         self._update_fields()
-        self._show_operator_state()
+        self._operator_state()
         if self.role in PROFESSIONAL_ROLES:
             self.query_one("#operator", Input).focus()
         else:
@@ -154,7 +155,7 @@ class OperatorScreen(StepScreen):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "operator":
-            self._show_operator_state()
+            self._operator_state()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -163,18 +164,13 @@ class OperatorScreen(StepScreen):
         else:
             self.submit()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "continue":
-            self.submit()
-        elif event.button.id == "back":
-            self.action_back()
+    @on(Button.Pressed, "#continue")
+    def continue_pressed(self) -> None:
+        self.submit()
 
+    @on(Button.Pressed, "#back")
     def action_back(self) -> None:
-        app = self.napp
-        if app.pen is not None and not app.pen.closed:
-            app.pen.close("the operator chose another pen")
-        app.pen = None
-        app.advance()
+        self.host.another_pen("the operator chose another pen")
 
     def submit(self) -> None:
         role = self.role
@@ -183,7 +179,7 @@ class OperatorScreen(StepScreen):
         if role is None:
             err.update("Choose a role first.")
             return
-        flow = self.napp.flow
+        flow = self.host.flow
         flow.role = role
         flow.operator_error = None
         if role in PROFESSIONAL_ROLES:
@@ -204,7 +200,7 @@ class OperatorScreen(StepScreen):
         if role in PROFESSIONAL_ROLES:
             err.set_class(False, "-error")
             err.update("Checking the PIN…")
-            self.napp.check_operator()
+            self.host.check_operator()
             return
         err.update("")
-        self.napp.advance()
+        self.host.advance()

@@ -1,21 +1,24 @@
 """Step 3b: the contraindication checklist. Every question needs an explicit Y or N; any "yes"
 blocks a home session and needs a clinician's recorded acknowledgement in a professional one.
-The rule lives in driver.safety.screening; this screen asks and shows."""
+The rule lives in driver.safety.screening and the Pen holds the verdict (`Pen.screen`,
+`Pen.screening`); this screen asks and shows the verdict's fields."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Static
 
-from driver.errors import AuthError
-from driver.safety.screening import CHECKLIST, ScreeningResult, Verdict, acknowledge, record
+from driver.errors import AuthError, DriverError
+from driver.session import CHECKLIST, ScreeningVerdict, Verdict
 
+from ..screening_text import verdict_words
 from ..widgets.question import Question
-from .base import StepScreen
+from .base import StepHost, StepScreen
 from .dialogs import AcknowledgeDialog
 
 
@@ -23,9 +26,9 @@ class ScreeningScreen(StepScreen):
     STEP = "Screening"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+e", "end_session", "End session")]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.result: ScreeningResult | None = None
+    def __init__(self, host: StepHost) -> None:
+        super().__init__(host)
+        self.result: ScreeningVerdict | None = None
 
     def compose(self) -> ComposeResult:
         yield self.top_bar()
@@ -46,7 +49,7 @@ class ScreeningScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query(Question).first().focus()
-        kept = self.napp.flow.kept_answers
+        kept = self.host.flow.kept_answers
         if kept:
             for q in self.questions():
                 if q.item.key in kept:
@@ -86,17 +89,16 @@ class ScreeningScreen(StepScreen):
         if all(q.answer is not None for q in self.questions()):
             self.query_one("#record", Button).focus()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "record":
-            self.submit()
-        elif event.button.id == "end":
-            self.action_end_session()
+    @on(Button.Pressed, "#record")
+    def record_pressed(self) -> None:
+        self.submit()
 
+    @on(Button.Pressed, "#end")
     def action_end_session(self) -> None:
-        self.napp.end_session("ended at screening")
+        self.host.end_session("ended at screening")
 
     def submit(self) -> None:
-        app = self.napp
+        app = self.host
         pen = app.pen
         if pen is None:
             return
@@ -110,30 +112,30 @@ class ScreeningScreen(StepScreen):
             return
         answers = {k: bool(v) for k, v in self.answers().items()}
         try:
-            result = record(app.store, pen.session_id, answers, pen.role)
-        except Exception as exc:  # DriverError: one sentence
+            result = pen.screen(answers)
+        except DriverError as exc:  # one sentence; nothing was recorded
             self._update_verdict(str(exc), "error")
             return
         self.result = result
-        app.model.log("warn" if result.positives else "info", "Screening: " + result.sentence())
+        words = verdict_words(result)
+        app.model.log("warn" if result.positives else "info", "Screening: " + words)
         if result.may_treat:
-            app.flow.screening = result
             app.advance()
-        elif result.verdict is Verdict.BLOCKED:
-            self._update_verdict(result.sentence() + " Press Ctrl+E to end the session.", "error")
+        elif result.outcome is Verdict.BLOCKED:
+            self._update_verdict(words + " Press Ctrl+E to end the session.", "error")
             self.query_one("#end", Button).focus()
-        elif result.verdict is Verdict.NEEDS_ACKNOWLEDGEMENT:
-            self._update_verdict(result.sentence(), "warn")
+        elif result.outcome is Verdict.NEEDS_ACKNOWLEDGEMENT:
+            self._update_verdict(words, "warn")
             self.ask_acknowledgement(result)
 
-    def ask_acknowledgement(self, result: ScreeningResult) -> None:
-        app = self.napp
+    def ask_acknowledgement(self, result: ScreeningVerdict) -> None:
+        app = self.host
         pen = app.pen
         assert pen is not None
         default = pen.operator_id if pen.role == "clinician" and pen.operator_id else ""
 
         def run(dialog: AcknowledgeDialog, clinician: str, pin: str, reason: str) -> None:
-            def done(acked: ScreeningResult) -> None:
+            def done(acked: ScreeningVerdict) -> None:
                 dialog.dismiss(acked)
 
             def failed(exc: BaseException) -> None:
@@ -145,21 +147,20 @@ class ScreeningScreen(StepScreen):
 
             app.run_command(
                 "acknowledge",
-                lambda: acknowledge(app.store, pen.session_id, result, clinician, pin, reason),
+                lambda: pen.acknowledge_screening(clinician, pin, reason),
                 on_done=done,
                 on_error=failed,
             )
 
-        def closed(acked: ScreeningResult | None) -> None:
+        def closed(acked: ScreeningVerdict | None) -> None:
             if acked is None:
                 self._update_verdict(
-                    result.sentence() + " Not acknowledged: press Record to try again, or "
+                    verdict_words(result) + " Not acknowledged: press Record to try again, or "
                     "Ctrl+E to end the session.",
                     "warn",
                 )
                 return
-            app.model.log("warn", "Screening: " + acked.sentence())
-            app.flow.screening = acked
+            app.model.log("warn", "Screening: " + verdict_words(acked))
             app.advance()
 
-        app.push_screen(AcknowledgeDialog(result, run, default), closed)
+        self.app.push_screen(AcknowledgeDialog(result, run, default), closed)

@@ -10,6 +10,7 @@ from typing import ClassVar
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -17,15 +18,12 @@ from textual.widgets import Button, Footer, Input, Static
 
 from driver.errors import DriverError
 from driver.paths import data_dir
-from driver.records.courses import Course
-from driver.safety.aftercare import Delivered, delivered_instructions
-from driver.session import Pen
+from driver.session import Course, Delivered, Pen, delivered_instructions
 
 from .. import format as fmt
-from ..courses import attach_delivered, write_report
 from ..model import fault_words
 from ..report import SessionSummary, summarise
-from .base import StepScreen
+from .base import StepHost, StepScreen
 
 
 def export_dir() -> Path:
@@ -91,8 +89,8 @@ class SummaryScreen(StepScreen):
         Binding("r", "report", "Report"),
     ]
 
-    def __init__(self, pen: Pen) -> None:
-        super().__init__()
+    def __init__(self, host: StepHost, pen: Pen) -> None:
+        super().__init__(host)
         self.pen = pen
         self.summary: SessionSummary | None = None
         self.exported: list[str] = []
@@ -116,7 +114,7 @@ class SummaryScreen(StepScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        app = self.napp
+        app = self.host
         pen = self.pen
         sid = pen.session_id
         self.query_one("#export-path", Input).value = str(
@@ -126,7 +124,8 @@ class SummaryScreen(StepScreen):
             self.query_one("#summary", Static).update("No session was begun.")
             return
         snap = app.model.snapshot()
-        s = summarise(sid, app.store.records(sid), pen.zone_seconds, snap.stamps_by_zone)
+        records = app.workstation.session_records(sid)
+        s = summarise(sid, records, pen.zone_seconds, snap.stamps_by_zone)
         self.summary = s
         head = Table.grid(padding=(0, 2))
         head.add_column(style="dim")
@@ -184,24 +183,24 @@ class SummaryScreen(StepScreen):
             return
         try:
             with open(path, "x", encoding="utf-8", newline="") as out:
-                count = self.napp.store.export(
+                count = self.host.workstation.export(
                     fmt_name,  # type: ignore[arg-type]
                     out,
-                    session_id=self.pen.session_id,
+                    self.pen.session_id,
                 )
         except (OSError, DriverError) as exc:
             status.update(f"Could not export to {path}: {exc}")
             return
         self.exported.append(path)
         status.update(f"Exported {count} records to {os.path.abspath(path)}.")
-        self.napp.model.log("info", f"Exported the session's log to {path}.")
+        self.host.model.log("info", f"Exported the session's log to {path}.")
 
     def _move_courses_on(self) -> list[Course]:
         """Attach the session to the client's open courses it delivered on."""
         try:
-            return attach_delivered(self.napp.store, self.pen.client_ref, self.pen.session_id)
+            return self.host.workstation.attach_delivered(self.pen.client_ref, self.pen.session_id)
         except DriverError as exc:
-            self.napp.model.log("warn", f"The course was not moved on: {exc}")
+            self.host.model.log("warn", f"The course was not moved on: {exc}")
             return []
 
     def action_report(self) -> None:
@@ -213,25 +212,29 @@ class SummaryScreen(StepScreen):
             if path.exists():
                 status.update(f"{path} exists already; choose another name.")
                 return
-            write_report(self.napp.store, self.napp.policy, self.pen.session_id, path)
+            self.host.workstation.write_report(self.pen.session_id, path)
         except (OSError, DriverError) as exc:
             status.update(f"Could not write the report: {exc}")
             return
         self.exported.append(str(path))
         status.update(f"Report written to {path}.")
-        self.napp.model.log("info", f"Wrote the session's report to {path}.")
+        self.host.model.log("info", f"Wrote the session's report to {path}.")
 
     def action_new_session(self) -> None:
-        self.napp.new_session()
+        self.host.new_session()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.action_export("json")
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "export-json":
-            self.action_export("json")
-        elif event.button.id == "export-csv":
-            self.action_export("csv")
-        elif event.button.id == "new":
-            self.action_new_session()
+    @on(Button.Pressed, "#export-json")
+    def export_json_pressed(self) -> None:
+        self.action_export("json")
+
+    @on(Button.Pressed, "#export-csv")
+    def export_csv_pressed(self) -> None:
+        self.action_export("csv")
+
+    @on(Button.Pressed, "#new")
+    def new_pressed(self) -> None:
+        self.action_new_session()

@@ -8,39 +8,35 @@ and this screen asks for the reason, then asks again with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, OptionList, Static
 
 from driver.errors import DriverError, NotAllowed
-from driver.safety import Decision, Outcome
+from driver.session import Decision, Outcome
 from protocol import State
 
 from .. import format as fmt
 from ..cartridge import BY_HAND, fit_fresh_cartridge, simulated
 from ..courses import CourseLines
 from ..model import Snapshot
-from ..typed import Proposal, proposal
 from ..widgets.eventlog import EventLog
 from ..widgets.facemap import FaceMap
 from ..widgets.telemetry import Telemetry
 from ..widgets.zones import ZoneList
-from .base import StepScreen
-from .dialogs import ConfirmDialog, OverrideDialog, ValueDialog, depth_prompt
-
-#: The rate asked when a zone is first chosen and no rate was set (typical of commercial pens;
-#: the governor clamps it to the role's and the pen's range like any other request).
-DEFAULT_RATE_HZ = 100
-RATE_STEP_HZ = 5
+from .base import StepHost
+from .depth_rate import DEFAULT_RATE_HZ, DepthRateControls
+from .dialogs import ConfirmDialog, OverrideDialog
+from .setpoints import decision_text
 
 
-class TreatmentScreen(StepScreen):
+class TreatmentScreen(DepthRateControls):
     STEP = "Treatment"
     _course_lines: CourseLines | None = None
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -61,8 +57,8 @@ class TreatmentScreen(StepScreen):
         Binding("n", "restart", "New session"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, host: StepHost) -> None:
+        super().__init__(host)
         self.zone: str | None = None
         self.depth_asked: float | None = None
         self.depth_decision: Decision | None = None
@@ -113,7 +109,7 @@ class TreatmentScreen(StepScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        app = self.napp
+        app = self.host
         pen = app.pen
         assert pen is not None
         zones = pen.governor.zones_for(pen.role)
@@ -147,10 +143,10 @@ class TreatmentScreen(StepScreen):
     def ended_by_itself(self) -> str | None:
         """What ended this session without the operator (a lost link, a reboot, the pen's
         watchdog), or None while it lives."""
-        pen = self.napp.pen
+        pen = self.host.pen
         if pen is None or pen.alive:
             return None
-        snap = self.napp.model.snapshot()
+        snap = self.host.model.snapshot()
         for what in (snap.link_lost, snap.rebooted, snap.session_ended):
             if what:
                 return what
@@ -158,9 +154,9 @@ class TreatmentScreen(StepScreen):
 
     def action_restart(self) -> None:
         if self.ended_by_itself() is not None:
-            self.napp.restart_after_loss()
+            self.host.restart_after_loss()
 
-    def _show_session_over(self) -> None:
+    def _session_over_line(self) -> None:
         over = self.ended_by_itself()
         box = self.query_one("#session-over", Static)
         text = (
@@ -177,16 +173,16 @@ class TreatmentScreen(StepScreen):
 
     def refresh_view(self, snap: Snapshot) -> None:
         super().refresh_view(snap)
-        self._show_session_over()
+        self._session_over_line()
         log = self.query_one(EventLog)
         if snap.last_log_seq != log.last_seq:
-            log.add(self.napp.model.log_since(log.last_seq))
-        if snap.status_count != self._last_count or self.napp.model is None:
+            log.add(self.host.model.log_since(log.last_seq))
+        if snap.status_count != self._last_count or self.host.model is None:
             self._last_count = snap.status_count
             self.query_one(Telemetry).show(snap, self.zone, self.step_um)
-            self._show_run_button(snap.state)
+            self._run_button(snap.state)
 
-    def _show_run_button(self, state: State | None) -> None:
+    def _run_button(self, state: State | None) -> None:
         # No refresh_bindings() here: no binding depends on the pen's state (F and U always
         # work), and each refresh rebuilds the footer, tens of ms of UI work at every START,
         # STOP and e-stop, when the driver's threads most need the GIL.
@@ -201,13 +197,13 @@ class TreatmentScreen(StepScreen):
     def _courses(self) -> CourseLines:
         """The client's open courses (read once per screen), for the course line."""
         if self._course_lines is None:
-            pen = self.napp.pen
+            pen = self.host.pen
             client = pen.client_ref if pen is not None else None
-            self._course_lines = CourseLines(self.napp.store, self.napp.policy, client)
+            self._course_lines = CourseLines(self.host.workstation, client)
         return self._course_lines
 
     def show_setpoints(self) -> None:
-        pen = self.napp.pen
+        pen = self.host.pen
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column()
@@ -229,8 +225,9 @@ class TreatmentScreen(StepScreen):
             if course is not None:
                 grid.add_row("Course", course)
             self.query_one("#controls").set_class(course is not None, "-course")
-        grid.add_row("Depth", self._decision_text(self.depth_asked, self.depth_decision, "mm"))
-        rate = self._decision_text(self.rate_asked, self.rate_decision, "Hz")
+        step = self.step_um
+        grid.add_row("Depth", decision_text(self.depth_asked, self.depth_decision, "mm", step))
+        rate = decision_text(self.rate_asked, self.rate_decision, "Hz", step)
         if self.rate_note:
             rate.append(f"  {self.rate_note}", style="dim")
         grid.add_row("Rate", rate)
@@ -238,36 +235,6 @@ class TreatmentScreen(StepScreen):
             how = "C fits a fresh one (simulated pen)" if simulated(pen) else BY_HAND
             grid.add_row("Cartridge", Text(how, style="dim"))
         self.query_one("#setpoints", Static).update(grid, layout=False)
-
-    def _decision_text(self, asked: float | None, d: Decision | None, unit: str) -> Text:
-        if asked is None:
-            return Text("not set", style="dim")
-        step = self.step_um
-        shown = fmt.mm(asked, step) if unit == "mm" else fmt.hz(asked)
-        text = Text(f"asked {shown} → ")
-        if d is None:
-            text.append("waiting for the governor…", style="dim")
-            return text
-        if d.outcome in (Outcome.ALLOWED, Outcome.CLAMPED):
-            value = fmt.mm(d.depth_mm, step) if unit == "mm" else fmt.hz(d.rate_hz)
-            style = "bold green" if d.outcome is Outcome.ALLOWED else "bold yellow"
-            text.append(f"allowed {value}", style=style)
-            if d.outcome is Outcome.CLAMPED:
-                text.append(f" (clamped by {fmt.bound_by(d.bound_by)})", style="yellow")
-            elif unit == "mm" and d.depth_mm is not None and d.depth_mm < asked - 1e-9:
-                above_cap = d.cap_mm is not None and asked > d.cap_mm + 1e-9
-                why = "brought down for this zone" if above_cap else "rounded to the pen's step"
-                text.append(f" ({why})", style="yellow")
-            if d.override_reason and unit == "mm":
-                text.append(f"  override: {d.override_reason}", style="yellow")
-            if unit == "mm" and d.cap_mm is not None:
-                text.append(f"  cap {fmt.mm(d.cap_mm, step)}", style="dim")
-        elif d.outcome is Outcome.NEEDS_OVERRIDE:
-            text.append("needs a recorded reason", style="bold yellow")
-            text.append(f" ({fmt.bound_by(d.bound_by)})", style="yellow")
-        else:
-            text.append("refused: " + " ".join(d.reasons), style="bold red")
-        return text
 
     # --- zones ---------------------------------------------------------------------------------
 
@@ -280,7 +247,7 @@ class TreatmentScreen(StepScreen):
         self.query_one(ZoneList).focus()
 
     def choose_zone(self, zone: str, reason: str | None = None) -> None:
-        app = self.napp
+        app = self.host
         pen = app.pen
         if pen is None:
             return
@@ -293,7 +260,7 @@ class TreatmentScreen(StepScreen):
         )
 
     def _zone_chosen(self, zone: str, decision: Decision | None) -> None:
-        app = self.napp
+        app = self.host
         pen = app.pen
         self.zone = zone
         app.flow.zone = zone
@@ -324,7 +291,7 @@ class TreatmentScreen(StepScreen):
         self.show_setpoints()
 
     def _zone_refused(self, zone: str, exc: BaseException) -> None:
-        app = self.napp
+        app = self.host
         pen = app.pen
         app.show_error(str(exc))
         if pen is None or not isinstance(exc, NotAllowed) or pen.role != "clinician":
@@ -348,13 +315,13 @@ class TreatmentScreen(StepScreen):
         if known is not None:
             self.choose_zone(zone, known)
             return
-        app = self.napp
+        app = self.host
         pen = app.pen
         days = app.policy.min_days_between_sessions
         when = ""
         if pen is not None and pen.client_ref:
             try:
-                ago = app.store.last_treatment_days_ago(pen.client_ref, zone, now=app.clock())
+                ago = app.workstation.last_treatment_days_ago(pen.client_ref, zone, now=app.clock())
             except DriverError:
                 ago = None
             if ago is not None:
@@ -383,257 +350,15 @@ class TreatmentScreen(StepScreen):
             closed,
         )
 
-    # --- depth and rate ----------------------------------------------------------------------
-
-    def _depth_base_um(self) -> int | None:
-        if self.pending_depth_um is not None:
-            return self.pending_depth_um
-        pen = self.napp.pen
-        if pen is not None and pen.depth_decision is not None:
-            return pen.depth_decision.depth_um
-        return None
-
-    def action_depth(self, direction: int) -> None:
-        pen = self.napp.pen
-        if pen is None:
-            return
-        step = round(pen.device.depth_step_mm * 1000)
-        base = self._depth_base_um()
-        target = round(pen.device.depth_min_mm * 1000) if base is None else base + direction * step
-        self.request_depth(target / 1000)
-
-    def action_type_depth(self) -> None:
-        pen = self.napp.pen
-        if pen is None:
-            return
-        if self.zone is None:
-            self.napp.show_error("Choose a treatment zone before setting a depth.")
-            return
-        cap = pen.cap_mm(self.zone)
-        hard = pen.governor.cap_for(pen.role, self.zone, pen.device, override=True)
-        step = self.step_um
-
-        def chosen(value: float | None) -> None:
-            if value is not None:
-                self.request_depth(value)
-
-        self.app.push_screen(
-            ValueDialog(
-                "Depth",
-                depth_prompt(self.zone, cap, hard, pen.depth_mm, step),
-                "mm",
-                judge=self._judge_depth,
-                show=lambda v: fmt.mm(v, step),
-            ),
-            chosen,
-        )
-
-    def _judge_depth(
-        self, mm: float, reply: Callable[[Proposal], None], reason: str | None = None
-    ) -> None:
-        """The governor's preview of `mm` (on the worker thread) as a Proposal for `reply`."""
-        app = self.napp
-        pen = app.pen
-        if pen is None:
-            reply(Proposal(mm, None, sentence="No pen is connected; nothing was sent."))
-            return
-        running = pen.depth_mm
-        step = self.step_um
-        app.run_command(
-            "preview depth",
-            lambda: pen.preview_depth(mm, override_reason=reason),
-            on_done=lambda d: reply(proposal(mm, d, "mm", running=running, step_um=step)),
-            on_error=lambda e: reply(Proposal(mm, None, sentence=str(e))),
-        )
-
-    def _depth_with_reason(self, mm: float, reason: str) -> None:
-        """After an override reason: what the governor will send with it, confirmed first
-        when it is not what was asked (a clamp to the hard max, the pen's step)."""
-
-        def judged(p: Proposal) -> None:
-            if p.send is None:
-                self.napp.show_error(p.sentence or "The governor still asks for a reason.")
-                return
-            send = p.send
-            if not p.confirm:
-                self.request_depth(send, reason)
-                return
-
-            def closed(yes: bool | None) -> None:
-                if yes:
-                    self.request_depth(send, reason)
-                else:
-                    self.napp.model.log("info", "Depth not changed; nothing was sent.")
-
-            self.app.push_screen(
-                ConfirmDialog(
-                    "Depth with a recorded reason",
-                    p.sentence,
-                    yes=f"Set {fmt.mm(send, self.step_um)}",
-                    no="Cancel",
-                ),
-                closed,
-            )
-
-        self._judge_depth(mm, judged, reason)
-
-    def request_depth(self, mm: float, reason: str | None = None) -> None:
-        app = self.napp
-        pen = app.pen
-        if pen is None:
-            return
-        if self.zone is None:
-            app.show_error("Choose a treatment zone before setting a depth.")
-            return
-        self.depth_asked = mm
-        self.depth_decision = None
-        self.pending_depth_um = round(mm * 1000)
-        self.show_setpoints()
-        job = app.run_command(
-            "depth",
-            lambda: pen.set_depth(mm, override_reason=reason),
-            on_done=lambda d: self._depth_decided(job_id, mm, d),
-            on_error=lambda e: self._depth_failed(job_id, e),
-            coalesce="depth",
-        )
-        job_id = job.id
-        self._latest_depth_job = job_id
-
-    def _depth_decided(self, job_id: int, mm: float, d: Decision) -> None:
-        if job_id != self._latest_depth_job:
-            return
-        self.pending_depth_um = None
-        self.depth_asked = mm
-        self.depth_decision = d
-        self.show_setpoints()
-        if d.outcome is Outcome.NEEDS_OVERRIDE and d.bound_by == "interval" and self.zone:
-            known = self.interval_reasons.get(self.zone)
-            if known is not None:  # asked once per zone and session, never again
-                self.request_depth(mm, known)
-                return
-        if d.outcome is Outcome.NEEDS_OVERRIDE:
-            self._ask_override(
-                f"Depth {fmt.mm(mm, self.step_um)} on {fmt.zone(self.zone)}",
-                d,
-                lambda why: self._depth_with_reason(mm, why),
-            )
-
-    def _depth_failed(self, job_id: int, exc: BaseException) -> None:
-        if job_id == self._latest_depth_job:
-            self.pending_depth_um = None
-            self.depth_decision = None
-            self.depth_asked = None if self.napp.pen is None else self.napp.pen.depth_mm
-            self.show_setpoints()
-        self.napp.show_error(str(exc))
-
-    def _ask_override(self, what: str, d: Decision, retry: Any) -> None:
-        def closed(reason: str | None) -> None:
-            if reason is None:
-                self.napp.model.log("info", f"{what}: no override; nothing was sent.")
-                return
-            retry(reason)
-
-        # The reason field starts empty every time: each override is its own decision.
-        self.app.push_screen(OverrideDialog(what, d), closed)
-
-    def action_rate(self, direction: int) -> None:
-        pen = self.napp.pen
-        if pen is None:
-            return
-        base = self.pending_rate if self.pending_rate is not None else pen.rate_hz
-        if base is None:
-            base = DEFAULT_RATE_HZ
-            direction = 0
-        self.rate_note = ""
-        self.request_rate(base + direction * RATE_STEP_HZ)
-
-    def action_type_rate(self) -> None:
-        pen = self.napp.pen
-        if pen is None:
-            return
-        if self.zone is None:
-            self.napp.show_error("Choose a treatment zone before setting a rate.")
-            return
-        rng = pen.governor.rate_range_for(pen.role, pen.device)
-        where = f" (allowed {rng[0]}–{rng[1]} Hz)" if rng else ""
-        now = f" Now {fmt.hz(pen.rate_hz)}." if pen.rate_hz is not None else ""
-
-        def chosen(value: float | None) -> None:
-            if value is not None:
-                self.rate_note = ""
-                self.request_rate(value)
-
-        self.app.push_screen(
-            ValueDialog(
-                "Stamp rate",
-                f"Stamps per second{where}.{now}",
-                "Hz",
-                judge=self._judge_rate,
-                show=fmt.hz,
-            ),
-            chosen,
-        )
-
-    def _judge_rate(self, hz: float, reply: Callable[[Proposal], None]) -> None:
-        app = self.napp
-        pen = app.pen
-        if pen is None:
-            reply(Proposal(hz, None, sentence="No pen is connected; nothing was sent."))
-            return
-        running = float(pen.rate_hz) if pen.rate_hz is not None else None
-        app.run_command(
-            "preview rate",
-            lambda: pen.preview_rate(hz),
-            on_done=lambda d: reply(proposal(hz, d, "Hz", running=running)),
-            on_error=lambda e: reply(Proposal(hz, None, sentence=str(e))),
-        )
-
-    def request_rate(self, hz: float) -> None:
-        app = self.napp
-        pen = app.pen
-        if pen is None:
-            return
-        if self.zone is None:
-            app.show_error("Choose a treatment zone before setting a rate.")
-            return
-        self.rate_asked = hz
-        self.rate_decision = None
-        self.pending_rate = int(hz)
-        self.show_setpoints()
-        job = app.run_command(
-            "rate",
-            lambda: pen.set_rate(hz),
-            on_done=lambda d: self._rate_decided(job_id, hz, d),
-            on_error=lambda e: self._rate_failed(job_id, e),
-            coalesce="rate",
-        )
-        job_id = job.id
-        self._latest_rate_job = job_id
-
-    def _rate_decided(self, job_id: int, hz: float, d: Decision) -> None:
-        if job_id != self._latest_rate_job:
-            return
-        self.pending_rate = None
-        self.rate_asked = hz
-        self.rate_decision = d
-        self.show_setpoints()
-
-    def _rate_failed(self, job_id: int, exc: BaseException) -> None:
-        if job_id == self._latest_rate_job:
-            self.pending_rate = None
-            self.rate_decision = None
-            self.show_setpoints()
-        self.napp.show_error(str(exc))
-
     # --- run control -------------------------------------------------------------------------
 
     def action_start_stop(self) -> None:
-        app = self.napp
+        app = self.host
         pen = app.pen
         if pen is None:
             return
         state = pen.status.state if pen.status is not None else None
-        start_queued = app.runner is not None and app.runner.busy and self._start_job
+        start_queued = app.commands_busy() and self._start_job
         if state is State.RUNNING or start_queued:
             self._start_job = 0
             self.pending_depth_um = None
@@ -650,10 +375,10 @@ class TreatmentScreen(StepScreen):
 
     def _start_failed(self, exc: BaseException) -> None:
         self._start_job = 0
-        self.napp.show_error(str(exc))
+        self.host.show_error(str(exc))
 
     def action_reset_fault(self) -> None:
-        app = self.napp
+        app = self.host
         pen = app.pen
         if pen is None:
             return
@@ -664,7 +389,7 @@ class TreatmentScreen(StepScreen):
         )
 
     def action_release_estop(self) -> None:
-        app = self.napp
+        app = self.host
         pen = app.pen
         if pen is None:
             return
@@ -677,13 +402,13 @@ class TreatmentScreen(StepScreen):
 
     def action_fresh_cartridge(self) -> None:
         """C: a fresh cartridge on a simulated pen; on a real pen, say it is changed by hand."""
-        app = self.napp
+        app = self.host
         pen = app.pen
         if pen is None:
             return
         if simulated(pen) is None:
             app.model.log("info", BY_HAND)
-            app.notify(BY_HAND, timeout=6)
+            self.app.notify(BY_HAND, timeout=6)
             return
         app.run_command(
             "fresh cartridge",
@@ -696,7 +421,7 @@ class TreatmentScreen(StepScreen):
     def action_end_session(self) -> None:
         def closed(yes: bool | None) -> None:
             if yes:
-                self.napp.end_session("treatment finished")
+                self.host.end_session("treatment finished")
 
         self.app.push_screen(
             ConfirmDialog(
@@ -708,20 +433,54 @@ class TreatmentScreen(StepScreen):
             closed,
         )
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {
-            "depth-down": lambda: self.action_depth(-1),
-            "depth-up": lambda: self.action_depth(1),
-            "depth-type": self.action_type_depth,
-            "rate-down": lambda: self.action_rate(-1),
-            "rate-up": lambda: self.action_rate(1),
-            "rate-type": self.action_type_rate,
-            "start-stop": self.action_start_stop,
-            "reset-fault": self.action_reset_fault,
-            "release-estop": self.action_release_estop,
-            "end-session": self.action_end_session,
-        }
-        action = actions.get(event.button.id or "")
-        if action is not None:
-            event.stop()
-            action()
+    # --- the buttons (each does what its key does) ---------------------------------------
+
+    @on(Button.Pressed, "#depth-down")
+    def depth_down_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_depth(-1)
+
+    @on(Button.Pressed, "#depth-up")
+    def depth_up_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_depth(1)
+
+    @on(Button.Pressed, "#rate-down")
+    def rate_down_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_rate(-1)
+
+    @on(Button.Pressed, "#rate-up")
+    def rate_up_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_rate(1)
+
+    @on(Button.Pressed, "#depth-type")
+    def depth_type_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_type_depth()
+
+    @on(Button.Pressed, "#rate-type")
+    def rate_type_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_type_rate()
+
+    @on(Button.Pressed, "#start-stop")
+    def start_stop_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_start_stop()
+
+    @on(Button.Pressed, "#reset-fault")
+    def reset_fault_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_reset_fault()
+
+    @on(Button.Pressed, "#release-estop")
+    def release_estop_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_release_estop()
+
+    @on(Button.Pressed, "#end-session")
+    def end_session_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_end_session()

@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widget import Widget
 
-from driver.safety.screening import Contraindication
+from driver.session import Contraindication
 
 
 class Question(Widget, can_focus=True):
