@@ -46,6 +46,8 @@ class AuditQueue:
         self._items: collections.deque[tuple[str, dict[str, Any], int | None]] = collections.deque()
         self._cond = threading.Condition()
         self._busy = False
+        #: risk-raising records waiting in `write_after`: the writer leaves the queue to them
+        self._raisers = 0
         self._closing = False
         self.trouble: str | None = None
         self._thread = threading.Thread(target=self._run, name="needlepen-audit", daemon=True)
@@ -58,14 +60,20 @@ class AuditQueue:
 
     @property
     def backlog(self) -> int:
+        """Records handed over and not yet written (those being written included), with the
+        risk-raising ones waiting to go in after them."""
         with self._cond:
-            return len(self._items) + (1 if self._busy else 0)
+            return len(self._items) + self._raisers
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                # `_busy`: a batch is being written (by this thread or by `write_after`)
-                while (not self._items or self._busy) and not self._closing:
+                # `_busy`: a batch is being written (by this thread or by `write_after`). A
+                # waiting `write_after` takes what waits with its own record, in one commit;
+                # while the store is in trouble, this thread's retries go first
+                while not self._closing and (
+                    not self._items or self._busy or (self._raisers and self.trouble is None)
+                ):
                     self._cond.wait()
                 if not self._items or self._busy:
                     return
@@ -114,12 +122,16 @@ class AuditQueue:
         records cannot be written: then nothing of this one is, the earlier ones stay queued."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._busy or (self.trouble is not None and self._items):
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
-                    trouble = self.trouble or "it is still writing earlier records"
-                    raise StoreError(trouble)
-                self._cond.wait(left)
+            self._raisers += 1
+            try:
+                while self._busy or (self.trouble is not None and self._items):
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._thread.is_alive():
+                        raise StoreError(self.trouble or "it is still writing earlier records")
+                    self._cond.wait(left)
+            finally:
+                self._raisers -= 1
+                self._cond.notify_all()
             batch = list(self._items)
             self._busy = True
         try:
