@@ -1,7 +1,8 @@
 """The audit store on a PostgreSQL server (psycopg 3), for a clinic's several workstations.
 
 Concurrency: one chain per store with a serialised append. Every write transaction starts by
-locking the chain's end (`SELECT ... FROM chain_head FOR UPDATE`), so write transactions on
+locking the chain's end (`SELECT ... FROM chain_head FOR UPDATE`; a plain append is one
+statement that takes the same lock first, `_APPEND_SQL`), so write transactions on
 all workstations run one after another, exactly as SQLite's BEGIN IMMEDIATE makes them on one
 machine: the facts a rule reads (the 28-day interval, a cartridge seen in another room, an
 operator's lock or disabled flag) and the record that acts on them are one atomic step, and
