@@ -317,7 +317,8 @@ class _GatedStore(AuditStore):
         if self.failing:
             raise StoreError("The audit store could not be written (disk full).")
         record = super().append(kind, data, session_id, now, before=before)
-        self.transactions.append([str(d["name"]) for _, d, _ in before] + [str(data["name"])])
+        names = [str(d.get("name", k)) for k, d, _ in [*before, (kind, data, session_id)]]
+        self.transactions.append(names)
         return record
 
 
@@ -407,4 +408,44 @@ def test_the_audit_writer_keeps_the_order_of_events_and_loses_nothing(
         assert sum(len(t) for t in store.transactions) == len(issued)
     finally:
         queue.close()
+        store.close()
+
+
+def test_on_a_virtual_clock_the_kept_records_go_first_with_the_next_decision(
+    tmp_path: Path,
+) -> None:
+    """No writer thread: records the store could not take are kept by the Pen; the next
+    risk-raising record is written after them, in one transaction, not ahead of them."""
+    from driver.session import Pen
+    from simulator.firmware import PenConfig
+    from simulator.simulation import Simulation
+    from simulator.virtual import VirtualClock, VirtualPort
+
+    store = _GatedStore(tmp_path / "audit.db")
+    store.gate.set()
+    clock = VirtualClock()
+    port = VirtualPort(Simulation(PenConfig.professional(), seed=3), clock)
+    pen = Pen.connect("virtual", db=store, port=port, clock=clock.now, idle=clock.advance)
+    try:
+        pen.begin(role="home")
+        pen.select_zone("forehead")
+        pen.set_depth(0.5)
+        store.failing = True
+        pen.set_depth(0.3)  # lowering: sent, its records kept
+        assert pen.store_trouble is not None
+        store.failing = False
+        calls = len(store.transactions)
+        pen.set_depth(0.6)  # raising: committed after the kept records, with them
+        group = store.transactions[calls]  # the decision's (its ACK's follows)
+        assert group[-1] == "decision" and group[:-1] and "ack" in group[:-1]
+        records = store.records(pen.session_id)
+        depths = [(r.kind, r.data.get("requested_mm"), r.data.get("type")) for r in records]
+        shallow = depths.index(("decision", 0.3, None))
+        deep = depths.index(("decision", 0.6, None))
+        assert shallow < deep
+        assert ("ack", None, "SET_DEPTH") in depths[shallow:deep]
+        assert store.verify().ok
+    finally:
+        store.failing = False
+        pen.close()
         store.close()
