@@ -19,7 +19,7 @@ from driver.audit.values import (
     Record,
     VerifyResult,
 )
-from driver.errors import StoreError
+from driver.errors import StoreError, StoreUntrusted
 
 #: the environment variable naming the audit store when no --db or db= is given
 DB_ENV = "NEEDLEPEN_DB"
@@ -76,6 +76,9 @@ class StoreBase:
         self._scrypt_n = scrypt_n
         self._lock = threading.RLock()
         self._closed = False
+        #: set when the database chained a record differently from `record_hash`: that
+        #: record is committed, so nothing more is written (a retry would only add copies)
+        self._chain_broken: VerifyResult | None = None
         self._backend = open_backend(path, create=create, read_only=read_only)
         self.path: str = self._backend.location
         self.read_only = self._backend.read_only
@@ -122,6 +125,8 @@ class StoreBase:
             raise StoreError("The audit store is closed.")
 
     def _refuse_read_only(self) -> None:
+        if self._chain_broken is not None:
+            raise StoreUntrusted(str(self._chain_broken.problem), self._chain_broken)
         if self.read_only:
             raise StoreError(
                 f"The audit store {self._where} was opened read-only; nothing can be written."
@@ -267,10 +272,12 @@ class StoreBase:
         for (kind, text, sid), (rid, prev_hash, digest) in zip(prepared, done, strict=True):
             linked = not out or (prev_hash == out[-1].hash and rid == out[-1].id + 1)
             if not linked or digest != record_hash(prev_hash, rid, ts_us, sid, kind, text):
-                raise StoreError(
-                    f"The database chained record {rid} differently from needlepen's own "
-                    "rule; run 'needlepen log verify' and report this."
+                sentence = (
+                    f"The database chained record {rid} differently from needlepen's own rule, "
+                    "so nothing more is written; run 'needlepen log verify' and report this."
                 )
+                self._chain_broken = VerifyResult(False, 0, rid, sentence)
+                raise StoreUntrusted(sentence, self._chain_broken)
             out.append(Record(rid, ts_us / 1e6, sid, kind, json.loads(text), prev_hash, digest))
         return out
 

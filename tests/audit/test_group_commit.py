@@ -449,3 +449,38 @@ def test_on_a_virtual_clock_the_kept_records_go_first_with_the_next_decision(
         store.failing = False
         pen.close()
         store.close()
+
+
+@pytest.mark.postgres
+def test_a_server_that_chains_differently_is_caught_and_nothing_more_is_written() -> None:
+    """A server whose sha256 is not the standard one (here a function of the store's own
+    schema shadows it) chains a record needlepen would not: the append says so as
+    StoreUntrusted, and every later write is refused before it writes (the audit writer's
+    retries would otherwise add copies); verify names the record."""
+    import uuid
+
+    from driver.audit.pgserver import with_schema
+    from driver.errors import StoreUntrusted
+    from tests.audit.conftest import pg_admin, pg_url
+
+    schema = f"s_{uuid.uuid4().hex[:12]}"
+    pg_admin(f"CREATE SCHEMA {schema}")
+    pg_admin(
+        f"CREATE FUNCTION {schema}.sha256(bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS "
+        "$$ SELECT pg_catalog.sha256($1 || '\\x00'::bytea) $$"
+    )
+    try:
+        url = with_schema(pg_url(), f"{schema},pg_catalog")
+        with AuditStore(url, scrypt_n=SCRYPT_N) as store:
+            with pytest.raises(StoreUntrusted, match="chained record 1 differently"):
+                store.append("note", {"n": 1})
+            count = len(store.records())
+            with pytest.raises(StoreUntrusted):
+                store.append("note", {"n": 2})
+            with pytest.raises(StoreUntrusted):
+                store.add_operator("c1", "Dr Clin", "clinician", "1234", now=T0)
+            assert len(store.records()) == count == 1
+            result = store.verify()
+            assert not result.ok and result.first_broken == 1
+    finally:
+        pg_admin(f"DROP SCHEMA {schema} CASCADE")
