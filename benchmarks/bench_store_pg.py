@@ -1,11 +1,17 @@
 """The audit store on PostgreSQL beside SQLite.
 
 Rows: governed `Pen.set_depth` (governor, durable commit of its decision, SET_DEPTH over a
-kernel pty, ACK) with the store on SQLite and on a local PostgreSQL over its unix socket
-(target <= 5 ms median); baseline, same run and same pen kind: the bare link round trip. And
-the append rate of 4 workstations (processes) writing to one PostgreSQL store at once,
-against one workstation alone: the chain_head lock serialises them, so 4 writers share one
-commit stream.
+kernel pty, ACK and its record) with the store on SQLite and on a local PostgreSQL over its
+unix socket (target <= 5 ms median); baseline, same run and same pen kind: the bare link
+round trip. A set_depth costs two commits in series: its decision's, before the command, and
+its ACK's, which the Pen gives a few milliseconds (`LOWERING_RECORD_WAIT_S`); so one durable
+append on PostgreSQL is timed too, against one round trip on the same connection (the append
+is one statement: its cost beyond the round trip is the commit). And the append rate of 4
+workstations (processes) writing to one PostgreSQL store at once, against one workstation
+alone: the chain_head lock serialises them, so 4 writers share one commit stream.
+
+The load average at the start is in the notes: on a machine shared with other work every
+figure here grows with it (a commit waits for the disk and for the server's process to run).
 
 The PostgreSQL cluster is a throwaway one with fsync on, under /var/tmp (on disk; a tmpfs
 would make the commit free and flatter the figure); the SQLite file is under the user's cache
@@ -17,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import multiprocessing as mp
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -71,6 +78,25 @@ def _governed(db: str) -> tuple[float, float]:
     )
 
 
+def _append_vs_round_trip(url: str) -> tuple[float, float]:
+    """(median durable append, median SELECT 1 on the same connection), µs, interleaved."""
+    from driver.audit import AuditStore
+
+    appends: list[list[float]] = []
+    trips: list[list[float]] = []
+    with AuditStore(url) as store:
+        raw = store._backend._raw  # type: ignore[attr-defined]  # the store's own connection
+        count = itertools.count()
+        _timed(lambda: store.append("bench", {"n": next(count)}), 10)
+        for _ in range(ROUNDS):
+            appends.append(_timed(lambda: store.append("bench", {"n": next(count)}), PER_ROUND))
+            trips.append(_timed(lambda: raw.execute("SELECT 1").fetchone(), PER_ROUND))
+    return (
+        min(percentile(r, 50) for r in appends) * 1e6,
+        min(percentile(r, 50) for r in trips) * 1e6,
+    )
+
+
 def _writer(url: str, start: float, seconds: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
     from driver.audit import AuditStore
 
@@ -102,6 +128,7 @@ def run() -> list[Row]:
     from driver.audit import AuditStore
     from driver.audit.pgserver import PgCluster
 
+    load = "load " + " ".join(f"{v:.1f}" for v in os.getloadavg())
     cache = Path(platformdirs.user_cache_dir("needlepen"))
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache, prefix="bench-") as tmp:
@@ -109,7 +136,7 @@ def run() -> list[Row]:
     rows = [
         Row(BENCH, "set_depth with durable commit on SQLite, median", sqlite_gov, "µs",
             "Link.request(SET_DEPTH), same pen", sqlite_bare, better="lower",
-            note=f"{ROUNDS * PER_ROUND} calls, WAL synchronous=FULL"),
+            note=f"{ROUNDS * PER_ROUND} calls, WAL synchronous=FULL, {load}"),
     ]  # fmt: skip
     cluster = PgCluster(durable=True, parent="/var/tmp" if Path("/var/tmp").is_dir() else None)
     try:
@@ -121,6 +148,7 @@ def run() -> list[Row]:
     try:
         AuditStore(url).close()  # the schema, before the pen and the writers
         pg_gov, pg_bare = _governed(url)
+        append, trip = _append_vs_round_trip(url)
         one = _append_rate(url, 1)
         many = _append_rate(url, WRITERS)
     finally:
@@ -129,7 +157,10 @@ def run() -> list[Row]:
         *rows,
         Row(BENCH, "set_depth with durable commit on PostgreSQL, median", pg_gov, "µs",
             "Link.request(SET_DEPTH), same pen", pg_bare, better="lower", target_value=5000,
-            note="local unix socket, fsync on"),
+            note=f"local unix socket, fsync on, {load}"),
+        Row(BENCH, "one durable append on PostgreSQL, median", append, "µs",
+            "SELECT 1, same connection", trip, better="lower",
+            note="one statement: the round trip and the commit"),
         Row(BENCH, f"appends/s, {WRITERS} workstations at once on PostgreSQL", many,
             "records/s", "one workstation alone", one, better="higher",
             note="separate processes, one chain (chain_head lock)"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,6 +89,15 @@ class Backend:
         """Insert one record (LOG_COLS order) and note the chain's new end."""
         conn.execute(f"INSERT INTO log ({LOG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
         self.after_append(conn, int(values[0]), str(values[6]))  # type: ignore[call-overload]
+
+    def append_chained(
+        self, records: Sequence[tuple[int, int | None, str, str]]
+    ) -> list[tuple[int, str, str]] | None:
+        """Append records (ts_us, session_id, kind, data text) in one durable transaction of
+        their own, chained by the database, faster than the general path; (id, prev_hash,
+        hash) of each. None: not done, nothing written (no such way here, or a record names
+        a session the store does not hold): the caller takes the general path."""
+        return None
 
     def after_import(self, conn: Conn) -> None:
         """Move id generators past rows inserted with their ids (an import)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,13 +19,17 @@ from driver.audit.values import (
     Record,
     VerifyResult,
 )
-from driver.errors import StoreError
+from driver.errors import StoreError, StoreUntrusted
 
 #: the environment variable naming the audit store when no --db or db= is given
 DB_ENV = "NEEDLEPEN_DB"
 
 _LOG_COLS = LOG_COLS
 
+
+def _is_id(value: object) -> bool:
+    """A session number as the database holds it (a bool or a float is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 def open_backend(
@@ -72,6 +76,9 @@ class StoreBase:
         self._scrypt_n = scrypt_n
         self._lock = threading.RLock()
         self._closed = False
+        #: set when the database chained a record differently from `record_hash`: that
+        #: record is committed, so nothing more is written (a retry would only add copies)
+        self._chain_broken: VerifyResult | None = None
         self._backend = open_backend(path, create=create, read_only=read_only)
         self.path: str = self._backend.location
         self.read_only = self._backend.read_only
@@ -117,6 +124,14 @@ class StoreBase:
         if self._closed:
             raise StoreError("The audit store is closed.")
 
+    def _refuse_read_only(self) -> None:
+        if self._chain_broken is not None:
+            raise StoreUntrusted(str(self._chain_broken.problem), self._chain_broken)
+        if self.read_only:
+            raise StoreError(
+                f"The audit store {self._where} was opened read-only; nothing can be written."
+            )
+
     def _failed(self, exc: BaseException, doing: str) -> StoreError:
         """The StoreError for a database error (unreachable: the backend's own kind)."""
         if self._backend.unreachable(exc):
@@ -132,10 +147,7 @@ class StoreBase:
         """One durable transaction holding the store's write lock (other writers wait)."""
         with self._lock:
             self._check_open()
-            if self.read_only:
-                raise StoreError(
-                    f"The audit store {self._where} was opened read-only; nothing can be written."
-                )
+            self._refuse_read_only()
             conn = self._backend.begin_write()
             try:
                 yield conn
@@ -203,8 +215,34 @@ class StoreBase:
         data: Mapping[str, object],
         session_id: int | None = None,
         now: float | None = None,
+        *,
+        before: Sequence[tuple[str, Mapping[str, object], int | None]] = (),
     ) -> Record:
-        """Append one event and commit it durably before returning."""
+        """Append one event and commit it durably before returning; its record.
+
+        before: events (kind, data, session id) to append first, in order, in the same
+        transaction: one commit for all, and either all are written or none. The Pen's
+        group commit: the records its audit writer still holds go in with the decision that
+        must be durable before its command is sent, so the chain keeps the order of events
+        and the command waits for one commit, not two."""
+        items = [*before, (kind, data, session_id)]
+        prepared = [(self._event_kind(k), canonical_json(d), sid) for k, d, sid in items]
+        ts_us = _ts_us(now)
+        with self._lock:
+            self._check_open()
+            self._refuse_read_only()
+            if all(sid is None or _is_id(sid) for _, _, sid in prepared):
+                chained = self._append_chained(prepared, ts_us)
+                if chained is not None:
+                    return chained[-1]
+            with self._write() as conn:
+                for kind, text, sid in prepared:
+                    if sid is not None:
+                        self._session_row(conn, sid)
+                    record = self._append(conn, kind, text, sid, ts_us)
+                return record
+
+    def _event_kind(self, kind: object) -> str:
         if not isinstance(kind, str) or not _KIND_RE.fullmatch(kind):
             raise StoreError(
                 f"{_show(kind)} is not a record kind: a short word of letters, digits and _."
@@ -214,12 +252,34 @@ class StoreBase:
                 f"Records of kind '{kind}' are written by the audit store itself; "
                 "use its own method."
             )
-        text = canonical_json(data)
-        ts_us = _ts_us(now)
-        with self._write() as conn:
-            if session_id is not None:
-                self._session_row(conn, session_id)
-            return self._append(conn, kind, text, session_id, ts_us)
+        return kind
+
+    def _append_chained(
+        self, prepared: list[tuple[str, str, int | None]], ts_us: int
+    ) -> list[Record] | None:
+        """The backend's own one-transaction append (PostgreSQL: chained by the server in
+        one round trip), or None for the general path. Every hash the database computed is
+        checked against `record_hash`: the chain has one definition."""
+        try:
+            done = self._backend.append_chained(
+                [(ts_us, sid, kind, text) for kind, text, sid in prepared]
+            )
+        except self._errors as exc:
+            raise self._failed(exc, "written") from exc
+        if done is None:
+            return None
+        out: list[Record] = []
+        for (kind, text, sid), (rid, prev_hash, digest) in zip(prepared, done, strict=True):
+            linked = not out or (prev_hash == out[-1].hash and rid == out[-1].id + 1)
+            if not linked or digest != record_hash(prev_hash, rid, ts_us, sid, kind, text):
+                sentence = (
+                    f"The database chained record {rid} differently from needlepen's own rule, "
+                    "so nothing more is written; run 'needlepen log verify' and report this."
+                )
+                self._chain_broken = VerifyResult(False, 0, rid, sentence)
+                raise StoreUntrusted(sentence, self._chain_broken)
+            out.append(Record(rid, ts_us / 1e6, sid, kind, json.loads(text), prev_hash, digest))
+        return out
 
     def _record(self, row: Row) -> Record:
         rid, ts_us, sid, kind, text, prev_hash, digest = row

@@ -36,7 +36,7 @@ class ExportMixin(StoreBase):
                     sql + " WHERE session_id = ? ORDER BY id", (session_id,)
                 ).fetchall()
         except self._errors as exc:
-            raise StoreError(f"The audit store could not be read ({exc}).") from exc
+            raise self._failed(exc, "read") from exc
         if fmt == "csv":
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(

@@ -1,7 +1,8 @@
 """The audit store on a PostgreSQL server (psycopg 3), for a clinic's several workstations.
 
 Concurrency: one chain per store with a serialised append. Every write transaction starts by
-locking the chain's end (`SELECT ... FROM chain_head FOR UPDATE`), so write transactions on
+locking the chain's end (`SELECT ... FROM chain_head FOR UPDATE`; a plain append is one
+statement that takes the same lock first, `_APPEND_SQL`), so write transactions on
 all workstations run one after another, exactly as SQLite's BEGIN IMMEDIATE makes them on one
 machine: the facts a rule reads (the 28-day interval, a cartridge seen in another room, an
 operator's lock or disabled flag) and the record that acts on them are one atomic step, and
@@ -22,7 +23,7 @@ from the URL, which would show in process lists and shell history.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, ClassVar
 
@@ -40,6 +41,26 @@ except ImportError:  # pragma: no cover - the error names what to install
 
 #: the advisory lock that serialises two `db init` runs on one database
 _INIT_LOCK = 0x4E50454E
+
+#: One record appended by one statement, in one round trip. `h` locks the chain's end (the
+#: same row lock as every write transaction, so appends from all workstations stay in one
+#: order); the record takes the next id, its prev_hash is the locked end's hash, and its hash
+#: is `record_hash` (driver/audit/canon.py) computed by the server over exactly the same text:
+#: prev_hash, id, ts_us, session id ('' for none), kind and data, joined by newlines, all
+#: ASCII. The chain's end then moves to the new record. The store checks every returned hash
+#: against `record_hash` (and tests check the two agree on any record), so the chain has one
+#: definition. Parameters: ts_us, session_id, kind, data.
+_APPEND_SQL = """WITH p AS (SELECT ?::bigint AS ts_us, ?::bigint AS sid, ?::text AS kind,
+        ?::text AS data),
+    h AS (SELECT last_id + 1 AS id, hash AS prev FROM chain_head WHERE id = 1 FOR UPDATE),
+    r AS (INSERT INTO log (id, ts_us, session_id, kind, data, prev_hash, hash)
+        SELECT h.id, p.ts_us, p.sid, p.kind, p.data, h.prev,
+            encode(sha256(convert_to(concat_ws(chr(10), h.prev, h.id::text, p.ts_us::text,
+                coalesce(p.sid::text, ''), p.kind, p.data), 'UTF8')), 'hex')
+        FROM p, h
+        RETURNING id, prev_hash, hash)
+UPDATE chain_head SET last_id = r.id, hash = r.hash FROM r WHERE chain_head.id = 1
+RETURNING r.id, r.prev_hash, r.hash"""
 
 
 class StoreUnreachable(StoreError):
@@ -334,6 +355,35 @@ class PostgresBackend(Backend):
             values,
         )
         self._tail = (int(values[0]), str(values[6]))  # type: ignore[call-overload]
+
+    def append_chained(
+        self, records: Sequence[tuple[int, int | None, str, str]]
+    ) -> list[tuple[int, str, str]] | None:
+        """Append records (ts_us, session_id, kind, data text) in one transaction, chained
+        by the server (`_APPEND_SQL`): one statement, one round trip and one commit for one
+        record; several go in one pipeline (BEGIN, a statement each, COMMIT: one round trip,
+        one commit). Returns (id, prev_hash, hash) of each; None when a record names a
+        session the store does not hold (nothing is written; the general path says which)."""
+        conn = self.connection()
+        raw = conn.raw
+        try:
+            if len(records) == 1:
+                rows = [conn.execute(_APPEND_SQL, records[0]).fetchone()]
+            else:
+                with raw.pipeline():
+                    raw.execute("BEGIN")
+                    cursors = [conn.execute(_APPEND_SQL, values) for values in records]
+                    raw.execute("COMMIT")
+                rows = [cursor.fetchone() for cursor in cursors]
+        except psycopg.errors.ForeignKeyViolation:
+            self.rollback()
+            return None
+        except psycopg.Error:
+            self.rollback()
+            raise
+        if any(row is None for row in rows):  # no chain_head row: the general path says so
+            return None
+        return [(int(row[0]), str(row[1]), str(row[2])) for row in rows]
 
     def json_text(self, key: str) -> str:
         return f"(data::jsonb ->> '{key}')"

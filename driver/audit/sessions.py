@@ -212,7 +212,7 @@ class SessionsMixin(StoreBase):
                     self._conn, normalise_client(client_ref), str(zone), now_us, exclude_session
                 )
             except self._errors as exc:
-                raise StoreError(f"The audit store could not be read ({exc}).") from exc
+                raise self._failed(exc, "read") from exc
 
     def _days_ago(
         self,

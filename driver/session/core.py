@@ -291,10 +291,18 @@ class PenCore:
 
     def _log_first(self, kind: str, data: dict[str, Any]) -> None:
         """Commit a record before a risk-raising command: after every record handed over
-        earlier, and raising StoreError (nothing is then sent) when it cannot be written."""
-        self._flush_first()
+        earlier, and raising StoreError (nothing is then sent) when it cannot be written.
+
+        A group commit: the records still waiting to be written (the audit writer's, or
+        those kept in virtual-clock mode) go in the same transaction, before this one, so
+        the command waits for one commit however many records were waiting."""
+        sid = self.session_id if self.session_id >= 0 else None
         try:
-            self._log(kind, data)
+            if self._audit is not None:
+                self._audit.write_after(kind, data, sid, RAISING_FLUSH_S)
+            else:
+                self.store.append(kind, data, session_id=sid, before=self._unwritten)
+                self._unwritten.clear()
         except StoreError as exc:
             raise StoreError(f"Nothing was sent: {str(exc).rstrip('.')}.") from exc
 

@@ -59,3 +59,22 @@ def test_an_unreachable_server_refuses_deeper_and_still_stops(own_server: PgClus
     finally:
         pen.close()
         store.close()
+
+
+def test_a_read_on_a_lost_connection_says_the_server_cannot_be_reached(
+    own_server: PgCluster,
+) -> None:
+    """The interval read of a deeper depth can be the first to find the server gone: it says
+    so as StoreUnreachable, in one sentence, and the store reconnects once it is back."""
+    store = AuditStore(own_server.url, scrypt_n=2**8)
+    try:
+        store.append("note", {"before": "the outage"})
+        own_server.pause()
+        with pytest.raises(StoreUnreachable, match="cannot be reached") as caught:
+            store.last_treatment_days_ago("P-1", "cheeks")
+        assert "\n" not in str(caught.value)
+        own_server.resume()
+        assert store.last_treatment_days_ago("P-1", "cheeks") is None
+        assert store.verify().ok
+    finally:
+        store.close()
