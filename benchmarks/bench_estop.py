@@ -20,11 +20,15 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from driver.testing.sim import SimProcess
 
 from .common import Row
 from .ptys import STAMPER, PtyPeer, percentile
+
+if TYPE_CHECKING:
+    from driver import Pen
 
 BENCH = "estop"
 RUNS = 200
@@ -45,6 +49,14 @@ def _one_way_floor(n: int) -> list[float]:
         return samples
     finally:
         peer.close()
+
+
+def _confirmed(pen: Pen, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while pen.estop_pending:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the pen did not confirm the e-stop within 5 s")
+        time.sleep(0.002)
 
 
 def run() -> list[Row]:
@@ -68,6 +80,7 @@ def run() -> list[Row]:
                 ours.append(rec["t"] - called)
                 events.append((called, rec["pen_ms"]))
                 offsets.append(rec["t"] - rec["pen_ms"] / 1000)
+                _confirmed(pen)  # estop() never waits; a release needs the pen's confirmation
                 pen.reset("estop")
                 done = sim.next_record("RESET")  # the log is now past this e-stop's records
                 offsets.append(done["t"] - done["pen_ms"] / 1000)
