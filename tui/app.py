@@ -134,10 +134,12 @@ class NeedlepenApp(SessionSteps):
         self.advance()
 
     def _after_first_screen(self) -> None:
-        """Once the first screen is drawn: import the later steps' modules (the treatment
-        screen's plots and log cost a tenth of a second), then, in the real program, keep
-        what start-up built out of the collector's full scans, whose pauses hold the GIL and
-        could delay the driver's heartbeat."""
+        """Once the first screen is drawn: load the built-in policy (pydantic: a quarter of a
+        second the first screen need not wait for) and import the later steps' modules (the
+        treatment screen's plots and log cost a tenth of a second), then, in the real program,
+        keep what start-up built out of the collector's full scans, whose pauses hold the GIL
+        and could delay the driver's heartbeat."""
+        _ = self.workstation.policy
         from .screens import client, operator, screening, treatment  # noqa: F401
 
         if self.handle_signals:

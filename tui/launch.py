@@ -6,14 +6,19 @@ The needle is stopped and the session closed on any exit (tui/app.py says how).
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from textual.driver import Driver
 
+import driver.session as session
 from driver.errors import NotAllowed
-from driver.session import DEFAULT_TELEMETRY_HZ, Policy, Workstation, load_policy
+from driver.session import DEFAULT_TELEMETRY_HZ, Workstation
 from driver.vocabulary import PROFESSIONAL_ROLES, ROLE_NAMES, ZONE_NAMES
 
 from .flow import client_ref_problem
+
+if TYPE_CHECKING:
+    from driver.session import Policy
 
 __all__ = ["check_flags", "client_ref_problem", "run", "terminal_driver"]
 
@@ -67,8 +72,18 @@ def terminal_driver() -> type[Driver] | None:
 
 def run(args: argparse.Namespace) -> int:
     """`needlepen tui`: run the app; the needle is stopped and the session closed on any exit."""
-    policy = load_policy(getattr(args, "policy", None))
-    check_flags(args, policy)
+    policy_file = getattr(args, "policy", None)
+    flags = ("role", "operator", "zone", "client", "telemetry")
+    # A policy file, or flags to check against the policy, are read now: a bad one is one
+    # sentence before the screen opens. Without them the built-in policy is loaded once the
+    # first screen is drawn (start-up, issue 12).
+    policy = (
+        session.load_policy(policy_file)
+        if policy_file or any(getattr(args, k, None) for k in flags)
+        else None
+    )
+    if policy is not None:
+        check_flags(args, policy)
     port = getattr(args, "port", None)
     prefilled = any(getattr(args, k, None) for k in ("role", "operator", "zone", "client"))
     if port is None and prefilled:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 
 from driver.errors import CannotContinue
-from driver.session import Login, Pen, Policy, Verdict, Workstation, screening_required
+from driver.session import Login, Pen, Verdict, Workstation, screening_required
 from driver.vocabulary import HOME_CLIENT, HOME_ROLE, PROFESSIONAL_ROLES
 from protocol import DeviceClass
 
@@ -23,6 +23,9 @@ from .commands import CommandRunner, Job
 from .flow import Flow, PenState, Step, effective_role, next_step
 from .model import PenModel
 from .screens.base import StepScreen
+
+if TYPE_CHECKING:
+    from driver.session import Policy
 
 
 class SessionSteps(App[int]):

@@ -12,7 +12,6 @@ from ..exit_hooks import install_exit_hooks
 from ..safety import Decision, Governor, Outcome
 from ..safety.aftercare import Delivered, delivered_instructions
 from ..safety.concerns import guidance_for
-from ..safety.policy import Policy, load_policy
 from ..safety.screening import (
     CHECKLIST,
     Contraindication,
@@ -46,12 +45,16 @@ from .workstation import Workstation
 if TYPE_CHECKING:
     from ..records.client import ClientRecord, Timing
     from ..records.courses import Course
+    from ..safety.policy import Policy, load_policy
 
-#: typed values of driver.records, imported when first asked for (start-up stays short)
+#: typed values of driver.records and the policy (pydantic), imported when first asked for, so
+#: that the TUI draws its first screen before they are loaded (start-up stays short)
 _RECORDS = {
     "ClientRecord": "driver.records.client",
     "Timing": "driver.records.client",
     "Course": "driver.records.courses",
+    "Policy": "driver.safety.policy",
+    "load_policy": "driver.safety.policy",
 }
 
 

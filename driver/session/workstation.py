@@ -17,13 +17,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from ..audit import AuditStore, Operator, Record
-from ..safety.policy import Policy, load_policy
+from ..safety import policy as policies
 from .core import DEFAULT_TELEMETRY_HZ
 from .pen import Pen
 
 if TYPE_CHECKING:
     from ..records.client import ClientRecord
     from ..records.courses import Course
+    from ..safety.policy import Policy
 
 # driver.records is imported where it is used: the TUI's first screen need not wait for it.
 
@@ -37,8 +38,16 @@ class Workstation:
         self, store: AuditStore, policy: Policy | None = None, *, owns_store: bool = False
     ) -> None:
         self._store = store
-        self.policy = policy if policy is not None else load_policy(None)
+        self._policy = policy
         self._owns_store = owns_store
+
+    @property
+    def policy(self) -> Policy:
+        """The policy; the built-in one is loaded (pydantic and all) when first asked for, so
+        a UI can draw its first screen before (see tui/app.py's warm-up after it)."""
+        if self._policy is None:
+            self._policy = policies.default_policy()
+        return self._policy
 
     @classmethod
     def open(
@@ -47,8 +56,9 @@ class Workstation:
         policy: Policy | str | os.PathLike[str] | None = None,
     ) -> Workstation:
         """Open the audit store `db` (a path, a PostgreSQL URL, or None: the user data
-        directory's) under `policy` (a Policy, a TOML file, or None: the built-in one)."""
-        pol = policy if isinstance(policy, Policy) else load_policy(policy)
+        directory's) under `policy` (a Policy, a TOML file: read and checked now, or None: the
+        built-in one, loaded when first needed)."""
+        pol = policies.load_policy(policy) if isinstance(policy, str | os.PathLike) else policy
         return cls(AuditStore(db), pol, owns_store=True)
 
     def close(self) -> None:

@@ -5,16 +5,19 @@ from the app. Screens are given their host when they are made; none imports tui/
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.screen import Screen
 
-from driver.session import Pen, Policy, Workstation
+from driver.session import Pen, Workstation
 
 from ..commands import Job
 from ..flow import Flow
 from ..model import PenModel, Snapshot
 from ..widgets.topbar import TopBar
+
+if TYPE_CHECKING:
+    from driver.session import Policy
 
 
 class StepHost(Protocol):
