@@ -86,6 +86,11 @@ class NeedlepenApp(SessionSteps):
         Binding("question_mark", "help", "Help", show=False, id="help_q"),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="quit"),
         Binding("ctrl+c", "quit", "Quit", priority=True, show=False, id="quit_c"),
+        # Tab moves the focus before the keys after it are handled: as an ordinary binding it
+        # bubbled up from the field after those keys had reached it, so "Tab 2468" in one
+        # write (a paste, a batching SSH link) put a PIN into the operator ID field in clear.
+        Binding("tab", "focus_next", show=False, priority=True, id="focus_next"),
+        Binding("shift+tab", "focus_previous", show=False, priority=True, id="focus_previous"),
     ]
 
     def __init__(

@@ -314,3 +314,32 @@ def test_a_terminal_that_disappears_without_sighup_stops_the_needle_and_ends_the
         assert kinds.index("estop", started) < kinds.index("session_end", started)
         ends = [d for k, d in recs if k == "session_end"]
         assert ends[-1].get("reason") == "the terminal closed", ends
+
+
+def test_a_pin_typed_in_the_same_write_as_tab_goes_to_the_pin_field(tmp_path):
+    """Tab, then the PIN and Enter in ONE write (a paste, an SSH link that batches keys): the
+    focus moves before the digits are handled. Before the fix the digits joined the operator ID
+    in clear on screen, and the audit log kept "c11234" for ever as an unknown operator."""
+    from driver.audit import AuditStore
+    from tui.testing import TuiPty
+
+    db = tmp_path / "audit.db"
+    store = AuditStore(db)
+    store.add_operator("c1", "Dr Clin", "clinician", "1234")
+    store.close()
+    with TuiPty("--port", "sim://?seed=78", "--role", "clinician", "--db", db) as tui:
+        tui.wait_for_text("Operator ID")
+        time.sleep(0.5)
+        tui.keys("c1")
+        tui.wait_for_text("Dr Clin")
+        tui.keys("\t1234\r")
+        tui.wait_until(
+            lambda: any(k == "operator_login" or k == "login" for k, _ in records(db))
+            or any(k == "login_failed" for k, _ in records(db)),
+            "the login's record",
+        )
+        time.sleep(0.3)
+        recs = records(db)
+        assert not any(k == "login_failed" for k, _ in recs), recs[-5:]
+        assert all("1234" not in json.dumps(d) for _, d in recs)
+        assert "c11234" not in tui.text()
