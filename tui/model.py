@@ -291,8 +291,8 @@ class PenModel:
         """Add the latest actual depth (mm) and rate (Hz) to the plots' history."""
         with self._lock:
             st = self._status
-            if st is None or self._frozen is not None:
-                return
+            if st is None or self._frozen is not None or self._link_lost or self._rebooted:
+                return  # no reading, or only the last one before the link was lost
             self._depth.append(st.depth_actual_um / 1000)
             self._rate.append(float(st.rate_actual_hz))
 

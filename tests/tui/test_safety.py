@@ -190,6 +190,13 @@ async def test_lost_link_banner_and_commands_refused_in_one_sentence(store):
         await pilot.press("plus")
         await settle(pilot)
         assert "The link to the pen is lost" in log_text(app).splitlines()[-1]
+        # the readings panel shows no last-known values as if live (a new user saw RUNNING,
+        # 100 Hz and 250 mA ten seconds after the link was lost and the pen had stopped)
+        from textual.widgets import Static
+
+        readings = str(app.screen.query_one("#readings", Static).render())
+        assert "UNKNOWN" in readings and "the link is lost" in readings, readings
+        assert "RUNNING" not in readings and "mA" not in readings, readings
 
 
 @pytest.mark.anyio

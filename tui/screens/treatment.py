@@ -71,7 +71,7 @@ class TreatmentScreen(DepthRateControls):
         self._latest_depth_job = 0
         self._latest_rate_job = 0
         self._start_job = 0
-        self._last_count = -1
+        self._last_count: tuple[int, bool] = (-1, False)
         self._over_shown = ""
         self._shown_state: State | None = None
         #: the reason given for a zone sooner than the interval (asked once per zone)
@@ -177,8 +177,11 @@ class TreatmentScreen(DepthRateControls):
         log = self.query_one(EventLog)
         if snap.last_log_seq != log.last_seq:
             log.add(self.host.model.log_since(log.last_seq))
-        if snap.status_count != self._last_count or self.host.model is None:
-            self._last_count = snap.status_count
+        # redrawn on each STATUS, and once when the link is lost or the pen reboots (then the
+        # panel says the readings are unknown instead of showing the last ones as live)
+        seen = (snap.status_count, bool(snap.link_lost or snap.rebooted))
+        if seen != self._last_count or self.host.model is None:
+            self._last_count = seen
             self.query_one(Telemetry).show(snap, self.zone, self.step_um)
             self._run_button(snap.state)
 

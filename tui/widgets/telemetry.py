@@ -24,6 +24,13 @@ def telemetry_text(snap: Snapshot, zone: str | None, step_um: int | None = None)
     """The readings as plain styled lines (cheap to redraw 20 times a second)."""
     st = snap.status
     out = Text()
+    gone = snap.link_lost or snap.rebooted
+    if gone:
+        # the last STATUS is history, not the pen's present state: never show it as live
+        _row(out, "State", Text(" UNKNOWN ", style="bold reverse red"))
+        why = "the link is lost" if snap.link_lost else "the pen rebooted"
+        _row(out, "", Text(f"no live readings: {why}", style="dim"))
+        return out
     if st is None:
         _row(out, "State", Text("waiting for the pen…", style="dim"))
         return out
