@@ -165,7 +165,11 @@ def session_delivery(records: Iterable[Record]) -> dict[str, ZoneDelivery]:
     """
     zone: str | None = None
     running = False
-    prev_stamps: int | None = None  # the pen's counter at this run's last progress record
+    # the pen's stamp counter where this run's count last stood: at its start (`pen_state` to
+    # RUNNING carries it), then at each `progress` record; a run's end (`pen_state` from
+    # RUNNING carries the counter) adds what came after the last one, so a run shorter than
+    # the progress period still counts its stamps
+    counter: int | None = None
     pending: dict[int, int] = {}  # seq of an unacknowledged depth command -> depth in µm
     out: dict[str, _Zone] = {}
 
@@ -181,28 +185,29 @@ def session_delivery(records: Iterable[Record]) -> dict[str, ZoneDelivery]:
     for r in records:
         d = r.data
         if r.kind == "zone" and isinstance(d.get("zone"), str):
-            zone, running, prev_stamps = str(d["zone"]), False, None
+            zone, running, counter = str(d["zone"]), False, None
         elif r.kind == "pen_state":
-            running = d.get("state") == "RUNNING"
-            if running:
+            stamps = _count(d.get("stamps"))
+            if d.get("state") == "RUNNING":
+                running, counter = True, stamps
                 note(r.ts, _um(d.get("depth_set_um")))
             else:
-                prev_stamps = None
+                _add_stamps(out, zone, counter, stamps)
+                running, counter = False, None
         elif (
             r.kind == "estop"
             or (r.kind == "pen_event" and d.get("code") in _STOPPING_EVENTS)
             or (r.kind == "command" and d.get("type") in ("STOP", "ESTOP"))
         ):
-            running, prev_stamps = False, None
+            running = False  # the count goes on to the pen_state that says the needle stopped
         elif r.kind == "progress":
             running = True
             note(r.ts, _um(d.get("depth_set_um")))
             note(r.ts, _um(d.get("depth_actual_um")), actual=True)
-            stamps = d.get("stamps")
-            if isinstance(stamps, int) and not isinstance(stamps, bool) and zone in out:
-                if prev_stamps is not None and stamps >= prev_stamps:
-                    out[zone].stamps += stamps - prev_stamps
-                prev_stamps = stamps
+            stamps = _count(d.get("stamps"))
+            if stamps is not None and zone in out:
+                _add_stamps(out, zone, counter, stamps)
+                counter = stamps
         elif r.kind == "decision" and d.get("what") == "depth":
             command = d.get("command")
             if isinstance(command, dict) and isinstance(command.get("seq"), int):
@@ -220,6 +225,19 @@ def session_delivery(records: Iterable[Record]) -> dict[str, ZoneDelivery]:
         )
         for name, z in out.items()
     }
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _add_stamps(
+    out: dict[str, _Zone], zone: str | None, since: int | None, now: int | None
+) -> None:
+    """Add the stamps from counter `since` to `now` to `zone` (nothing if either is unknown or
+    the counter went back: a reboot)."""
+    if zone in out and since is not None and now is not None and now >= since:
+        out[zone].stamps += now - since
 
 
 # --- deriving courses from the chain -------------------------------------------------------------

@@ -77,6 +77,8 @@ class ReaderCallbacks(RunControl):
                         "from": previous.state.name,
                         "faults": int(msg.faults),
                         "depth_set_um": msg.depth_set_um,
+                        # the pen's stamp counter: a run's stamps are counted to its end
+                        "stamps": msg.stamps,
                     },
                 )
                 if msg.state != State.RUNNING:

@@ -418,3 +418,37 @@ def test_bad_notes_are_one_sentence_and_record_nothing(store: AuditStore, call: 
         call(store, sid)
     assert str(info.value).endswith(".") and "\n" not in str(info.value)
     assert len(store.records()) == before
+
+
+def test_a_run_shorter_than_the_progress_period_counts_its_stamps(store: AuditStore) -> None:
+    """A 4 s run leaves no `progress` record (they come every 5 s): the stamps still count,
+    from the pen's counter at the run's start and end (a new user's report said 'at least 0'
+    for 399 stamps; a 2,852-stamp session said 2,507). A STOP command in between does not
+    lose the run's last stamps, and a reboot (the counter going back) adds nothing."""
+
+    sid = _session(store, "P-0043", T0)
+
+    def state(to: str, frm: str, stamps: int, ts: float) -> None:
+        store.append(
+            "pen_state",
+            {"state": to, "from": frm, "faults": 0, "depth_set_um": 500, "stamps": stamps},
+            session_id=sid,
+            now=ts,
+        )
+
+    store.append("zone", {"zone": "cheeks", "from": None}, session_id=sid, now=T0)
+    state("RUNNING", "IDLE", 0, T0 + 1)
+    store.append("command", {"type": "STOP", "seq": 9}, session_id=sid, now=T0 + 4.9)
+    state("IDLE", "RUNNING", 399, T0 + 5)
+    state("RUNNING", "IDLE", 399, T0 + 6)  # a second run, with a progress record
+    store.append(
+        "progress",
+        {"zone": "cheeks", "stamps": 899, "depth_actual_um": 490, "depth_set_um": 500},
+        session_id=sid,
+        now=T0 + 11,
+    )
+    state("ESTOP", "RUNNING", 1000, T0 + 12)
+    state("RUNNING", "IDLE", 5, T0 + 20)  # after a reboot: the counter starts again
+    state("IDLE", "RUNNING", 3, T0 + 21)  # went back: nothing added
+    delivered = session_delivery(store.records(sid))
+    assert delivered["cheeks"].stamps == 399 + 601
