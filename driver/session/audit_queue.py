@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..audit import AuditStore
@@ -30,6 +30,9 @@ class AuditQueue:
     """
 
     RETRY_S = 0.2
+    #: a record written this much later than it was handed over (the store was out) carries
+    #: `observed_at`, the time (UNIX seconds) it was handed over: its row's time is the write's
+    LATE_S = 1.0
     #: at most this many records per transaction of the writer thread (after an outage the
     #: backlog goes in short transactions, so other workstations' writes are not held up)
     BATCH = 100
@@ -43,7 +46,10 @@ class AuditQueue:
         self._store = store
         self._on_trouble = on_trouble
         self._on_recovered = on_recovered
-        self._items: collections.deque[tuple[str, dict[str, Any], int | None]] = collections.deque()
+        #: (kind, data, session id, when it was handed over)
+        self._items: collections.deque[tuple[str, dict[str, Any], int | None, float]] = (
+            collections.deque()
+        )
         self._cond = threading.Condition()
         self._busy = False
         #: risk-raising records waiting in `write_after`: the writer leaves the queue to them
@@ -55,7 +61,7 @@ class AuditQueue:
 
     def put(self, kind: str, data: dict[str, Any], session_id: int | None) -> None:
         with self._cond:
-            self._items.append((kind, data, session_id))
+            self._items.append((kind, data, session_id, time.time()))
             self._cond.notify_all()
 
     @property
@@ -77,7 +83,7 @@ class AuditQueue:
                     self._cond.wait()
                 if not self._items or self._busy:
                     return
-                batch = list(itertools.islice(self._items, self.BATCH))
+                batch = self._as_written(itertools.islice(self._items, self.BATCH))
                 self._busy = True
             try:
                 *earlier, last = batch
@@ -132,7 +138,7 @@ class AuditQueue:
             finally:
                 self._raisers -= 1
                 self._cond.notify_all()
-            batch = list(self._items)
+            batch = self._as_written(self._items)
             self._busy = True
         try:
             self._store.append(kind, data, session_id=session_id, before=batch)
@@ -162,4 +168,15 @@ class AuditQueue:
             self._cond.notify_all()
         self._thread.join(timeout=0.5)
         with self._cond:
-            return list(self._items)
+            return self._as_written(self._items)
+
+    def _as_written(
+        self, items: Iterable[tuple[str, dict[str, Any], int | None, float]]
+    ) -> list[tuple[str, dict[str, Any], int | None]]:
+        """The records as the store gets them: one handed over more than LATE_S ago says when
+        it happened (`observed_at`), since its row's time is that of the late write."""
+        now = time.time()
+        return [
+            (kind, {**data, "observed_at": round(at, 6)} if now - at > self.LATE_S else data, sid)
+            for kind, data, sid, at in items
+        ]
