@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from driver.audit import STORE_KINDS, AuditStore, Record, canonical_json, record_hash
 from driver.errors import StoreError
 from driver.session.audit_queue import AuditQueue
-from tests.audit.conftest import SCRYPT_N
+from driver.testing.stores import TEST_SCRYPT_N as SCRYPT_N
 
 Open = Callable[..., AuditStore]
 T0 = 1_800_000_000.0
@@ -461,7 +461,7 @@ def test_a_server_that_chains_differently_is_caught_and_nothing_more_is_written(
 
     from driver.audit.pgserver import with_schema
     from driver.errors import StoreUntrusted
-    from tests.audit.conftest import pg_admin, pg_url
+    from tests.pg import pg_admin, pg_url
 
     schema = f"s_{uuid.uuid4().hex[:12]}"
     pg_admin(f"CREATE SCHEMA {schema}")
