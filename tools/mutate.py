@@ -12,6 +12,8 @@ its diff. The table: module, mutants, killed, survived, timed out, equivalent.
     python -m tools.mutate                      # every group (make mutate)
     python -m tools.mutate --groups governor    # one group
     python -m tools.mutate --report             # the table of the last run, without running
+    python -m tools.mutate --retest             # after adding tests: run the last run's
+                                                # unexplained survivors again, with the new tests
 
 Exit status: 0 when no survivor is unexplained, 1 otherwise, 2 when mutmut is missing.
 """
@@ -71,6 +73,7 @@ GOVERNOR_TESTS = (
 )
 
 GROUPS: tuple[Group, ...] = (
+    # the governor: caps, floors, rounding, rates, the interval rule, override reasons
     Group(
         "governor",
         (
@@ -81,6 +84,27 @@ GROUPS: tuple[Group, ...] = (
             "driver/safety/governor.py",
         ),
         GOVERNOR_TESTS,
+    ),
+    # the host's cross-checks of the pen: its INFO at the handshake, its telemetry after
+    Group(
+        "pen-checks",
+        ("driver/session/checks.py", "driver/session/reader.py"),
+        (
+            "tests/driver/test_pen_interop.py",
+            "tests/driver/test_pen_handshake.py",
+            "tests/driver/test_pen_checks_edges.py",
+        ),
+    ),
+    # the simulated firmware's own checks: watchdog, latches, cartridges
+    Group(
+        "firmware",
+        ("simulator/watchdog.py", "simulator/latch.py", "simulator/cartridge.py"),
+        (
+            "tests/simulator/test_firmware_watchdog.py",
+            "tests/simulator/test_firmware_commands.py",
+            "tests/simulator/test_cartridges_per_boot.py",
+            "tests/simulator/test_firmware_edges.py",
+        ),
     ),
 )
 
@@ -133,6 +157,47 @@ def run_group(group: Group, workers: int) -> float:
     with log.open("w") as out:
         done = subprocess.run(
             [sys.executable, "-m", "tools.mutmut_run", "run", "--max-children", str(workers)],
+            cwd=where,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        tail = log.read_text("utf-8", errors="replace").splitlines()[-15:]
+        print("\n".join(tail))
+        raise SystemExit(f"needlepen mutate: mutmut failed on group {group.name}; see {log}.")
+    return time.monotonic() - started
+
+
+def retest_group(group: Group, workers: int, equivalents: dict[str, str]) -> float:
+    """Run the unexplained survivors of the group's last run again, with today's tests (and
+    mutmut collects which tests reach what for the tests that are new)."""
+    where = WORK / group.name
+    if not (where / "mutants").is_dir():
+        return run_group(group, workers)
+    shutil.copytree(ROOT / "tests", where / "tests", ignore=IGNORE, dirs_exist_ok=True)
+    shutil.copy2(EQUIVALENTS, where / "tools" / EQUIVALENTS.name)
+    names = [
+        name
+        for module in group.modules
+        for name, code in exit_codes(group, module).items()
+        if status_of(code) in ("survived", "no tests") and name not in equivalents
+    ]
+    if not names:
+        return 0.0
+    started = time.monotonic()
+    log = where / "mutmut-retest.log"
+    with log.open("w") as out:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tools.mutmut_run",
+                "run",
+                "--max-children",
+                str(workers),
+                *names,
+            ],
             cwd=where,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -252,6 +317,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--report", action="store_true", help="print the table of the last run without running"
     )
+    parser.add_argument(
+        "--retest",
+        action="store_true",
+        help="run the last run's unexplained survivors again with today's tests",
+    )
     parser.add_argument("--quiet", action="store_true", help="no diffs of survivors")
     args = parser.parse_args(argv)
     by_name = {g.name: g for g in GROUPS}
@@ -262,12 +332,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("mutmut", path=str(Path(sys.executable).parent)) is None:
         print(NO_MUTMUT)
         return 2
+    equivalents = load_equivalents()
     if not args.report:
         for group in groups:
             print(f"mutating {group.name}: {', '.join(group.modules)}", flush=True)
-            seconds = run_group(group, args.workers)
+            if args.retest:
+                seconds = retest_group(group, args.workers, equivalents)
+            else:
+                seconds = run_group(group, args.workers)
             print(f"  {group.name}: {seconds:.0f} s", flush=True)
-    equivalents = load_equivalents()
     rows, unexplained = tally(groups, equivalents)
     print()
     print_table(rows)

@@ -8,8 +8,9 @@ import dataclasses
 
 import pytest
 
-from driver.safety import DeviceLimits, Governor, Outcome, Request
+from driver.safety import Decision, DeviceLimits, Effect, Governor, Outcome, Request, Rule
 from driver.safety.policy import default_policy
+from driver.safety.reason import check_override_reason
 
 PRO = DeviceLimits()
 HOME_PEN = DeviceLimits.home()
@@ -29,8 +30,12 @@ def test_an_unknown_role_gets_no_cap_and_no_rate_range_on_any_pen(
     assert GOV.cap_for(role, "cheeks", device) is None
     assert GOV.cap_for(role, "cheeks", device, override=True) is None
     assert GOV.rate_range_for(role, device) is None
-    assert GOV.decide(Request(role=role, zone="cheeks", depth_mm=0.3, rate_hz=60, device=device)
-                      ).outcome is Outcome.REJECTED
+    assert (
+        GOV.decide(
+            Request(role=role, zone="cheeks", depth_mm=0.3, rate_hz=60, device=device)
+        ).outcome
+        is Outcome.REJECTED
+    )
 
 
 def test_a_pen_with_one_rate_inside_the_roles_range_offers_exactly_that_rate() -> None:
@@ -45,3 +50,160 @@ def test_a_pen_whose_rates_miss_the_roles_range_offers_no_rate() -> None:
     fast = dataclasses.replace(PRO, rate_min_hz=130, rate_max_hz=150)
     assert GOV.rate_range_for("home", fast) is None
     assert GOV.rate_range_for("clinician", fast) == (130, 150)
+
+
+# --- What the operator reads back: the asked depth as asked, the days as whole days -----------
+
+
+def _texts(depth: object, role: str = "clinician", **kw: object) -> str:
+    d = GOV.decide(Request(role=role, zone="cheeks", depth_mm=depth, rate_hz=60, device=PRO, **kw))  # type: ignore[arg-type]
+    return " ".join(f.text for f in d.findings)
+
+
+@pytest.mark.parametrize(
+    ("asked", "shown"),
+    [
+        (2.5, "2.50 mm is above"),
+        (2.55, "2.55 mm is above"),
+        (2.555, "2.555 mm is above"),
+        (5, "5.00 mm is above"),
+        (999_999, "999999.00 mm is above"),
+        (1_000_000, "1.000e+6 mm is above"),
+        (0.1, "0.10 mm is shallower"),
+    ],
+)
+def test_a_depth_is_read_back_as_asked_with_at_least_two_decimals(asked: float, shown: str) -> None:
+    assert shown in _texts(asked, override_reason="scar tissue, agreed with the patient")
+
+
+@pytest.mark.parametrize(
+    ("days", "shown"),
+    [
+        (0, "was less than a day ago"),
+        (0.99, "was less than a day ago"),
+        (1, "was 1 day ago"),
+        (1.9, "was 1 day ago"),
+        (2, "was 2 days ago"),
+        (27.99, "was 27 days ago"),
+    ],
+)
+def test_the_interval_says_how_many_whole_days_ago(days: float, shown: str) -> None:
+    assert shown in _texts(0.5, last_session_days_ago=days)
+
+
+def test_a_depth_on_the_pens_step_is_not_said_to_be_rounded() -> None:
+    on_step = GOV.decide(
+        Request(role="clinician", zone="cheeks", depth_mm=0.55, rate_hz=60, device=PRO)
+    )
+    assert [f.effect for f in on_step.findings] == [Effect.WITHIN, Effect.WITHIN]
+    off_step = GOV.decide(
+        Request(role="clinician", zone="cheeks", depth_mm=0.57, rate_hz=60, device=PRO)
+    )
+    rounded = [f for f in off_step.findings if f.effect is Effect.ROUND]
+    assert len(rounded) == 1 and rounded[0].rule is Rule.DEPTH
+    assert off_step.depth_um == 550 and "0.57 mm was rounded down to 0.55 mm" in rounded[0].text
+
+
+# --- The override reason: its size limits, one character either side --------------------------
+
+
+def test_a_reason_of_500_characters_is_kept_and_501_is_refused() -> None:
+    assert check_override_reason("a" * 500) == "a" * 500
+    assert check_override_reason("a" * 501) is None
+
+
+def test_a_padded_reason_is_judged_after_cleaning_up_to_2000_characters_as_typed() -> None:
+    # invisible characters do not count, but a paste of more than 2000 is refused unread
+    padded = "why" + "\u200b" * 1997
+    assert len(padded) == 2000
+    assert check_override_reason(padded) == "why"
+    assert check_override_reason(padded + "\u200b") is None
+
+
+@pytest.mark.parametrize("not_text", [None, 42, b"scar tissue", ["scar tissue"]])
+def test_a_reason_that_is_not_text_is_no_reason(not_text: object) -> None:
+    assert check_override_reason(not_text) is None
+
+
+@pytest.mark.parametrize(
+    ("depth", "got"), [(float("nan"), "nan"), ("deep", "'deep'"), (None, "None")]
+)
+def test_a_depth_that_is_no_number_is_rejected_by_the_depth_rule_saying_what_came(
+    depth: object, got: str
+) -> None:
+    d = GOV.decide(Request(role="clinician", zone="cheeks", depth_mm=depth, rate_hz=60, device=PRO))  # type: ignore[arg-type]
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "input"
+    (finding,) = [f for f in d.findings if f.effect is Effect.REJECT]
+    assert finding.rule is Rule.DEPTH
+    assert f"(got {got})" in finding.text
+
+
+# --- What each finding says about itself (the audit record and the UI read these fields) -------
+
+
+def _decide(role: str, depth: float, reason: str | None = None, zone: str = "cheeks") -> Decision:
+    return GOV.decide(
+        Request(
+            role=role, zone=zone, depth_mm=depth, rate_hz=60, device=PRO, override_reason=reason
+        )
+    )
+
+
+def _effects(d: Decision) -> list[tuple[Rule, Effect, str | None]]:
+    return [(f.rule, f.effect, f.bound_by) for f in d.findings]
+
+
+def test_a_clinicians_recorded_override_is_a_depth_finding_bound_by_the_recommended_max() -> None:
+    d = _decide("clinician", 1.5, "thick scar tissue, agreed")
+    assert d.outcome is Outcome.ALLOWED and d.depth_um == 1500
+    assert _effects(d)[0] == (Rule.DEPTH, Effect.OVERRIDDEN, "zone_recommended")
+    assert d.override_reason == "thick scar tissue, agreed"
+
+
+def test_an_aesthetician_within_the_limits_hears_nothing_about_overrides() -> None:
+    d = _decide("aesthetician", 0.5)
+    assert _effects(d) == [(Rule.DEPTH, Effect.WITHIN, None), (Rule.RATE, Effect.WITHIN, None)]
+    with_reason = _decide("aesthetician", 0.5, "a reason nobody needs")
+    assert _effects(with_reason) == _effects(d)
+
+
+def test_an_aesthetician_past_the_recommended_max_is_clamped_and_told_a_reason_cannot_lift_it() -> (
+    None
+):
+    plain = _decide("aesthetician", 1.5)
+    assert plain.outcome is Outcome.CLAMPED and plain.depth_um == 1000
+    assert _effects(plain) == [
+        (Rule.DEPTH, Effect.CLAMP, "zone_recommended"),
+        (Rule.RATE, Effect.WITHIN, None),
+    ]
+    reasoned = _decide("aesthetician", 1.5, "the client insists")
+    assert reasoned.outcome is Outcome.CLAMPED and reasoned.depth_um == 1000
+    assert reasoned.override_reason is None
+    assert _effects(reasoned) == [
+        (Rule.DEPTH, Effect.CLAMP, "zone_recommended"),
+        (Rule.DEPTH, Effect.NOTE, "zone_recommended"),
+        (Rule.RATE, Effect.WITHIN, None),
+    ]
+    assert "an override reason does not lift it" in reasoned.findings[1].text
+
+
+def test_a_reason_does_not_earn_the_note_when_the_roles_own_cap_binds() -> None:
+    # home on cheeks: the role's 0.5 mm cap binds before the zone's 1.0 mm recommended max
+    d = _decide("home", 0.9, "the client insists")
+    assert d.outcome is Outcome.CLAMPED and d.depth_um == 500
+    assert _effects(d) == [(Rule.DEPTH, Effect.CLAMP, "role"), (Rule.RATE, Effect.WITHIN, None)]
+
+
+def test_a_zone_whose_cap_is_shallower_than_the_pens_shallowest_setting_gets_no_depth() -> None:
+    # a pen that cannot go shallower than 0.60 mm, on the periorbital zone (0.30 mm for an
+    # aesthetician): nothing the pen can do is allowed there, so nothing is sent
+    deep_pen = dataclasses.replace(PRO, depth_min_mm=0.6)
+    d = GOV.decide(
+        Request(role="aesthetician", zone="periorbital", depth_mm=0.7, rate_hz=60, device=deep_pen)
+    )
+    assert d.outcome is Outcome.REJECTED and not d.sendable
+    assert d.bound_by == "zone_recommended"
+    (rejection,) = [f for f in d.findings if f.effect is Effect.REJECT]
+    assert (rejection.rule, rejection.bound_by) == (Rule.DEPTH, "zone_recommended")
+    assert rejection.text.startswith("No depth is allowed on periorbital: the cap (0.30 mm)")
+    assert GOV.cap_for("aesthetician", "periorbital", deep_pen) is None
