@@ -207,3 +207,89 @@ def test_a_zone_whose_cap_is_shallower_than_the_pens_shallowest_setting_gets_no_
     assert (rejection.rule, rejection.bound_by) == (Rule.DEPTH, "zone_recommended")
     assert rejection.text.startswith("No depth is allowed on periorbital: the cap (0.30 mm)")
     assert GOV.cap_for("aesthetician", "periorbital", deep_pen) is None
+
+
+@pytest.mark.parametrize(
+    ("days", "shown"), [(-1, "(-1)"), (-0.5, "(-0.5)"), (float("nan"), "(nan)")]
+)
+def test_a_time_since_the_last_session_that_is_no_number_of_days_is_rejected_by_the_interval_rule(
+    days: float, shown: str
+) -> None:
+    d = GOV.decide(
+        Request(
+            role="clinician",
+            zone="cheeks",
+            depth_mm=0.5,
+            rate_hz=60,
+            device=PRO,
+            last_session_days_ago=days,
+            override_reason="agreed with the patient",
+        )
+    )
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "interval"
+    (rejection,) = [f for f in d.findings if f.effect is Effect.REJECT]
+    assert rejection.rule is Rule.INTERVAL
+    assert f"on cheeks {shown} is not a valid number of days" in rejection.text
+
+
+def test_a_session_earlier_today_is_too_soon_not_an_invalid_time() -> None:
+    for days in (0, 0.0, 0.5):
+        d = GOV.decide(
+            Request(
+                role="home",
+                zone="cheeks",
+                depth_mm=0.3,
+                rate_hz=60,
+                device=HOME_PEN,
+                last_session_days_ago=days,
+            )
+        )
+        assert d.outcome is Outcome.REJECTED and d.bound_by == "interval"
+        (rejection,) = [f for f in d.findings if f.effect is Effect.REJECT]
+        assert "was less than a day ago, less than the 28 days" in rejection.text
+
+
+def test_a_clinicians_reason_lifts_the_interval_and_says_so_as_an_interval_finding() -> None:
+    asked = {"role": "clinician", "zone": "cheeks", "depth_mm": 0.5, "rate_hz": 60, "device": PRO}
+    waiting = GOV.decide(Request(**asked, last_session_days_ago=10))  # type: ignore[arg-type]
+    assert waiting.outcome is Outcome.NEEDS_OVERRIDE and waiting.bound_by == "interval"
+    assert _effects(waiting) == [(Rule.INTERVAL, Effect.NEEDS_OVERRIDE, "interval")]
+    lifted = GOV.decide(
+        Request(**asked, last_session_days_ago=10, override_reason="skin healed, checked")  # type: ignore[arg-type]
+    )
+    assert lifted.outcome is Outcome.ALLOWED and lifted.depth_um == 500
+    assert lifted.override_reason == "skin healed, checked"
+    assert _effects(lifted)[0] == (Rule.INTERVAL, Effect.OVERRIDDEN, "interval")
+    assert lifted.findings[0].text.endswith("; going ahead with the recorded reason.")
+
+
+def _rate(rate: object, device: DeviceLimits = PRO, role: str = "clinician") -> Decision:
+    return GOV.decide(Request(role=role, zone="cheeks", depth_mm=0.5, rate_hz=rate, device=device))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("rate", "got"), [(float("nan"), "nan"), ("fast", "'fast'"), (None, "None")]
+)
+def test_a_rate_that_is_no_number_is_rejected_by_the_rate_rule_as_input(
+    rate: object, got: str
+) -> None:
+    d = _rate(rate)
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "input"
+    assert _effects(d)[-1] == (Rule.RATE, Effect.REJECT, "input")
+    assert f"(got {got})" in d.findings[-1].text
+
+
+def test_a_pen_whose_rates_miss_the_roles_range_gets_a_rate_rejection_bound_by_the_role() -> None:
+    fast = dataclasses.replace(HOME_PEN, rate_min_hz=130, rate_max_hz=150)
+    d = _rate(130, fast, role="home")
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "role_rate"
+    assert _effects(d)[-1] == (Rule.RATE, Effect.REJECT, "role_rate")
+    assert "(130-150 Hz) do not overlap" in d.findings[-1].text
+
+
+def test_a_rate_below_the_lowest_is_rejected_naming_it_never_raised() -> None:
+    d = _rate(10.5)
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "rate_min"
+    assert _effects(d)[-1] == (Rule.RATE, Effect.REJECT, "rate_min")
+    assert d.findings[-1].text.startswith("A rate of 10.5 Hz is below the lowest allowed, 25 Hz")
+    assert _rate(25).rate_hz == 25 and _rate(24.99).outcome is Outcome.REJECTED
