@@ -170,23 +170,54 @@ def run_group(group: Group, workers: int) -> float:
 
 
 def retest_group(group: Group, workers: int, equivalents: dict[str, str]) -> float:
-    """Run the unexplained survivors of the group's last run again, with today's tests (and
-    mutmut collects which tests reach what for the tests that are new)."""
+    """Finish the group's last run (an interrupted one) and run its unexplained survivors
+    again, with today's tests (mutmut learns what the new tests reach first)."""
     where = WORK / group.name
     if not (where / "mutants").is_dir():
         return run_group(group, workers)
     shutil.copytree(ROOT / "tests", where / "tests", ignore=IGNORE, dirs_exist_ok=True)
-    shutil.copy2(EQUIVALENTS, where / "tools" / EQUIVALENTS.name)
+    shutil.copytree(ROOT / "tools", where / "tools", ignore=IGNORE, dirs_exist_ok=True)
+    keep_verdicts_for_new_tests(where, group)
+    started = time.monotonic()
+    _mutmut(where, workers, (), "mutmut-resume.log", group)
     names = [
         name
         for module in group.modules
         for name, code in exit_codes(group, module).items()
         if status_of(code) in ("survived", "no tests") and name not in equivalents
     ]
-    if not names:
-        return 0.0
-    started = time.monotonic()
-    log = where / "mutmut-retest.log"
+    if names:
+        _mutmut(where, workers, names, "mutmut-retest.log", group)
+    return time.monotonic() - started
+
+
+def keep_verdicts_for_new_tests(where: Path, group: Group) -> None:
+    """Write the group's settings (its test files may have grown) and tell mutmut its cached
+    verdicts stand: a change of the test selection makes mutmut drop every verdict, but added
+    tests cannot revive a killed mutant, and the survivors are run again by name anyway."""
+    (where / "pyproject.toml").write_text(group_pyproject(group), "utf-8")
+    stats = where / "mutants" / "mutmut-stats.json"
+    if not stats.exists():
+        return
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from mutmut.configuration import config; "
+            "print(json.dumps(config().config_fingerprint()))",
+        ],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(stats.read_text("utf-8"))
+    data["config_fingerprint"] = json.loads(probe.stdout)
+    stats.write_text(json.dumps(data), "utf-8")
+
+
+def _mutmut(where: Path, workers: int, names: Sequence[str], log_name: str, group: Group) -> None:
+    log = where / log_name
     with log.open("w") as out:
         done = subprocess.run(
             [
@@ -207,7 +238,6 @@ def retest_group(group: Group, workers: int, equivalents: dict[str, str]) -> flo
         tail = log.read_text("utf-8", errors="replace").splitlines()[-15:]
         print("\n".join(tail))
         raise SystemExit(f"needlepen mutate: mutmut failed on group {group.name}; see {log}.")
-    return time.monotonic() - started
 
 
 def exit_codes(group: Group, module: str) -> dict[str, int | None]:

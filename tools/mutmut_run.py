@@ -9,7 +9,7 @@ Unicode categories such as "Cc", unit suffixes.
 
 And a mutant's tests run fastest first (by their durations in mutmut's stats run), so a killed
 mutant costs its fastest failing test, not a slow property test that happened to come first.
-And hypothesis runs under the profile `mutate` (pyproject's [tool.mutmut] selects it): 30
+And hypothesis runs under the profile `mutate` (pyproject's [tool.mutmut] selects it): 10
 examples, derandomized and without the example database, so a mutant's verdict is the same on
 every run and a property test that a mutant does not break costs a second, not ten.
 Nothing else of mutmut changes.
@@ -57,7 +57,7 @@ def install() -> None:
     (file_mutation holds the same list object)."""
     settings.register_profile(
         "mutate",
-        max_examples=30,
+        max_examples=10,
         derandomize=True,
         database=None,
         deadline=None,
