@@ -10,7 +10,7 @@ import pytest
 
 from driver.safety import Decision, DeviceLimits, Effect, Governor, Outcome, Request, Rule
 from driver.safety.policy import default_policy
-from driver.safety.reason import check_override_reason
+from driver.safety.reason import REASON_RULE, check_override_reason
 
 PRO = DeviceLimits()
 HOME_PEN = DeviceLimits.home()
@@ -293,3 +293,79 @@ def test_a_rate_below_the_lowest_is_rejected_naming_it_never_raised() -> None:
     assert _effects(d)[-1] == (Rule.RATE, Effect.REJECT, "rate_min")
     assert d.findings[-1].text.startswith("A rate of 10.5 Hz is below the lowest allowed, 25 Hz")
     assert _rate(25).rate_hz == 25 and _rate(24.99).outcome is Outcome.REJECTED
+
+
+@pytest.mark.parametrize(
+    ("device", "asked", "said", "bound_by"),
+    [
+        # the clinician's 150 Hz and this pen's 150 Hz tie: the role's limit is named
+        (
+            PRO,
+            200,
+            "A rate of 200 Hz is above the clinician role's maximum (150 Hz); clamped to 150 Hz.",
+            "role_rate",
+        ),
+        (
+            dataclasses.replace(PRO, rate_max_hz=100),
+            120.5,
+            "A rate of 120.5 Hz is above the pen's maximum (100 Hz); clamped to 100 Hz.",
+            "device_rate",
+        ),
+    ],
+)
+def test_a_rate_above_the_maximum_is_clamped_naming_the_limit_that_binds(
+    device: DeviceLimits, asked: float, said: str, bound_by: str
+) -> None:
+    d = _rate(asked, device)
+    assert d.outcome is Outcome.CLAMPED and d.bound_by == bound_by
+    assert _effects(d)[-1] == (Rule.RATE, Effect.CLAMP, bound_by)
+    assert d.findings[-1].text == said
+
+
+@pytest.mark.parametrize("reason", [42, b"why", ["why"]])
+def test_an_override_reason_that_is_not_text_is_rejected_as_input(reason: object) -> None:
+    d = _decide("clinician", 1.5, reason)  # type: ignore[arg-type]
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "input"
+    assert _effects(d) == [(Rule.REQUEST, Effect.REJECT, "input")]
+    assert d.findings[0].text == "The override reason must be text."
+
+
+@pytest.mark.parametrize("reason", ["ab", "...", "a\u200bb"])
+def test_an_override_reason_without_three_letters_is_rejected_with_the_rule(reason: str) -> None:
+    d = _decide("clinician", 1.5, reason)
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "input"
+    assert _effects(d) == [(Rule.REQUEST, Effect.REJECT, "input")]
+    assert d.findings[0].text == REASON_RULE
+
+
+def test_a_refusal_still_says_whose_limits_and_which_cap_applied() -> None:
+    # the UI shows the cap in force beside a refusal or a request for a reason
+    too_soon = GOV.decide(
+        Request(
+            role="clinician",
+            zone="cheeks",
+            depth_mm=0.5,
+            rate_hz=60,
+            device=HOME_PEN,
+            last_session_days_ago=3,
+        )
+    )
+    assert too_soon.outcome is Outcome.REJECTED
+    assert (too_soon.effective_role, too_soon.cap_mm) == ("home", 0.5)
+    waiting = _decide("clinician", 1.5)
+    assert waiting.outcome is Outcome.NEEDS_OVERRIDE
+    assert (waiting.effective_role, waiting.cap_mm, waiting.bound_by) == (
+        "clinician",
+        1.0,
+        "zone_recommended",
+    )
+
+
+def test_the_decision_names_the_zone_and_the_cap_it_was_judged_against() -> None:
+    d = _decide("clinician", 0.5)
+    assert d.findings[0].text == "0.50 mm on cheeks is within the limits (cap 1.00 mm)."
+    past_hard = _decide("clinician", 2.5, "deep acne scarring, agreed")
+    assert past_hard.outcome is Outcome.CLAMPED and past_hard.depth_um == 2000
+    assert past_hard.bound_by == "zone_hard"
+    clamp = next(f for f in past_hard.findings if f.effect is Effect.CLAMP)
+    assert clamp.text == "2.50 mm is above the hard max for cheeks (2.00 mm); clamped to 2.00 mm."
