@@ -353,12 +353,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run the last run's unexplained survivors again with today's tests",
     )
     parser.add_argument("--quiet", action="store_true", help="no diffs of survivors")
+    parser.add_argument(
+        "--list-equivalents",
+        action="store_true",
+        help="print the equivalent mutants as a markdown table (docs/QA.md)",
+    )
     args = parser.parse_args(argv)
     by_name = {g.name: g for g in GROUPS}
     unknown = [n for n in args.groups if n not in by_name]
     if unknown:
         parser.error(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
     groups = [by_name[n] for n in args.groups]
+    if args.list_equivalents:
+        print("| mutant | why it cannot change behaviour |\n|---|---|")
+        for name, why in load_equivalents().items():
+            print(f"| `{name}` | {why} |")
+        return 0
     if shutil.which("mutmut", path=str(Path(sys.executable).parent)) is None:
         print(NO_MUTMUT)
         return 2

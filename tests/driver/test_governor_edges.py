@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from driver.safety import Decision, DeviceLimits, Effect, Governor, Outcome, Request, Rule
-from driver.safety.policy import default_policy
+from driver.safety.policy import Policy, default_policy
 from driver.safety.reason import REASON_RULE, check_override_reason
 
 PRO = DeviceLimits()
@@ -369,3 +369,44 @@ def test_the_decision_names_the_zone_and_the_cap_it_was_judged_against() -> None
     assert past_hard.bound_by == "zone_hard"
     clamp = next(f for f in past_hard.findings if f.effect is Effect.CLAMP)
     assert clamp.text == "2.50 mm is above the hard max for cheeks (2.00 mm); clamped to 2.00 mm."
+
+
+def test_the_built_in_home_ceiling_is_named_when_it_is_what_binds() -> None:
+    # only a policy that skipped validation lets the home role ask past 1 mm: the ceiling binds
+    base = default_policy()
+    loose = Policy.model_construct(
+        min_days_between_sessions=28,
+        roles=base.roles.model_copy(
+            update={"home": base.role("home").model_copy(update={"max_depth_mm": 3.0})}
+        ),
+        zones=base.zones,
+    )
+    d = Governor(loose).decide(
+        Request(
+            role="home",
+            zone="cheeks",
+            depth_mm=1.5,
+            rate_hz=60,
+            device=dataclasses.replace(PRO, depth_step_mm=0.001),
+        )
+    )
+    assert d.outcome is Outcome.CLAMPED and d.depth_um == 999 and d.bound_by == "ceiling"
+    clamp = next(f for f in d.findings if f.effect is Effect.CLAMP)
+    assert "is above the built-in ceiling (0.999 mm); clamped to 0.999 mm." in clamp.text
+
+
+def test_a_pen_that_starts_between_steps_is_used_from_its_next_step_and_says_so() -> None:
+    # 0.27 mm is not on this pen's 0.05 mm grid: its shallowest setting is 0.30 mm
+    pen = dataclasses.replace(PRO, depth_min_mm=0.27)
+    d = GOV.decide(Request(role="clinician", zone="cheeks", depth_mm=0.28, rate_hz=60, device=pen))
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "depth_min"
+    assert "shallower than the shallowest setting allowed, 0.30 mm;" in d.findings[0].text
+    ok = GOV.decide(Request(role="clinician", zone="cheeks", depth_mm=0.3, rate_hz=60, device=pen))
+    assert ok.outcome is Outcome.ALLOWED and ok.depth_um == 300
+
+
+@pytest.mark.parametrize(("zone", "shown"), [("chin", "'chin'"), (42, "42"), (None, "None")])
+def test_an_unknown_zone_is_named_back_with_the_zones_there_are(zone: object, shown: str) -> None:
+    d = GOV.decide(Request(role="clinician", zone=zone, depth_mm=0.5, rate_hz=60, device=PRO))  # type: ignore[arg-type]
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "zone"
+    assert d.findings[0].text.startswith(f"Unknown zone {shown}: the zones are forehead, ")
