@@ -410,3 +410,34 @@ def test_an_unknown_zone_is_named_back_with_the_zones_there_are(zone: object, sh
     d = GOV.decide(Request(role="clinician", zone=zone, depth_mm=0.5, rate_hz=60, device=PRO))  # type: ignore[arg-type]
     assert d.outcome is Outcome.REJECTED and d.bound_by == "zone"
     assert d.findings[0].text.startswith(f"Unknown zone {shown}: the zones are forehead, ")
+
+
+def test_a_pen_reporting_an_absurdly_deep_minimum_is_refused_with_its_range() -> None:
+    absurd = dataclasses.replace(PRO, depth_min_mm=10**13)
+    d = GOV.decide(
+        Request(role="clinician", zone="cheeks", depth_mm=0.5, rate_hz=60, device=absurd)
+    )
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "device"
+    assert d.findings[0].text == (
+        "The pen reported a depth range (10000000000000 to 3.0 mm) with no setting in it."
+    )
+
+
+@pytest.mark.parametrize(
+    ("rate_min", "rate_max", "usable"),
+    [
+        (25.0, 150.0, True),
+        (25, 150.0, True),
+        (25.5, 150, False),
+        (25, float("inf"), False),
+        (float("nan"), 150, False),
+    ],
+)
+def test_a_pens_rates_are_usable_when_they_are_whole_numbers_even_written_as_floats(
+    rate_min: float, rate_max: float, usable: bool
+) -> None:
+    pen = dataclasses.replace(PRO, rate_min_hz=rate_min, rate_max_hz=rate_max)  # type: ignore[arg-type]
+    d = GOV.decide(Request(role="clinician", zone="cheeks", depth_mm=0.5, rate_hz=60, device=pen))
+    assert (d.outcome is Outcome.ALLOWED) is usable
+    if not usable:
+        assert d.bound_by == "device" and "not two whole numbers in order" in d.findings[0].text
