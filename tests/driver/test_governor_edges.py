@@ -441,3 +441,25 @@ def test_a_pens_rates_are_usable_when_they_are_whole_numbers_even_written_as_flo
     assert (d.outcome is Outcome.ALLOWED) is usable
     if not usable:
         assert d.bound_by == "device" and "not two whole numbers in order" in d.findings[0].text
+
+
+class _Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+@pytest.mark.parametrize(
+    ("zone", "shown"),
+    [
+        (10**18, "1000000000000000000"),
+        (10**18 + 1, "1.000e+18"),
+        (-(10**18) - 1, "-1.000e+18"),
+        ("x" * 38, "'" + "x" * 38 + "'"),  # 40 characters: shown whole
+        ("x" * 39, "'" + "x" * 36 + "..."),  # 41: cut to 40
+        (_Unprintable(), "a _Unprintable"),
+    ],
+)
+def test_whatever_came_is_named_back_in_at_most_40_characters(zone: object, shown: str) -> None:
+    d = GOV.decide(Request(role="clinician", zone=zone, depth_mm=0.5, rate_hz=60, device=PRO))  # type: ignore[arg-type]
+    assert d.outcome is Outcome.REJECTED
+    assert d.findings[0].text.startswith(f"Unknown zone {shown}: the zones are ")
