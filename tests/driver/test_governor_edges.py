@@ -11,6 +11,7 @@ import pytest
 from driver.safety import Decision, DeviceLimits, Effect, Governor, Outcome, Request, Rule
 from driver.safety.policy import Policy, default_policy
 from driver.safety.reason import REASON_RULE, check_override_reason
+from protocol import DeviceClass
 
 PRO = DeviceLimits()
 HOME_PEN = DeviceLimits.home()
@@ -463,3 +464,49 @@ def test_whatever_came_is_named_back_in_at_most_40_characters(zone: object, show
     d = GOV.decide(Request(role="clinician", zone=zone, depth_mm=0.5, rate_hz=60, device=PRO))  # type: ignore[arg-type]
     assert d.outcome is Outcome.REJECTED
     assert d.findings[0].text.startswith(f"Unknown zone {shown}: the zones are ")
+
+
+# --- The pen's own limits as the governor reads them ---------------------------------------------
+
+
+def _with(
+    pen: DeviceLimits, role: str = "clinician", zone: str = "cheeks", depth: float = 0.5
+) -> Decision:
+    return GOV.decide(Request(role=role, zone=zone, depth_mm=depth, rate_hz=60, device=pen))
+
+
+def test_a_device_class_given_as_the_protocols_enum_is_read_like_its_name() -> None:
+    home = _with(dataclasses.replace(PRO, device_class=DeviceClass.HOME, depth_max_mm=0.95))  # type: ignore[arg-type]
+    assert home.effective_role == "home" and home.depth_um == 500
+    pro = _with(dataclasses.replace(PRO, device_class=DeviceClass.PROFESSIONAL))  # type: ignore[arg-type]
+    assert pro.effective_role == "clinician" and pro.outcome is Outcome.ALLOWED
+
+
+def test_an_unknown_device_class_is_named_back() -> None:
+    d = _with(dataclasses.replace(PRO, device_class="tablet"))
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "device"
+    assert d.findings[0].text.startswith("The pen's device class 'tablet' is neither")
+
+
+def test_a_depth_step_of_exactly_3_mm_is_usable_and_one_micrometre_more_is_not() -> None:
+    one_setting = dataclasses.replace(PRO, depth_min_mm=3.0, depth_max_mm=3.0, depth_step_mm=3.0)
+    bench = _with(one_setting, role="engineer", zone="bench", depth=3.0)
+    assert bench.outcome is Outcome.ALLOWED and bench.depth_um == 3000
+    d = _with(dataclasses.replace(one_setting, depth_step_mm=3.001), role="engineer", zone="bench")
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "device"
+    assert d.findings[0].text.startswith("The pen reported a depth step of 3.001 mm, which is not")
+
+
+def test_a_pen_with_a_single_depth_setting_is_usable_at_it() -> None:
+    single = dataclasses.replace(PRO, depth_min_mm=0.5, depth_max_mm=0.5)
+    d = _with(single)
+    assert d.outcome is Outcome.ALLOWED and d.depth_um == 500
+
+
+def test_a_pen_whose_range_is_upside_down_is_refused_naming_both_ends() -> None:
+    d = _with(dataclasses.replace(PRO, depth_min_mm=1.0, depth_max_mm=0.5))
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "device"
+    assert (
+        d.findings[0].text
+        == "The pen reported a depth range (1.0 to 0.5 mm) with no setting in it."
+    )
