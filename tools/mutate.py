@@ -117,6 +117,7 @@ class Row:
     survived: int = 0
     timed_out: int = 0
     equivalent: int = 0
+    not_run: int = 0  # an interrupted run: mutants not yet judged
 
 
 def load_equivalents() -> dict[str, str]:
@@ -179,15 +180,15 @@ def retest_group(group: Group, workers: int, equivalents: dict[str, str]) -> flo
     shutil.copytree(ROOT / "tools", where / "tools", ignore=IGNORE, dirs_exist_ok=True)
     keep_verdicts_for_new_tests(where, group)
     started = time.monotonic()
-    _mutmut(where, workers, (), "mutmut-resume.log", group)
     names = [
         name
         for module in group.modules
         for name, code in exit_codes(group, module).items()
         if status_of(code) in ("survived", "no tests") and name not in equivalents
     ]
-    if names:
+    if names:  # the survivors first: new tests are for them
         _mutmut(where, workers, names, "mutmut-retest.log", group)
+    _mutmut(where, workers, (), "mutmut-resume.log", group)  # then what was never judged
     return time.monotonic() - started
 
 
@@ -273,6 +274,8 @@ def tally(groups: Sequence[Group], equivalents: dict[str, str]) -> tuple[list[Ro
                     row.timed_out += 1
                 elif status in ("survived", "no tests") and name in equivalents:
                     row.equivalent += 1
+                elif status == "not checked":
+                    row.not_run += 1
                 else:
                     row.survived += 1
                     unexplained.append(f"{group.name}/{name} ({status})")
@@ -281,23 +284,32 @@ def tally(groups: Sequence[Group], equivalents: dict[str, str]) -> tuple[list[Ro
 
 
 def print_table(rows: Sequence[Row]) -> None:
-    header = ("module", "mutants", "killed", "survived", "timed out", "equivalent", "score")
+    header = (
+        "module",
+        "mutants",
+        "killed",
+        "survived",
+        "timed out",
+        "equivalent",
+        "not run",
+        "score",
+    )
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     total = Row("total")
     for row in [*rows, total]:
         if row is not total:
-            for f in ("mutants", "killed", "survived", "timed_out", "equivalent"):
+            for f in ("mutants", "killed", "survived", "timed_out", "equivalent", "not_run"):
                 setattr(total, f, getattr(total, f) + getattr(row, f))
         print(
             f"| {row.module} | {row.mutants} | {row.killed} | {row.survived} | "
-            f"{row.timed_out} | {row.equivalent} | {score(row)} |"
+            f"{row.timed_out} | {row.equivalent} | {row.not_run} | {score(row)} |"
         )
 
 
 def score(row: Row) -> str:
     """Killed (timeouts count: the mutant made the tests hang) over the non-equivalent."""
-    real = row.mutants - row.equivalent
+    real = row.mutants - row.equivalent - row.not_run
     if real <= 0:
         return "-"
     return f"{100 * (row.killed + row.timed_out) / real:.1f} %"

@@ -510,3 +510,42 @@ def test_a_pen_whose_range_is_upside_down_is_refused_naming_both_ends() -> None:
         d.findings[0].text
         == "The pen reported a depth range (1.0 to 0.5 mm) with no setting in it."
     )
+
+
+def test_past_the_recommended_max_without_a_reason_the_depth_rule_asks_for_one() -> None:
+    d = _decide("clinician", 1.5)
+    assert d.outcome is Outcome.NEEDS_OVERRIDE and not d.sendable
+    assert _effects(d) == [(Rule.DEPTH, Effect.NEEDS_OVERRIDE, "zone_recommended")]
+    assert "a clinician may go up to 2.00 mm with a recorded reason" in d.findings[0].text
+
+
+def test_a_rate_range_that_is_not_whole_numbers_is_named_back() -> None:
+    d = _with(dataclasses.replace(PRO, rate_min_hz=25.5))  # type: ignore[arg-type]
+    assert d.findings[0].text == (
+        "The pen reported a rate range (25.5 to 150 Hz) that is not two whole numbers in order."
+    )
+
+
+def test_a_pen_minimum_between_micrometres_is_rounded_up_never_down() -> None:
+    # 0.2505 mm: the shallowest setting allowed is 0.251 mm, not 0.250 mm
+    pen = dataclasses.replace(PRO, depth_min_mm=0.2505, depth_step_mm=0.001)
+    d = _with(pen, depth=0.25)
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "depth_min"
+    assert "the shallowest setting allowed, 0.251 mm;" in d.findings[0].text
+    assert _with(pen, depth=0.251).depth_um == 251
+
+
+def test_a_whole_number_of_millimetres_is_read_back_in_plain_digits() -> None:
+    assert "100.00 mm is above" in _texts(100)
+    assert "120.00 mm is above" in _texts(120.0)
+
+
+def test_an_unforeseen_error_in_the_policy_is_a_rejection_naming_its_type() -> None:
+    broken = Policy.model_construct()  # skipped validation, no roles or zones at all
+    d = Governor(broken).decide(
+        Request(role="clinician", zone="cheeks", depth_mm=0.5, rate_hz=60, device=PRO)
+    )
+    assert d.outcome is Outcome.REJECTED and not d.sendable
+    assert d.findings[0].text == (
+        "The governor could not evaluate this request (AttributeError), so nothing is sent."
+    )
