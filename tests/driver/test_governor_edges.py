@@ -549,3 +549,40 @@ def test_an_unforeseen_error_in_the_policy_is_a_rejection_naming_its_type() -> N
     assert d.findings[0].text == (
         "The governor could not evaluate this request (AttributeError), so nothing is sent."
     )
+
+
+@pytest.mark.parametrize(
+    ("thing", "name"), [("cheeks", "str"), (None, "NoneType"), (PRO, "DeviceLimits")]
+)
+def test_something_that_is_not_a_request_is_rejected_as_input_naming_its_type(
+    thing: object, name: str
+) -> None:
+    d = GOV.decide(thing)  # type: ignore[arg-type]
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "input"
+    assert d.findings[0].text == f"The request is not a governor request ({name})."
+
+
+def test_an_unknown_role_is_named_back_with_the_roles_there_are() -> None:
+    d = GOV.decide(Request(role="surgeon", zone="cheeks", depth_mm=0.5, rate_hz=60, device=PRO))
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "role"
+    assert d.findings[0].text.startswith("Unknown role 'surgeon': the roles are ")
+
+
+@pytest.mark.parametrize(
+    ("device_class", "effective"),
+    [
+        ("home", "home"),
+        (DeviceClass.HOME, "home"),
+        ("professional", "clinician"),
+        (DeviceClass.PROFESSIONAL, "clinician"),
+    ],
+)
+def test_an_unusable_pen_is_rejected_under_the_role_its_class_would_force(
+    device_class: object, effective: str
+) -> None:
+    # a home pen forces the home role even when its limits cannot be used: the UI shows home
+    broken = dataclasses.replace(PRO, device_class=device_class, depth_step_mm=0)  # type: ignore[arg-type]
+    d = _with(broken)
+    assert d.outcome is Outcome.REJECTED and d.bound_by == "device"
+    assert d.effective_role == effective
+    assert _effects(d) == [(Rule.DEVICE, Effect.REJECT, "device")]
