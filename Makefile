@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TYPED  := protocol driver simulator tui
 
-.PHONY: help install demo test lint pytest qa fuzz bench clean
+.PHONY: help install demo test lint pytest qa fuzz mutate bench clean
 
 help:
 	@echo "make demo   - start the clinicians' TUI on the built-in simulator"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint   - ruff, mypy and the import contracts (lint-imports)"
 	@echo "make qa     - the safety suites under the thorough hypothesis profile, 50 host kills on PostgreSQL"
 	@echo "make fuzz   - time-bounded atheris fuzzing of the decoders and policy loader"
+	@echo "make mutate - mutation testing of the safety controls (mutmut), one table"
 	@echo "make bench  - benchmarks with same-run baselines"
 
 $(BIN)/python:
@@ -57,6 +58,14 @@ $(VENV)/.fuzz: $(STAMP)
 
 fuzz: $(VENV)/.fuzz
 	$(BIN)/python -m tests.fuzz.run --seconds $${FUZZ_SECONDS:-60}
+
+$(VENV)/.mutate: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[mutate]'
+	touch $@
+
+# MUTATE_GROUPS (default: all) and MUTATE_WORKERS (default 2); docs/QA.md
+mutate: $(VENV)/.mutate
+	$(BIN)/python -m tools.mutate --workers $${MUTATE_WORKERS:-2} $${MUTATE_GROUPS:+--groups $$MUTATE_GROUPS}
 
 $(VENV)/.bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

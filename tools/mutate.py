@@ -1,0 +1,411 @@
+"""`python -m tools.mutate`: mutation testing of the safety controls (mutmut 3), one table.
+
+Each group below names safety-critical modules and the fast tests that cover them. For each
+group the runner copies the project into build/mutate/<group>/ (mutmut works in its current
+directory and keeps its state in mutants/ there), writes that copy's [tool.mutmut] with the
+group's modules and tests on top of the shared settings of pyproject.toml, runs `mutmut run`
+there with at most `--workers` children, and reads mutmut's per-file results. Survivors listed
+in tools/mutation_equivalents.toml (each with its one-line reason, also in docs/QA.md) count as
+equivalent; every other survivor, and every mutant no selected test reaches, is printed with
+its diff. The table: module, mutants, killed, survived, timed out, equivalent.
+
+    python -m tools.mutate                      # every group (make mutate)
+    python -m tools.mutate --groups governor    # one group
+    python -m tools.mutate --report             # the table of the last run, without running
+    python -m tools.mutate --retest             # after adding tests: run the last run's
+                                                # unexplained survivors again, with the new tests
+
+Exit status: 0 when no survivor is unexplained, 1 otherwise, 2 when mutmut is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "build" / "mutate"
+EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.toml"
+#: What the copy of the project leaves out (caches, the venv, earlier runs).
+IGNORE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "build",
+    "mutants",
+    ".hypothesis",
+    "__pycache__",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".import_linter_cache",
+    "*.egg-info",
+    "*.db*",
+)
+NO_MUTMUT = (
+    "needlepen mutate: mutmut is not installed, so nothing was mutated; install it with "
+    "`pip install -e '.[mutate]'` (make mutate does)."
+)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Modules mutated together, and the fast tests that must kill their mutants."""
+
+    name: str
+    modules: tuple[str, ...]
+    tests: tuple[str, ...]
+
+
+GOVERNOR_TESTS = (
+    "tests/driver/test_governor.py",
+    "tests/driver/test_governor_properties.py",
+    "tests/driver/test_governor_reasons.py",
+    "tests/driver/test_governor_edges.py",
+)
+
+GROUPS: tuple[Group, ...] = (
+    # the governor: caps, floors, rounding, rates, the interval rule, override reasons
+    Group(
+        "governor",
+        (
+            "driver/safety/numbers.py",
+            "driver/safety/limits.py",
+            "driver/safety/rules.py",
+            "driver/safety/reason.py",
+            "driver/safety/governor.py",
+        ),
+        GOVERNOR_TESTS,
+    ),
+    # the host's cross-checks of the pen: its INFO at the handshake, its telemetry after
+    Group(
+        "pen-checks",
+        ("driver/session/checks.py", "driver/session/reader.py"),
+        (
+            "tests/driver/test_pen_interop.py",
+            "tests/driver/test_pen_handshake.py",
+            "tests/driver/test_pen_checks_edges.py",
+        ),
+    ),
+    # the simulated firmware's own checks: watchdog, latches, cartridges
+    Group(
+        "firmware",
+        ("simulator/watchdog.py", "simulator/latch.py", "simulator/cartridge.py"),
+        (
+            "tests/simulator/test_firmware_watchdog.py",
+            "tests/simulator/test_firmware_commands.py",
+            "tests/simulator/test_cartridges_per_boot.py",
+            "tests/simulator/test_firmware_edges.py",
+        ),
+    ),
+)
+
+
+@dataclass
+class Row:
+    module: str
+    mutants: int = 0
+    killed: int = 0
+    survived: int = 0
+    timed_out: int = 0
+    equivalent: int = 0
+    not_run: int = 0  # an interrupted run: mutants not yet judged
+
+
+def load_equivalents() -> dict[str, str]:
+    """Mutant name -> the one-line reason it cannot change behaviour."""
+    if not EQUIVALENTS.exists():
+        return {}
+    data = tomllib.loads(EQUIVALENTS.read_text("utf-8"))
+    return {str(k): str(v) for k, v in data.get("equivalent", {}).items()}
+
+
+def group_pyproject(group: Group) -> str:
+    """pyproject.toml with the group's modules and tests added to its [tool.mutmut]."""
+    text = (ROOT / "pyproject.toml").read_text("utf-8")
+    marker = "[tool.mutmut]\n"
+    if marker not in text:
+        raise SystemExit("needlepen mutate: pyproject.toml has no [tool.mutmut] section.")
+    extra = (
+        f"only_mutate = {json.dumps(list(group.modules))}\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(list(group.tests))}\n"
+    )
+    return text.replace(marker, marker + extra, 1)
+
+
+def prepare(group: Group) -> Path:
+    """A fresh copy of the project for the group's run."""
+    where = WORK / group.name
+    if where.exists():
+        shutil.rmtree(where)
+    shutil.copytree(ROOT, where, ignore=IGNORE, symlinks=True)
+    (where / "pyproject.toml").write_text(group_pyproject(group), "utf-8")
+    return where
+
+
+def run_group(group: Group, workers: int) -> float:
+    where = prepare(group)
+    started = time.monotonic()
+    log = where / "mutmut.log"
+    with log.open("w") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "tools.mutmut_run", "run", "--max-children", str(workers)],
+            cwd=where,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        tail = log.read_text("utf-8", errors="replace").splitlines()[-15:]
+        print("\n".join(tail))
+        raise SystemExit(f"needlepen mutate: mutmut failed on group {group.name}; see {log}.")
+    return time.monotonic() - started
+
+
+def retest_group(group: Group, workers: int, equivalents: dict[str, str]) -> float:
+    """Finish the group's last run (an interrupted one) and run its unexplained survivors
+    again, with today's tests (mutmut learns what the new tests reach first)."""
+    where = WORK / group.name
+    if not (where / "mutants").is_dir():
+        return run_group(group, workers)
+    shutil.copytree(ROOT / "tests", where / "tests", ignore=IGNORE, dirs_exist_ok=True)
+    shutil.copytree(ROOT / "tools", where / "tools", ignore=IGNORE, dirs_exist_ok=True)
+    keep_verdicts_for_new_tests(where, group)
+    started = time.monotonic()
+    names = [
+        name
+        for module in group.modules
+        for name, code in exit_codes(group, module).items()
+        if status_of(code) in ("survived", "no tests") and name not in equivalents
+    ]
+    if names:  # the survivors first: new tests are for them
+        _mutmut(where, workers, names, "mutmut-retest.log", group)
+    _mutmut(where, workers, (), "mutmut-resume.log", group)  # then what was never judged
+    return time.monotonic() - started
+
+
+def keep_verdicts_for_new_tests(where: Path, group: Group) -> None:
+    """Write the group's settings (its test files may have grown) and tell mutmut its cached
+    verdicts stand: a change of the test selection makes mutmut drop every verdict, but added
+    tests cannot revive a killed mutant, and the survivors are run again by name anyway."""
+    (where / "pyproject.toml").write_text(group_pyproject(group), "utf-8")
+    stats = where / "mutants" / "mutmut-stats.json"
+    if not stats.exists():
+        return
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from mutmut.configuration import config; "
+            "print(json.dumps(config().config_fingerprint()))",
+        ],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(stats.read_text("utf-8"))
+    data["config_fingerprint"] = json.loads(probe.stdout)
+    stats.write_text(json.dumps(data), "utf-8")
+
+
+def _mutmut(where: Path, workers: int, names: Sequence[str], log_name: str, group: Group) -> None:
+    log = where / log_name
+    with log.open("w") as out:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tools.mutmut_run",
+                "run",
+                "--max-children",
+                str(workers),
+                *names,
+            ],
+            cwd=where,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        tail = log.read_text("utf-8", errors="replace").splitlines()[-15:]
+        print("\n".join(tail))
+        raise SystemExit(f"needlepen mutate: mutmut failed on group {group.name}; see {log}.")
+
+
+def exit_codes(group: Group, module: str) -> dict[str, int | None]:
+    meta = WORK / group.name / "mutants" / (module + ".meta")
+    if not meta.exists():
+        return {}
+    data = json.loads(meta.read_text("utf-8"))
+    codes: dict[str, int | None] = data.get("exit_code_by_key", {})
+    return codes
+
+
+def status_of(code: int | None) -> str:
+    from mutmut.stats import status_by_exit_code  # only once mutmut is known to be there
+
+    return str(status_by_exit_code[code])
+
+
+def tally(groups: Sequence[Group], equivalents: dict[str, str]) -> tuple[list[Row], list[str]]:
+    """Rows per module, and the names of unexplained survivors (group/mutant)."""
+    rows: list[Row] = []
+    unexplained: list[str] = []
+    for group in groups:
+        for module in group.modules:
+            row = Row(module)
+            statuses: Counter[str] = Counter()
+            for name, code in sorted(exit_codes(group, module).items()):
+                status = status_of(code)
+                statuses[status] += 1
+                row.mutants += 1
+                if status in ("killed", "caught by type check"):
+                    row.killed += 1
+                elif status == "timeout":
+                    row.timed_out += 1
+                elif status in ("survived", "no tests") and name in equivalents:
+                    row.equivalent += 1
+                elif status == "not checked":
+                    row.not_run += 1
+                else:
+                    row.survived += 1
+                    unexplained.append(f"{group.name}/{name} ({status})")
+            rows.append(row)
+    return rows, unexplained
+
+
+def print_table(rows: Sequence[Row]) -> None:
+    header = (
+        "module",
+        "mutants",
+        "killed",
+        "survived",
+        "timed out",
+        "equivalent",
+        "not run",
+        "score",
+    )
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    total = Row("total")
+    for row in [*rows, total]:
+        if row is not total:
+            for f in ("mutants", "killed", "survived", "timed_out", "equivalent", "not_run"):
+                setattr(total, f, getattr(total, f) + getattr(row, f))
+        print(
+            f"| {row.module} | {row.mutants} | {row.killed} | {row.survived} | "
+            f"{row.timed_out} | {row.equivalent} | {row.not_run} | {score(row)} |"
+        )
+
+
+def score(row: Row) -> str:
+    """Killed (timeouts count: the mutant made the tests hang) over the non-equivalent."""
+    real = row.mutants - row.equivalent - row.not_run
+    if real <= 0:
+        return "-"
+    return f"{100 * (row.killed + row.timed_out) / real:.1f} %"
+
+
+def show_survivors(unexplained: Sequence[str]) -> None:
+    for entry in unexplained:
+        group, _, rest = entry.partition("/")
+        name = rest.split(" ")[0]
+        print(f"\n--- unexplained survivor {entry}")
+        shown = subprocess.run(
+            [sys.executable, "-m", "tools.mutmut_run", "show", name],
+            cwd=WORK / group,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        print(shown.stdout.strip() or shown.stderr.strip())
+
+
+def stale_equivalents(groups: Sequence[Group], equivalents: dict[str, str]) -> list[str]:
+    """Listed equivalents that no longer exist or no longer survive (the list needs a look)."""
+    seen: dict[str, str] = {}
+    for group in groups:
+        for module in group.modules:
+            for name, code in exit_codes(group, module).items():
+                seen[name] = status_of(code)
+    prefixes = tuple(
+        m.removesuffix(".py").replace("/", ".") + "." for g in groups for m in g.modules
+    )
+    return sorted(
+        name
+        for name in equivalents
+        if name.startswith(prefixes) and seen.get(name) not in ("survived", "no tests")
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.mutate", description=__doc__)
+    parser.add_argument(
+        "--groups",
+        nargs="*",
+        default=[g.name for g in GROUPS],
+        help="the groups to run (default: all)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="mutmut children (default 2)")
+    parser.add_argument(
+        "--report", action="store_true", help="print the table of the last run without running"
+    )
+    parser.add_argument(
+        "--retest",
+        action="store_true",
+        help="run the last run's unexplained survivors again with today's tests",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no diffs of survivors")
+    parser.add_argument(
+        "--list-equivalents",
+        action="store_true",
+        help="print the equivalent mutants as a markdown table (docs/QA.md)",
+    )
+    args = parser.parse_args(argv)
+    by_name = {g.name: g for g in GROUPS}
+    unknown = [n for n in args.groups if n not in by_name]
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    groups = [by_name[n] for n in args.groups]
+    if args.list_equivalents:
+        print("| mutant | why it cannot change behaviour |\n|---|---|")
+        for name, why in load_equivalents().items():
+            print(f"| `{name}` | {why} |")
+        return 0
+    if shutil.which("mutmut", path=str(Path(sys.executable).parent)) is None:
+        print(NO_MUTMUT)
+        return 2
+    equivalents = load_equivalents()
+    if not args.report:
+        for group in groups:
+            print(f"mutating {group.name}: {', '.join(group.modules)}", flush=True)
+            if args.retest:
+                seconds = retest_group(group, args.workers, equivalents)
+            else:
+                seconds = run_group(group, args.workers)
+            print(f"  {group.name}: {seconds:.0f} s", flush=True)
+    rows, unexplained = tally(groups, equivalents)
+    print()
+    print_table(rows)
+    stale = stale_equivalents(groups, equivalents)
+    if stale:
+        print(
+            "\nlisted as equivalent but no longer surviving (update the list): " + ", ".join(stale)
+        )
+    if unexplained and not args.quiet:
+        show_survivors(unexplained)
+    print(f"\n{len(unexplained)} unexplained survivor(s)")
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
