@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from driver.audit.backend import LOG_COLS, Backend, Conn, Row, SQLiteBackend, is_url
-from driver.audit.canon import _show, _ts_us, canonical_json, record_hash
+from driver.audit.canon import _quoted, _ts_us, canonical_json, record_hash
 from driver.audit.values import (
     _KIND_RE,
     GENESIS_HASH,
@@ -245,7 +245,7 @@ class StoreBase:
     def _event_kind(self, kind: object) -> str:
         if not isinstance(kind, str) or not _KIND_RE.fullmatch(kind):
             raise StoreError(
-                f"{_show(kind)} is not a record kind: a short word of letters, digits and _."
+                f"{_quoted(kind)} is not a record kind: a short word of letters, digits and _."
             )
         if kind in STORE_KINDS:
             raise StoreError(
@@ -310,7 +310,7 @@ class StoreBase:
 
     def _session_row(self, conn: Conn, session_id: object) -> Row:
         if not isinstance(session_id, int) or isinstance(session_id, bool):
-            raise StoreError(f"{_show(session_id)} is not a session number.")
+            raise StoreError(f"{_quoted(session_id)} is not a session number.")
         row = conn.execute(
             "SELECT id, ended_us FROM sessions WHERE id = ?", (session_id,)
         ).fetchone()

@@ -107,7 +107,7 @@ def iso_utc(ts_us: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _show(text: object) -> str:
+def _quoted(text: object) -> str:
     """A user-given string quoted for a sentence, short and without control characters."""
     s = str(text)
     if len(s) > 40:
@@ -182,14 +182,14 @@ def _client_key(ref: object) -> str | None:
 
 def _check_zone(zone: object) -> str:
     if not isinstance(zone, str) or not _ZONE_RE.fullmatch(zone):
-        raise StoreError(f"{_show(zone)} is not a treatment zone name.")
+        raise StoreError(f"{_quoted(zone)} is not a treatment zone name.")
     return zone
 
 
 def _device_class(value: object) -> str:
     name = value.name if isinstance(value, enum.Enum) else value
     if not isinstance(name, str) or name.lower() not in DEVICE_CLASSES:
-        raise StoreError(f"{_show(value)} is not a device class; it is home or professional.")
+        raise StoreError(f"{_quoted(value)} is not a device class; it is home or professional.")
     return name.lower()
 
 
@@ -197,12 +197,12 @@ def check_new_operator(op_id: object, name: object, role: object) -> None:
     """Refuse a malformed operator ID, name or role (before anyone types a PIN for it)."""
     if not isinstance(op_id, str) or not _OP_ID_RE.fullmatch(op_id):
         raise StoreError(
-            f"{_show(op_id)} is not a valid operator ID: use 1 to 32 letters, digits, '.', "
+            f"{_quoted(op_id)} is not a valid operator ID: use 1 to 32 letters, digits, '.', "
             "'_' or '-', starting with a letter or digit."
         )
     _check_text(name, "operator's name", 100)
     if role not in ROLES:
-        raise StoreError(f"{_show(role)} is not a role; choose one of {', '.join(ROLES)}.")
+        raise StoreError(f"{_quoted(role)} is not a role; choose one of {', '.join(ROLES)}.")
 
 
 def check_pin(pin: object) -> str:

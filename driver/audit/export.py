@@ -8,7 +8,7 @@ from typing import Literal, TextIO
 
 from driver.audit.backend import Conn
 from driver.audit.base import StoreBase
-from driver.audit.canon import _show, iso_utc
+from driver.audit.canon import _quoted, iso_utc
 from driver.audit.values import GENESIS_HASH, SCHEMA_VERSION, Record
 from driver.errors import StoreError
 
@@ -21,7 +21,7 @@ class ExportMixin(StoreBase):
     ) -> int:
         """Write the log (or one session's records) as CSV or JSON; returns the record count."""
         if fmt not in ("csv", "json"):
-            raise StoreError(f"{_show(fmt)} is not an export format; choose csv or json.")
+            raise StoreError(f"{_quoted(fmt)} is not an export format; choose csv or json.")
         with self._snapshot() as conn:
             return self._export(conn, fmt, out, session_id)
 

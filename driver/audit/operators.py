@@ -10,8 +10,8 @@ from driver.audit.backend import Conn, Row
 from driver.audit.base import StoreBase
 from driver.audit.canon import (
     _clock,
+    _quoted,
     _scrypt,
-    _show,
     _ts_us,
     canonical_json,
     check_new_operator,
@@ -75,7 +75,7 @@ class OperatorsMixin(StoreBase):
                 "a professional role (aesthetician, clinician or engineer)."
             )
         if not first and self._read("SELECT 1 FROM operators WHERE id = ?", (op_id,)):
-            raise StoreError(f"An operator with ID {_show(op_id)} already exists.")
+            raise StoreError(f"An operator with ID {_quoted(op_id)} already exists.")
         admin_id = None if first else self._authorise(by, now)
         salt: bytes | None = None
         digest: bytes | None = None
@@ -98,7 +98,7 @@ class OperatorsMixin(StoreBase):
         }
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM operators WHERE id = ?", (op_id,)).fetchone():
-                raise StoreError(f"An operator with ID {_show(op_id)} already exists.")
+                raise StoreError(f"An operator with ID {_quoted(op_id)} already exists.")
             if first and conn.execute("SELECT 1 FROM operators LIMIT 1").fetchone():
                 raise StoreError("Another operator was added meanwhile; try again.")
             conn.execute(
@@ -124,7 +124,7 @@ class OperatorsMixin(StoreBase):
         op = self.authenticate(by[0], by[1], now)
         if not op.admin:
             raise NotAdministrator(
-                f"Operator {_show(op.id)} is not an administrator; an administrator's ID and "
+                f"Operator {_quoted(op.id)} is not an administrator; an administrator's ID and "
                 "PIN are needed for this change."
             )
         return op.id
@@ -166,7 +166,7 @@ class OperatorsMixin(StoreBase):
         now_us = _ts_us(now)
         rows = self._read(f"SELECT {self._op_cols} FROM operators WHERE id = ?", (str(op_id),))
         if not rows:
-            raise UnknownOperator(f"There is no operator {_show(op_id)}.")
+            raise UnknownOperator(f"There is no operator {_quoted(op_id)}.")
         return self._operator(rows[0], now_us)
 
     def _target(self, conn: Conn, op_id: object) -> Row:
@@ -174,7 +174,7 @@ class OperatorsMixin(StoreBase):
             f"SELECT {self._op_cols} FROM operators WHERE id = ?", (str(op_id),)
         ).fetchone()
         if row is None:
-            raise UnknownOperator(f"There is no operator {_show(op_id)}.")
+            raise UnknownOperator(f"There is no operator {_quoted(op_id)}.")
         return row
 
     def disable_operator(
@@ -204,7 +204,7 @@ class OperatorsMixin(StoreBase):
                 ).fetchone()["n"]
                 if not others:
                     raise StoreError(
-                        f"Operator {_show(op_id)} is the last active administrator; add another "
+                        f"Operator {_quoted(op_id)} is the last active administrator; add another "
                         "administrator before disabling them."
                     )
             conn.execute("UPDATE operators SET disabled = 1 WHERE id = ?", (op_id,))
@@ -242,7 +242,7 @@ class OperatorsMixin(StoreBase):
             self._check_open()
             row = self._target(self._conn, op_id)
         if row["role"] not in PROFESSIONAL_ROLES:
-            raise StoreError(f"Operator {_show(op_id)} has the home role, which has no PIN.")
+            raise StoreError(f"Operator {_quoted(op_id)} has the home role, which has no PIN.")
         admin_id = self._authorise(by, now)
         salt = secrets.token_bytes(_SALT_BYTES)
         n, r, p = self._scrypt_n, SCRYPT_R, SCRYPT_P
@@ -251,7 +251,7 @@ class OperatorsMixin(StoreBase):
         with self._write() as conn:
             row = self._target(conn, op_id)
             if row["disabled"]:
-                raise OperatorDisabled(f"Operator {_show(op_id)} is disabled.")
+                raise OperatorDisabled(f"Operator {_quoted(op_id)} is disabled.")
             conn.execute(
                 "UPDATE operators SET pin_salt = ?, pin_hash = ?, scrypt_n = ?, scrypt_r = ?, "
                 "scrypt_p = ?, failed = 0, locked_until_us = NULL WHERE id = ?",
@@ -363,7 +363,7 @@ class OperatorsMixin(StoreBase):
         chained = self._chained_lock_state(conn, op_id)
         if chained is not None and chained != (failed, locked):
             raise StoreError(
-                f"The operators table disagrees with the log about operator {_show(op_id)}'s "
+                f"The operators table disagrees with the log about operator {_quoted(op_id)}'s "
                 "failed PIN count or lock (edited outside needlepen?); run 'needlepen log "
                 "verify' and restore the store from a copy you trust."
             )
@@ -385,12 +385,12 @@ class OperatorsMixin(StoreBase):
 
         if row["disabled"]:
             log("login_failed", "disabled")
-            return OperatorDisabled(f"Operator {_show(op_id)} is disabled."), None
+            return OperatorDisabled(f"Operator {_quoted(op_id)} is disabled."), None
         if locked is not None and locked > now_us:
             log("login_failed", "locked")
             return (
                 OperatorLocked(
-                    f"Operator {_show(op_id)} is locked after {MAX_FAILED_PINS} wrong PINs "
+                    f"Operator {_quoted(op_id)} is locked after {MAX_FAILED_PINS} wrong PINs "
                     f"until {_clock(locked)}; try again then.",
                     locked / 1e6,
                 ),
@@ -405,7 +405,7 @@ class OperatorsMixin(StoreBase):
         if pin is None:
             log("login_failed", "no_pin")
             return (
-                WrongPin(f"Operator {_show(op_id)} needs a PIN.", MAX_FAILED_PINS - failed),
+                WrongPin(f"Operator {_quoted(op_id)} needs a PIN.", MAX_FAILED_PINS - failed),
                 None,
             )
         if pin_ok:
@@ -418,7 +418,7 @@ class OperatorsMixin(StoreBase):
             log("login_failed", "wrong_pin")
             return (
                 OperatorLocked(
-                    f"Wrong PIN for operator {_show(op_id)}: after {MAX_FAILED_PINS} wrong PINs "
+                    f"Wrong PIN for operator {_quoted(op_id)}: after {MAX_FAILED_PINS} wrong PINs "
                     f"in a row it is locked for {LOCKOUT_SECONDS // 60} minutes, until "
                     f"{_clock(locked)}.",
                     locked / 1e6,

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from driver.audit.backend import Conn
-from driver.audit.canon import _show, pin_fingerprint
+from driver.audit.canon import _quoted, pin_fingerprint
 from driver.audit.values import STORE_KINDS
 
 
@@ -120,7 +120,7 @@ class Replay:
                 return f"{bad}: operator '{op}' was already added."
             by = data.get("by")
             if "by" in data and self.operators and not self._is_admin(by):
-                return f"{bad}: {_show(by)} was not an active administrator."
+                return f"{bad}: {_quoted(by)} was not an active administrator."
             self.operators[op] = {
                 "name": data["name"],
                 "role": data["role"],
@@ -134,11 +134,11 @@ class Replay:
             }
         elif kind == "operator_disabled":
             if "by" in data and not self._is_admin(data["by"]):
-                return f"{bad}: {_show(data['by'])} was not an active administrator."
+                return f"{bad}: {_quoted(data['by'])} was not an active administrator."
             self.operators[str(data["operator"])]["disabled"] = True
         elif kind in ("operator_unlocked", "operator_pin_reset"):
             if not self._is_admin(data["by"]):
-                return f"{bad}: {_show(data['by'])} was not an active administrator."
+                return f"{bad}: {_quoted(data['by'])} was not an active administrator."
             state = self.operators[str(data["operator"])]
             state["failed"] = data["failed"]
             state["locked_until_us"] = data["locked_until_us"]
@@ -172,7 +172,7 @@ class Replay:
             seen.add(op)
             want = self.operators.get(op)
             if want is None:
-                return f"The operators table holds operator {_show(op)}, whom no record added."
+                return f"The operators table holds operator {_quoted(op)}, whom no record added."
             have = {
                 "name": row["name"],
                 "role": row["role"],
@@ -193,13 +193,13 @@ class Replay:
             for field, value in have.items():
                 if want[field] != value:
                     return (
-                        f"The operators table disagrees with the log about operator {_show(op)} "
+                        f"The operators table disagrees with the log about operator {_quoted(op)} "
                         f"({field.replace('_us', '')})."
                     )
         for op, want in self.operators.items():
             if op not in seen:
                 return (
-                    f"Operator {_show(op)}, added in record {want['record']}, is missing from "
+                    f"Operator {_quoted(op)}, added in record {want['record']}, is missing from "
                     "the operators table."
                 )
 
@@ -249,10 +249,11 @@ class Replay:
             extra = sorted(set(clients) - set(self.clients))
             missing = sorted(set(self.clients) - set(clients))
             if extra:
-                return f"The clients table holds {_show(extra[0])}, whom no record mentions."
+                return f"The clients table holds {_quoted(extra[0])}, whom no record mentions."
             if missing:
                 return (
-                    f"Client {_show(missing[0])} is in the log but missing from the clients table."
+                    f"Client {_quoted(missing[0])} is in the log but missing from the clients "
+                    "table."
                 )
             return "The clients table disagrees with the log about when a client was first seen."
 

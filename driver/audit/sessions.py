@@ -13,7 +13,7 @@ from driver.audit.canon import (
     _check_zone,
     _device_class,
     _is_u32,
-    _show,
+    _quoted,
     _ts_us,
     canonical_json,
     check_client,
@@ -128,7 +128,7 @@ class SessionsMixin(StoreBase):
         reason = _check_text(reason, "reason for ending the session", 200)
         if interrupted is not None and interrupted not in set(Interruption):
             raise StoreError(
-                f"{_show(interrupted)} is not an interruption; choose one of "
+                f"{_quoted(interrupted)} is not an interruption; choose one of "
                 f"{', '.join(i.value for i in Interruption)}."
             )
         ts_us = _ts_us(now)
@@ -278,7 +278,7 @@ class SessionsMixin(StoreBase):
         """
         zone = _check_zone(zone)
         if cartridge_id is not None and not _is_u32(cartridge_id):
-            raise StoreError(f"{_show(cartridge_id)} is not a cartridge id (0 to 2^32-1).")
+            raise StoreError(f"{_quoted(cartridge_id)} is not a cartridge id (0 to 2^32-1).")
         ts_us = _ts_us(now)
         with self._write() as conn:
             self._open_session(conn, session_id)
@@ -288,7 +288,7 @@ class SessionsMixin(StoreBase):
                 (session_id,),
             ).fetchone()
             if row["disabled"]:  # disabled at another workstation since the session began
-                raise OperatorDisabled(f"Operator {_show(row['operator_id'])} is disabled.")
+                raise OperatorDisabled(f"Operator {_quoted(row['operator_id'])} is disabled.")
             client = None if row["client_ref"] is None else str(row["client_ref"])
             days = (
                 None
@@ -379,7 +379,7 @@ class SessionsMixin(StoreBase):
     def cartridge_used_before(self, cartridge_id: int, session_id: int) -> bool:
         """True when this cartridge was recorded in any other session."""
         if not _is_u32(cartridge_id):
-            raise StoreError(f"{_show(cartridge_id)} is not a cartridge id (0 to 2^32-1).")
+            raise StoreError(f"{_quoted(cartridge_id)} is not a cartridge id (0 to 2^32-1).")
         rows = self._read(
             "SELECT 1 FROM cartridges WHERE cartridge_id = ? AND session_id != ? LIMIT 1",
             (cartridge_id, session_id),
@@ -391,7 +391,7 @@ class SessionsMixin(StoreBase):
     ) -> None:
         """Note that this cartridge was used in this session (once per session)."""
         if not _is_u32(cartridge_id):
-            raise StoreError(f"{_show(cartridge_id)} is not a cartridge id (0 to 2^32-1).")
+            raise StoreError(f"{_quoted(cartridge_id)} is not a cartridge id (0 to 2^32-1).")
         ts_us = _ts_us(now)
         with self._write() as conn:
             self._open_session(conn, session_id)
@@ -426,12 +426,12 @@ def _session_fields(
 ) -> tuple[str | None, str]:
     """The session's client and device class, checked (StoreError, CannotContinue)."""
     if role not in ROLES:
-        raise StoreError(f"{_show(role)} is not a role; choose one of {', '.join(ROLES)}.")
+        raise StoreError(f"{_quoted(role)} is not a role; choose one of {', '.join(ROLES)}.")
     client = check_client(client_ref)
     if not _is_u32(device_serial):
-        raise StoreError(f"{_show(device_serial)} is not a pen serial number (0 to 2^32-1).")
+        raise StoreError(f"{_quoted(device_serial)} is not a pen serial number (0 to 2^32-1).")
     if not _is_u32(boot_id):
-        raise StoreError(f"{_show(boot_id)} is not a boot id (0 to 2^32-1).")
+        raise StoreError(f"{_quoted(boot_id)} is not a boot id (0 to 2^32-1).")
     dclass = _device_class(device_class)
     if dclass == "home" and role != "home":
         raise StoreError(f"A home-class pen runs home sessions only, not {role} sessions.")
@@ -447,7 +447,7 @@ def _session_fields(
     if continues is not None and (
         not isinstance(continues, int) or isinstance(continues, bool)
     ):
-        raise CannotContinue(f"{_show(continues)} is not a session number.")
+        raise CannotContinue(f"{_quoted(continues)} is not a session number.")
     return client, dclass
 
 
@@ -457,11 +457,11 @@ def _check_session_operator(conn: Conn, operator_id: str, role: str) -> None:
         "SELECT role, disabled FROM operators WHERE id = ?", (operator_id,)
     ).fetchone()
     if row is None:
-        raise UnknownOperator(f"There is no operator {_show(operator_id)}.")
+        raise UnknownOperator(f"There is no operator {_quoted(operator_id)}.")
     if row["disabled"]:
-        raise OperatorDisabled(f"Operator {_show(operator_id)} is disabled.")
+        raise OperatorDisabled(f"Operator {_quoted(operator_id)} is disabled.")
     if role != "home" and row["role"] != role:
         raise StoreError(
-            f"Operator {_show(operator_id)} is registered as {row['role']} and cannot "
+            f"Operator {_quoted(operator_id)} is registered as {row['role']} and cannot "
             f"open a {role} session."
         )

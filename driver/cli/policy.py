@@ -74,7 +74,7 @@ def register(subparsers: Any) -> None:
         default="table",
         help="'table' for people (default) or 'toml' for a complete, loadable policy file",
     )
-    show.set_defaults(handler=_show)
+    show.set_defaults(handler=_cmd_show)
 
     check = actions.add_parser(
         "check",
@@ -195,7 +195,7 @@ def _concern_lines(policy: Policy) -> list[str]:
     ]
 
 
-def _show(args: argparse.Namespace) -> int:
+def _cmd_show(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     if args.format == "toml":
         sys.stdout.write(policy_to_toml(policy))

@@ -17,7 +17,7 @@ from .model import (
     RoleLimits,
     ZoneLimits,
     _RuleProblems,
-    _show,
+    _value_shown,
 )
 
 # --- Turning pydantic's errors into sentences ----------------------------------------------------
@@ -80,20 +80,20 @@ def _sentence(err: Mapping[str, Any]) -> list[str]:
     if kind == "missing":
         return [f"{key} is missing."]
     if kind == "value_error" and cause is not None:
-        return [f"{key} {cause} (it is {_show(value)})."]
+        return [f"{key} {cause} (it is {_value_shown(value)})."]
     if kind == "float_type":
-        return [f"{key} must be a number of {unit or 'millimetres'} (it is {_show(value)})."]
+        return [f"{key} must be a number of {unit or 'millimetres'} (it is {_value_shown(value)})."]
     if kind == "int_type":
-        return [f"{key} must be a whole number of {unit or 'units'} (it is {_show(value)})."]
+        return [f"{key} must be a whole number of {unit or 'units'} (it is {_value_shown(value)})."]
     if kind == "string_type":
-        return [f"{key} must be a zone name in quotes (it is {_show(value)})."]
+        return [f"{key} must be a zone name in quotes (it is {_value_shown(value)})."]
     if kind in ("tuple_type", "list_type") and "concerns" in loc[:1] and field != "roles":
-        return [f"{key} must be a pair [lowest, highest] (it is {_show(value)})."]
+        return [f"{key} must be a pair [lowest, highest] (it is {_value_shown(value)})."]
     if kind in ("tuple_type", "list_type"):
-        return [f"{key} must be a list of zone names (it is {_show(value)})."]
+        return [f"{key} must be a list of zone names (it is {_value_shown(value)})."]
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return [f"{key} must be a table of keys (it is {_show(value)})."]
-    return [f"{key}: {err.get('msg', 'is not valid')} (it is {_show(value)})."]
+        return [f"{key} must be a table of keys (it is {_value_shown(value)})."]
+    return [f"{key}: {err.get('msg', 'is not valid')} (it is {_value_shown(value)})."]
 
 
 def _problems(exc: ValidationError) -> list[str]:

@@ -39,7 +39,7 @@ from .bounds import PolicyError as PolicyError
 from .bounds import mm_to_um_exact as mm_to_um_exact
 
 
-def _show(value: object) -> str:
+def _value_shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 

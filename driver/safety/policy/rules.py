@@ -25,7 +25,7 @@ from .model import (
     ROLE_NAMES,
     ZONE_NAMES,
     Policy,
-    _show,
+    _value_shown,
     mm_to_um_exact,
 )
 
@@ -127,7 +127,7 @@ def _concern_shape_problems(p: Policy, key: str, c: Concern) -> list[str]:
     for role in c.roles:
         if role not in PRIVILEGE_ORDER:
             problems.append(
-                f"{key}.roles names {_show(role)}, which is not a role that treats people."
+                f"{key}.roles names {_value_shown(role)}, which is not a role that treats people."
             )
     checks = (
         _range_problem(f"{key}.sessions", c.sessions, 1, MAX_COURSE_SESSIONS, "sessions"),
@@ -155,7 +155,8 @@ def _concern_shape_problems(p: Policy, key: str, c: Concern) -> list[str]:
             or not (DEPTH_CEILING_MIN_UM <= lo_um <= hi_um <= DEPTH_CEILING_MAX_UM)
         ):
             problems.append(
-                f"{where} ({_show(lo)}-{_show(hi)}) must run upwards in whole micrometres within "
+                f"{where} ({_value_shown(lo)}-{_value_shown(hi)}) must run upwards in whole "
+                "micrometres within "
                 f"{mm_number(DEPTH_CEILING_MIN_UM)}-{mm_number(DEPTH_CEILING_MAX_UM)} mm."
             )
     return problems
