@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from driver.testing.host import VirtualHost
 from protocol import (
     Ack,
     CartridgeState,
@@ -22,8 +23,6 @@ from protocol import (
 from simulator.errors import InjectError
 from simulator.firmware import Firmware
 from simulator.physics import PhysicsParams
-
-from .helpers import VirtualHost
 
 
 def running() -> VirtualHost:

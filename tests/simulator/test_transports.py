@@ -1,6 +1,6 @@
 """One behaviour suite, run over the three transports: in-process sim://, a kernel pty and TCP.
 
-The client only knows the ICD (tests/simulator/helpers.PortHost over a pyserial port).
+The client only knows the ICD (driver.testing.host.PortHost over a pyserial port).
 """
 
 from __future__ import annotations
