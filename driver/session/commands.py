@@ -18,9 +18,12 @@ class GovernedCommands(PenCore):
     """Governed commands: depth, rate and zone changes, judged by the governor and"""
 
     def _days_since_last(self, zone: str) -> float | None:
-        return self.store.last_treatment_days_ago(
-            self.client_ref, zone, exclude_session=self.session_id
-        )
+        key = (self.client_ref, self.session_id, zone)  # a new session or client reads again
+        if key not in self._interval_read:
+            self._interval_read[key] = self.store.last_treatment_days_ago(
+                self.client_ref, zone, exclude_session=self.session_id
+            )
+        return self._interval_read[key]
 
     def _decide(
         self, zone: str, depth_mm: float, rate_hz: float, override_reason: str | None

@@ -110,6 +110,11 @@ class PenCore:
         self._unconfirmed_um: int | None = None
         #: the last set-point the pen acknowledged in this session (None: not set yet)
         self._acked_um: int | None = None
+        #: per zone, the days since the client's last session there as read for this session's
+        #: depth and rate decisions (one read of the store per zone, not one per command: the
+        #: fact changes only by another workstation's START there, which START's own re-check
+        #: in its write transaction catches; every START attempt forgets it)
+        self._interval_read: dict[tuple[str | None, int, str], float | None] = {}
         #: STATUS frames seen, and how many had been seen when the last depth was ACKed: a
         #: STATUS counted after that reflects the new set-point (the pen answers in order)
         self._status_count = 0

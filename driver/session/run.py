@@ -162,6 +162,7 @@ class RunControl(PenCore):
                 "override_reason": decision.override_reason,
             }
 
+        self._interval_read.clear()  # the next decision reads the interval afresh
         try:
             return self.store.begin_treatment(self.session_id, zone, cartridge_id, check)
         except StartRefused as refused:

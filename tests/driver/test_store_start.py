@@ -281,3 +281,43 @@ def test_two_processes_racing_one_client_and_zone_never_both_treat(tmp_path: Pat
         count = raw.execute("SELECT COUNT(*) FROM treatments").fetchone()[0]
         raw.close()
         assert count == PAIRS
+
+
+def test_a_refused_start_makes_the_next_decision_read_the_interval_again(
+    fast_store: AuditStore,
+) -> None:
+    """The interval is read once per zone for a session's depth and rate decisions (not per
+    command: issue 15's command path). Another workstation's treatment in between is caught
+    by START's own re-check, and after that refusal the next decision reads it afresh: it asks
+    for the reason instead of approving what START would refuse again."""
+    b = Pen.open(
+        "sim://?seed=41",
+        role="clinician",
+        operator="c1",
+        pin="1234",
+        client="P-7",
+        zone="cheeks",
+        db=fast_store,
+    )
+    try:
+        b.set_depth(0.5)  # approved: the client has no earlier session
+        with Pen.open(
+            "sim://?seed=42",
+            role="clinician",
+            operator="c1",
+            pin="1234",
+            client="P-7",
+            zone="cheeks",
+            db=fast_store,
+        ) as a:
+            a.set_depth(0.5)
+            a.set_rate(100)
+            a.start()
+            a.stop()
+        b.set_rate(100)
+        with pytest.raises(NotAllowed, match="cannot start on cheeks"):
+            b.start()
+        d = b.set_depth(0.55)  # asks for the reason: nothing is sent without it
+        assert not d.sendable and "28 days" in " ".join(d.reasons), d
+    finally:
+        b.close()
