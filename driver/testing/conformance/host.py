@@ -22,6 +22,7 @@ from pathlib import Path
 from driver.audit import AuditStore
 from driver.errors import DriverError
 from driver.safety import Outcome
+from driver.safety.policy import default_policy
 from driver.session import Pen
 from driver.vocabulary import HOME_ROLE, PROFESSIONAL_ROLES, ROLE_NAMES
 from protocol import DeviceClass, State, Status
@@ -76,6 +77,10 @@ def treat_with_role(
     of treatment, a confirmed e-stop, release, close. Raises ConformanceError, one sentence
     naming the step and what the driver said, when the host cannot do one of them."""
     cls = pen_class
+    # The driver loads its built-in policy (pydantic) on its first connect; done here, before
+    # the port is lent, so the lend is no longer than the driver's own session: the pen's
+    # output would otherwise wait unread for a quarter of a second and be shed.
+    default_policy()
     hands.unused_cartridge()  # the driver's HELLO makes a cartridge used in this session SPENT
     run = HostRun(role)
     with tempfile.TemporaryDirectory(prefix="needlepen-conformance-") as tmp:
