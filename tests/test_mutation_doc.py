@@ -1,5 +1,5 @@
 """`make mutate`'s configuration stays true: every group names modules and tests that exist,
-and docs/QA.md lists every mutant tools/mutation_equivalents.toml calls equivalent, each with a
+and docs/QA.md lists every mutant tools/mutation_equivalents/*.toml call equivalent, each with a
 one-line reason."""
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ def test_every_group_names_modules_and_tests_that_exist() -> None:
         if not (ROOT / path).is_file()
     ]
     assert not missing, f"tools/mutate.py names files that do not exist: {missing}"
+
+
+def test_every_equivalents_file_is_a_group() -> None:
+    names = {g.name for g in GROUPS}
+    files = sorted(p.stem for p in (ROOT / "tools" / "mutation_equivalents").glob("*.toml"))
+    assert files and set(files) <= names, files
 
 
 def test_no_module_is_in_two_groups() -> None:

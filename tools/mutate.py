@@ -5,9 +5,10 @@ group the runner copies the project into build/mutate/<group>/ (mutmut works in 
 directory and keeps its state in mutants/ there), writes that copy's [tool.mutmut] with the
 group's modules and tests on top of the shared settings of pyproject.toml, runs `mutmut run`
 there with at most `--workers` children, and reads mutmut's per-file results. Survivors listed
-in tools/mutation_equivalents.toml (each with its one-line reason, also in docs/QA.md) count as
-equivalent; every other survivor, and every mutant no selected test reaches, is printed with
-its diff. The table: module, mutants, killed, survived, timed out, equivalent.
+in tools/mutation_equivalents/<group>.toml (each with its one-line reason, also in
+docs/QA.md) count as equivalent; every other survivor, and every mutant no selected test
+reaches, is printed with its diff. The table: module, mutants, killed, survived, timed out,
+equivalent.
 
     python -m tools.mutate                      # every group (make mutate)
     python -m tools.mutate --groups governor    # one group
@@ -34,7 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "mutate"
-EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.toml"
+#: One file of equivalent mutants per group: tools/mutation_equivalents/<group>.toml.
+EQUIVALENTS = ROOT / "tools" / "mutation_equivalents"
 #: What the copy of the project leaves out (caches, the venv, earlier runs).
 IGNORE = shutil.ignore_patterns(
     ".git",
@@ -95,15 +97,47 @@ GROUPS: tuple[Group, ...] = (
             "tests/driver/test_pen_checks_edges.py",
         ),
     ),
-    # the simulated firmware's own checks: watchdog, latches, cartridges
+    # the simulated firmware's own checks: range, watchdog, latches, cartridges
     Group(
         "firmware",
-        ("simulator/watchdog.py", "simulator/latch.py", "simulator/cartridge.py"),
+        (
+            "simulator/dispatch.py",
+            "simulator/watchdog.py",
+            "simulator/latch.py",
+            "simulator/cartridge.py",
+        ),
         (
             "tests/simulator/test_firmware_watchdog.py",
             "tests/simulator/test_firmware_commands.py",
             "tests/simulator/test_cartridges_per_boot.py",
+            "tests/simulator/test_start_precondition.py",
             "tests/simulator/test_firmware_edges.py",
+        ),
+    ),
+    # the policy's ceilings: what a policy file may say, and what it may never say
+    Group(
+        "policy",
+        (
+            "driver/safety/policy/bounds.py",
+            "driver/safety/policy/model.py",
+            "driver/safety/policy/rules.py",
+        ),
+        ("tests/driver/test_policy.py", "tests/driver/test_policy_files.py"),
+    ),
+    # the screening rule: who must be screened, what blocks a treatment, what it records
+    Group(
+        "screening",
+        ("driver/safety/screening.py", "driver/session/screening.py"),
+        ("tests/driver/test_pen.py",),
+    ),
+    # the session's command path: risk-raising commands recorded first, stops never waiting
+    Group(
+        "commands",
+        ("driver/session/commands.py", "driver/session/run.py", "driver/session/estops.py"),
+        (
+            "tests/driver/test_pen.py",
+            "tests/driver/test_pen_virtual.py",
+            "tests/driver/test_store_start.py",
         ),
     ),
 )
@@ -121,11 +155,12 @@ class Row:
 
 
 def load_equivalents() -> dict[str, str]:
-    """Mutant name -> the one-line reason it cannot change behaviour."""
-    if not EQUIVALENTS.exists():
-        return {}
-    data = tomllib.loads(EQUIVALENTS.read_text("utf-8"))
-    return {str(k): str(v) for k, v in data.get("equivalent", {}).items()}
+    """Mutant name -> the one-line reason it cannot change behaviour (every group's file)."""
+    found: dict[str, str] = {}
+    for path in sorted(EQUIVALENTS.glob("*.toml")):
+        data = tomllib.loads(path.read_text("utf-8"))
+        found.update({str(k): str(v) for k, v in data.get("equivalent", {}).items()})
+    return found
 
 
 def group_pyproject(group: Group) -> str:
