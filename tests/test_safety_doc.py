@@ -47,9 +47,23 @@ def test_every_hazard_has_a_control_and_a_test():
     assert len(rows) >= 12
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert len(cells) == 4, row
+        assert len(cells) == 5, row
         assert cells[2], f"no control: {row}"
         assert CITE.search(cells[3]), f"no test: {row}"
+
+
+def test_every_hazard_has_the_mutation_score_of_its_control_or_says_why_not():
+    from tools.mutate import GROUPS, SCORE_ITEM
+
+    known = {g.name for g in GROUPS}
+    for row in hazard_rows():
+        cell = row.strip().strip("|").split("|")[-1].strip()
+        if cell.startswith("not mutated ("):
+            continue
+        items = [m[1] for m in SCORE_ITEM.finditer(cell)]
+        assert items, f"no mutation score and no reason: {row[:40]}"
+        assert set(items) <= known, f"unknown mutation group in {row[:40]}: {items}"
+        assert SCORE_ITEM.sub("", cell).replace(",", "").strip() == "", cell
 
 
 def test_the_design_hazards_are_all_listed():

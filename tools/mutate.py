@@ -16,13 +16,17 @@ equivalent.
     python -m tools.mutate --retest             # after adding tests: run the last run's
                                                 # unexplained survivors again, with the new tests
 
-Exit status: 0 when no survivor is unexplained, 1 otherwise, 2 when mutmut is missing.
+    python -m tools.mutate --report --update-safety   # and docs/SAFETY.md's score column
+
+Exit status: 0 when every group ran to the end and no survivor is unexplained, 1 otherwise,
+2 when mutmut is missing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +56,9 @@ IGNORE = shutil.ignore_patterns(
     "*.egg-info",
     "*.db*",
 )
+SAFETY = ROOT / "docs" / "SAFETY.md"
+#: One item of a hazard's last cell in docs/SAFETY.md: a group and its score.
+SCORE_ITEM = re.compile(r"\b([a-z][a-z-]*): (?:\d+(?:\.\d+)? %|not run|-)")
 NO_MUTMUT = (
     "needlepen mutate: mutmut is not installed, so nothing was mutated; install it with "
     "`pip install -e '.[mutate]'` (make mutate does)."
@@ -331,15 +338,52 @@ def print_table(rows: Sequence[Row]) -> None:
     )
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    total = Row("total")
-    for row in [*rows, total]:
-        if row is not total:
-            for f in ("mutants", "killed", "survived", "timed_out", "equivalent", "not_run"):
-                setattr(total, f, getattr(total, f) + getattr(row, f))
+    for row in [*rows, total_of(rows)]:
         print(
             f"| {row.module} | {row.mutants} | {row.killed} | {row.survived} | "
             f"{row.timed_out} | {row.equivalent} | {row.not_run} | {score(row)} |"
         )
+
+
+def total_of(rows: Sequence[Row]) -> Row:
+    total = Row("total")
+    for row in rows:
+        for f in ("mutants", "killed", "survived", "timed_out", "equivalent", "not_run"):
+            setattr(total, f, getattr(total, f) + getattr(row, f))
+    return total
+
+
+def group_score(group: Group, equivalents: dict[str, str]) -> str:
+    """The group's score over all its modules, or "not run" without a complete run."""
+    rows, _ = tally([group], equivalents)
+    total = total_of(rows)
+    if any(r.mutants == 0 for r in rows) or total.not_run:
+        return "not run"
+    return score(total)
+
+
+def update_safety(equivalents: dict[str, str]) -> int:
+    """Write each group's score of the last run into the last cell of every hazard row of
+    docs/SAFETY.md that names the group; returns the number of rows changed."""
+    scores = {g.name: group_score(g, equivalents) for g in GROUPS}
+    changed = 0
+    lines = SAFETY.read_text("utf-8").splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if not line.startswith("| H"):
+            continue
+        head, sep, last = line.rstrip("\n").rstrip().removesuffix("|").rpartition("|")
+        if "not mutated" in last:
+            continue
+        unknown = [m[1] for m in SCORE_ITEM.finditer(last) if m[1] not in scores]
+        if unknown:
+            raise SystemExit(f"needlepen mutate: docs/SAFETY.md names unknown group(s) {unknown}.")
+        cell = SCORE_ITEM.sub(lambda m: f"{m[1]}: {scores[m[1]]}", last)
+        new = f"{head}{sep}{cell}|\n"
+        if new != line:
+            lines[i] = new
+            changed += 1
+    SAFETY.write_text("".join(lines), "utf-8")
+    return changed
 
 
 def score(row: Row) -> str:
@@ -401,6 +445,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="no diffs of survivors")
     parser.add_argument(
+        "--update-safety",
+        action="store_true",
+        help="write every group's score of its last run into docs/SAFETY.md's hazard table",
+    )
+    parser.add_argument(
         "--list-equivalents",
         action="store_true",
         help="print the equivalent mutants as a markdown table (docs/QA.md)",
@@ -431,15 +480,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows, unexplained = tally(groups, equivalents)
     print()
     print_table(rows)
-    stale = stale_equivalents(groups, equivalents)
+    unrun = [g.name for g in groups if group_score(g, equivalents) == "not run"]
+    if unrun:
+        print(f"\nno complete run of group(s) {', '.join(unrun)}: run them (without --report)")
+    ran = [g for g in groups if g.name not in unrun]
+    stale = stale_equivalents(ran, equivalents)
     if stale:
         print(
             "\nlisted as equivalent but no longer surviving (update the list): " + ", ".join(stale)
         )
     if unexplained and not args.quiet:
         show_survivors(unexplained)
+    if args.update_safety:
+        print(f"\ndocs/SAFETY.md: {update_safety(equivalents)} hazard row(s) updated")
     print(f"\n{len(unexplained)} unexplained survivor(s)")
-    return 1 if unexplained else 0
+    return 1 if unexplained or unrun else 0
 
 
 if __name__ == "__main__":
