@@ -147,6 +147,17 @@ GROUPS: tuple[Group, ...] = (
             "tests/driver/test_store_start.py",
         ),
     ),
+    # the store's rules: the interval read, START's transaction (interval, screening and
+    # cartridge re-checked), client references, the chain of continued sessions
+    Group(
+        "store-rules",
+        ("driver/audit/sessions.py", "driver/audit/canon.py", "driver/audit/visits.py"),
+        (
+            "tests/driver/test_store.py",
+            "tests/driver/test_store_start.py",
+            "tests/driver/test_pen_continue.py",
+        ),
+    ),
 )
 
 
