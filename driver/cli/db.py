@@ -18,6 +18,8 @@ from driver.text import printable
 
 
 def _location(args: argparse.Namespace) -> str:
+    """The store a writing db command works on: named, never a default (it creates or fills
+    a clinic's database)."""
     location = args.db or os.environ.get(DB_ENV)
     if not location:
         raise StoreError(
@@ -40,7 +42,9 @@ def cmd_db_init(args: argparse.Namespace) -> int:
 
 
 def cmd_db_status(args: argparse.Namespace) -> int:
-    with AuditStore(_location(args), create=False, read_only=True) as store:
+    # reading only: the same default as the other commands (log show, verify)
+    location = args.db or os.environ.get(DB_ENV) or None
+    with AuditStore(location, create=False, read_only=True) as store:
         s = status(store)
     verified = "never" if s.verified_upto is None else f"up to record {s.verified_upto}"
     for name, value in (
@@ -94,8 +98,12 @@ def register(subparsers: Any) -> None:
     init.set_defaults(handler=cmd_db_init)
     stat = sub.add_parser(
         "status",
-        parents=[where],
         help="schema version, record count, last verified point and head hash",
+    )
+    stat.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help=f"the audit store (default: ${DB_ENV}, else needlepen.db in the user data directory)",
     )
     stat.set_defaults(handler=cmd_db_status)
     imp = sub.add_parser(

@@ -501,6 +501,13 @@ def test_default_db_in_the_data_directory(
     assert added[0] == 0
     assert (tmp_path / "data" / DB_FILENAME).is_file()
     assert cli("log", "verify")[0] == 0
+    # db status reads the same default store (it used to demand --db)
+    code, out, _ = cli("db", "status")
+    assert code == 0 and str(tmp_path / "data" / DB_FILENAME) in out
+    assert "records:        1\n" in out  # the operator added
+    # the writing db commands still want the store named
+    code, _, err = cli("db", "init")
+    assert code == 1 and "--db" in err
 
 
 # --- log show / export / verify ---------------------------------------------------------------
