@@ -2,14 +2,15 @@
 
     needlepen course plan --client REF --concern NAME [--zones Z ...] [--sessions N] --by ID
     needlepen course list [--client REF] [--json]
-    needlepen course attach COURSE --session N
+    needlepen course attach COURSE --session N --by ID [--pin-stdin]
     needlepen course close COURSE --reason TEXT --by ID
     needlepen client show REF [--json]
     needlepen report --session N [--output FILE] [--clinic NAME]
 
-Planning and closing a course is done by a logged-in operator: `--by ID` and their PIN (asked
-without echo, or one line of standard input with --pin-stdin). Every command takes `--db` and
-`--policy` like the others. Bad input is one sentence, a non-zero exit, and nothing recorded.
+Planning, attaching to and closing a course is done by a logged-in operator: `--by ID` and
+their PIN (asked without echo, or one line of standard input with --pin-stdin). Every command
+takes `--db` and `--policy` like the others. Bad input is one sentence, a non-zero exit, and
+nothing recorded.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ def register(subparsers: Any) -> None:
     listing.add_argument("--client", metavar="REF", help="only this client's")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=_list)
-    attach = actions.add_parser("attach", parents=[common], help="attach a session to a course")
+    attach = actions.add_parser(
+        "attach", parents=[common, login], help="attach a session to a course"
+    )
     attach.add_argument("course", type=_course_number, metavar="COURSE")
     attach.add_argument("--session", required=True, type=_session_number, metavar="N")
     attach.set_defaults(handler=_attach)
@@ -171,8 +174,14 @@ def _list(args: argparse.Namespace) -> int:
 
 def _attach(args: argparse.Namespace) -> int:
     with _open(args, create=False) as store:
-        c = attach_session(store, args.course, args.session)
-    print(f"Session {args.session} is attached to course {c.id}: {c.line()}.")
+        by = _operator(args, store)
+        before = next((c for c in courses(store) if c.id == args.course), None)
+        already = before is not None and any(s.session_id == args.session for s in before.sessions)
+        c = attach_session(store, args.course, args.session, by=by)
+    if already:
+        print(f"Session {args.session} was attached to course {c.id} already: {c.line()}.")
+    else:
+        print(f"Session {args.session} is attached to course {c.id}: {c.line()}.")
     return 0
 
 

@@ -318,7 +318,9 @@ def _course(store: AuditStore, course_id: object) -> Course:
 
 def _check_operator(by: object) -> Operator:
     if not isinstance(by, Operator) or by.role not in PROFESSIONAL_ROLES or by.disabled:
-        raise CourseError("A course is planned and closed by an active, logged-in operator.")
+        raise CourseError(
+            "A course is planned, attached to and closed by an active, logged-in operator."
+        )
     return by
 
 
@@ -391,10 +393,17 @@ def plan_course(
 
 
 def attach_session(
-    store: AuditStore, course_id: int, session_id: int, now: float | None = None
+    store: AuditStore,
+    course_id: int,
+    session_id: int,
+    now: float | None = None,
+    by: Operator | None = None,
 ) -> Course:
     """Attach session `session_id` to course `course_id` (once; the session's client must be
-    the course's and the course open). The course moves on only if the session delivers."""
+    the course's and the course open). The course moves on only if the session delivers.
+    `by`: the logged-in operator who attaches it after the session (recorded); None when the
+    session's own workstation attaches it at its end."""
+    operator = None if by is None else _check_operator(by)
     course = _course(store, course_id)
     row = next((s for s in store.sessions() if s.id == session_id), None)
     if row is None:
@@ -407,7 +416,10 @@ def attach_session(
         return course
     if not course.is_open:
         raise CourseError(f"Course {course_id} is {course.status.value}; plan a new one.")
-    store.append(ATTACHED, {"course": course_id}, session_id=session_id, now=now)
+    data: dict[str, object] = {"course": course_id}
+    if operator is not None:
+        data["by"] = operator.id
+    store.append(ATTACHED, data, session_id=session_id, now=now)
     return _course(store, course_id)
 
 

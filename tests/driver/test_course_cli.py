@@ -130,3 +130,42 @@ def test_policy_show_lists_the_concern_library() -> None:
     ).stdout
     assert "acne_scars      clinician" in out
     assert "cheeks 1.00-1.50, acne_scars 1.00-2.00" in out
+
+
+def test_attach_needs_the_operators_pin_records_who_and_says_when_it_was_attached_already(
+    cli: Run, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with AuditStore(db, scrypt_n=2**10) as store:
+        sid = store.begin_session(
+            role="clinician", operator_id="c1", client_ref="P-0042", device_serial=3,
+            boot_id=1, device_class="professional",
+        )  # fmt: skip
+        store.end_session(sid, "done")
+    code, out, err = cli(
+        "course", "plan", "--db", db, "--client", "P-0042", "--concern", "acne_scars",
+        "--zones", "cheeks", "--by", "c1", "--pin-stdin", stdin="1234\n",
+    )  # fmt: skip
+    assert code == 0, err
+    course = out.split()[2].rstrip(":")
+    attach = ("course", "attach", course, "--db", db, "--session", str(sid))
+    # without an operator: refused before anything is read or written
+    with pytest.raises(SystemExit) as exited:
+        cli(*attach)
+    assert exited.value.code == 2
+    capsys.readouterr()
+    # a wrong PIN: one sentence, nothing attached
+    code, _, err = cli(*attach, "--by", "c1", "--pin-stdin", stdin="9999\n")
+    assert code == 1 and err.count("\n") == 1
+    with AuditStore(db, read_only=True, create=False) as store:
+        assert not [r for r in store.records() if r.kind == "course_session"]
+    code, out, err = cli(*attach, "--by", "c1", "--pin-stdin", stdin="1234\n")
+    assert code == 0, err
+    assert out.startswith(f"Session {sid} is attached to course {course}:")
+    code, out, err = cli(*attach, "--by", "c1", "--pin-stdin", stdin="1234\n")
+    assert code == 0, err
+    assert out.startswith(f"Session {sid} was attached to course {course} already:")
+    with AuditStore(db, read_only=True, create=False) as store:
+        attached = [r for r in store.records() if r.kind == "course_session"]
+    assert len(attached) == 1
+    assert attached[0].data == {"course": int(course), "by": "c1"}
+    assert attached[0].session_id == sid
