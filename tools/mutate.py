@@ -151,7 +151,7 @@ GROUPS: tuple[Group, ...] = (
     # cartridge re-checked), client references, the chain of continued sessions
     Group(
         "store-rules",
-        ("driver/audit/sessions.py", "driver/audit/canon.py", "driver/audit/visits.py"),
+        ("driver/audit/sessions.py", "driver/audit/clients.py", "driver/audit/visits.py"),
         (
             "tests/driver/test_store.py",
             "tests/driver/test_store_start.py",

@@ -1,24 +1,23 @@
 """The audit store: one contract (`AuditStore`) over an SQLite file or a PostgreSQL database.
 
 Modules: values (constants, typed values), canon (canonical form, hashing, text checks),
-schema (tables and generated triggers for both backends, grants), backend (the seam and
-SQLite), postgres, base (transactions and the chain), operators, sessions, verify, replay,
-export, store (the AuditStore class), cli (`needlepen db ...`).
+clients (client references), schema (tables and generated triggers for both backends,
+grants), backend (the seam and SQLite), postgres, base (transactions and the chain),
+operators, sessions, verify, replay, export, store (the AuditStore class), cli
+(`needlepen db ...`).
 """
 
 from driver.audit.backend import is_url
 from driver.audit.base import DB_ENV
 from driver.audit.canon import (
     canonical_json,
-    check_client,
     check_new_operator,
     check_pin,
-    home_client,
     iso_utc,
-    normalise_client,
     pin_fingerprint,
     record_hash,
 )
+from driver.audit.clients import check_client, home_client, normalise_client
 from driver.audit.sessions import WORKSTATION_ENV, workstation_name
 from driver.audit.store import AuditStore
 from driver.audit.values import (

@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Protocol
 
-from driver.audit.canon import _client_key
+from driver.audit.clients import _client_key
 from driver.audit.schema import _MIGRATIONS
 from driver.audit.values import APPLICATION_ID, GENESIS_HASH, SCHEMA_VERSION
 from driver.errors import StoreError

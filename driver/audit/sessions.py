@@ -16,10 +16,8 @@ from driver.audit.canon import (
     _quoted,
     _ts_us,
     canonical_json,
-    check_client,
-    home_client,
-    normalise_client,
 )
+from driver.audit.clients import check_client, home_client, normalise_client
 from driver.audit.values import (
     _DAY,
     PROFESSIONAL_ROLES,
