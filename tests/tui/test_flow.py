@@ -466,3 +466,30 @@ async def test_the_interval_is_asked_once_per_zone_in_its_own_words(store):
 
     await session(45, second=False)
     await session(46, second=True)
+
+
+@pytest.mark.anyio
+async def test_a_held_plus_key_does_not_type_into_the_override_reason(store):
+    """+ held down up to the recommended limit: the dialog opens while the key still repeats;
+    its repeats are not the reason, the words typed after them are."""
+    app = make_app(
+        store, port="sim://?seed=44", role="clinician", operator="c1", client="P4", zone="forehead"
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await clinician_treatment(pilot)
+        for _ in range(60):
+            await pilot.press("plus")
+            if screen_name(app) == "OverrideDialog":
+                break
+        await on_screen(pilot, "OverrideDialog")
+        await pilot.press(*["plus"] * 6, "equals_sign", "minus")  # the repeats, and a wobble
+        assert app.screen.query_one("#reason").value == ""
+        await pilot.press(*"thick skin +1", "enter")
+        await settle(pilot)
+        await on_screen(pilot, "TreatmentScreen")
+        reasons = [
+            r.data["override_reason"]
+            for r in store.records(app.pen.session_id)
+            if r.kind == "decision" and r.data.get("override_reason")
+        ]
+        assert reasons == ["thick skin +1"]  # a + inside the reason is kept

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -46,6 +46,28 @@ class Dialog(ModalScreen[T | None]):
         err.set_class(bool(text), "-on")
 
 
+#: The characters of the keys that step a set-point on the treatment screen.
+SET_POINT_KEYS = frozenset("+=-][<>")
+
+
+class ReasonInput(Input):
+    """The reason field of a dialog that a set-point key opened: while that key is held down
+    its repeats keep arriving after the dialog is up, so set-point characters typed before any
+    other key are not taken (they are a held key, not a reason); any other key ends that."""
+
+    def __init__(self, *, placeholder: str, max_length: int, id: str) -> None:
+        super().__init__(placeholder=placeholder, max_length=max_length, id=id)
+        self.held = True
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.held and event.character is not None and event.character in SET_POINT_KEYS:
+            event.stop()
+            event.prevent_default()
+            return
+        self.held = False
+        await super()._on_key(event)
+
+
 class OverrideDialog(Dialog[str]):
     """Asks a clinician why they pass a recommended limit; returns the reason (or None)."""
 
@@ -78,7 +100,7 @@ class OverrideDialog(Dialog[str]):
                 "The reason is recorded in the audit log with your operator ID and the time.",
                 classes="dialog-note",
             )
-            yield Input(
+            yield ReasonInput(
                 placeholder=self.placeholder,
                 max_length=300,
                 id="reason",
