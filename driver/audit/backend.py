@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from driver.audit.clients import _client_key
 from driver.audit.schema import _MIGRATIONS
@@ -27,6 +27,51 @@ LOG_COLS = "id, ts_us, session_id, kind, data, prev_hash, hash"
 
 #: a database row: read by column name (row["disabled"]), unpacked, or indexed
 Row = Any
+
+
+class ExactRow(tuple[Any, ...]):
+    """A row read by column name or position, the same on both backends: names are matched
+    exactly (sqlite3.Row matches them whatever their case, psycopg's names are exact), so a
+    name spelt wrong fails on SQLite as it would on PostgreSQL."""
+
+    __slots__ = ()
+    _index: ClassVar[dict[str, int]] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+_ROW_CLASSES: dict[tuple[str, ...], type[ExactRow]] = {}
+
+
+def row_class(names: tuple[str, ...]) -> type[ExactRow]:
+    """The Row class of a result with these column names (made once per set of names)."""
+    cls = _ROW_CLASSES.get(names)
+    if cls is None:
+        index = {n: i for i, n in enumerate(names)}
+        cls = type("Row", (ExactRow,), {"__slots__": (), "_index": index})
+        _ROW_CLASSES[names] = cls
+    return cls
+
+
+#: The last result's description and its Row class (a statement's rows share one
+#: description object; one tuple, so threads swap it whole).
+_last_row_class: tuple[object, type[ExactRow]] = ((), ExactRow)
+
+
+def _sqlite_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> ExactRow:
+    global _last_row_class
+    description = cursor.description
+    seen, cls = _last_row_class
+    if seen is not description:
+        cls = row_class(tuple(d[0] for d in description))
+        _last_row_class = (description, cls)
+    return cls(values)
 
 
 class Conn(Protocol):
@@ -163,7 +208,7 @@ class SQLiteBackend(Backend):
 
     @staticmethod
     def _prepare(conn: sqlite3.Connection) -> None:
-        conn.row_factory = sqlite3.Row
+        conn.row_factory = _sqlite_row
         conn.create_function("np_client_key", 1, _client_key, deterministic=True)
 
     def _connect_read_only(self) -> sqlite3.Connection:

@@ -25,9 +25,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, ClassVar
+from typing import Any
 
-from driver.audit.backend import LOG_COLS, Backend
+from driver.audit.backend import LOG_COLS, Backend, row_class
 from driver.audit.schema import PG_APPLICATION, PG_MIGRATIONS
 from driver.audit.values import SCHEMA_VERSION
 from driver.errors import StoreError
@@ -67,31 +67,8 @@ class StoreUnreachable(StoreError):
     """The database server cannot be reached (a refusal of everything risk-raising)."""
 
 
-class _Row(tuple[Any, ...]):
-    """A row read by column name or position (psycopg's rows are plain tuples)."""
-
-    __slots__ = ()
-    _index: ClassVar[dict[str, int]] = {}
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return tuple.__getitem__(self, self._index[key])
-        return tuple.__getitem__(self, key)
-
-    def keys(self) -> list[str]:
-        return list(self._index)
-
-
-_ROW_CLASSES: dict[tuple[str, ...], type[_Row]] = {}
-
-
 def _row_factory(cursor: Any) -> Any:
-    names = tuple(d.name for d in cursor.description or ())
-    cls = _ROW_CLASSES.get(names)
-    if cls is None:
-        cls = type("Row", (_Row,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
-        _ROW_CLASSES[names] = cls
-    return cls
+    return row_class(tuple(d.name for d in cursor.description or ()))
 
 
 _SQL_CACHE: dict[str, str] = {}

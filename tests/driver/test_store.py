@@ -741,3 +741,23 @@ def test_export_one_session_and_bad_arguments(store: AuditStore) -> None:
     with pytest.raises(StoreError, match="There is no session 99"):
         store.export("csv", io.StringIO(), session_id=99)
     assert s1 != s2
+
+
+def test_rows_are_read_by_their_exact_column_names_on_both_backends(tmp_path: Path) -> None:
+    """SQLite's own rows match a column name whatever its case, PostgreSQL's do not: the store
+    reads both through one Row, so a name spelt in another case fails here as it would there."""
+    from driver.audit.backend import row_class
+
+    row = row_class(("id", "role"))((7, "home"))
+    assert (row["id"], row["role"], row[1], tuple(row)) == (7, "home", "home", (7, "home"))
+    assert dict(zip(row.keys(), row, strict=True)) == {"id": 7, "role": "home"}
+    with pytest.raises(KeyError):
+        row["ROLE"]
+    assert row_class(("id", "role")) is type(row)
+    with AuditStore(tmp_path / "rows.db", scrypt_n=16) as store:
+        sid = store.begin_session(
+            role="home", operator_id=None, client_ref=None, device_serial=5, boot_id=1,
+            device_class="home",
+        )  # fmt: skip
+        (listed,) = store.sessions()  # read through the store's own rows
+        assert (listed.id, listed.role) == (sid, "home")
