@@ -153,6 +153,7 @@ GROUPS: tuple[Group, ...] = (
         "store-rules",
         ("driver/audit/sessions.py", "driver/audit/clients.py", "driver/audit/visits.py"),
         (
+            "tests/driver/test_store_rules_edges.py",
             "tests/driver/test_store.py",
             "tests/driver/test_store_start.py",
             "tests/driver/test_pen_continue.py",
