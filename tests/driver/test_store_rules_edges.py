@@ -163,3 +163,122 @@ def test_an_operator_opens_only_sessions_of_their_own_role(store: AuditStore) ->
     assert store.sessions() == []
     sid = _session(store, operator="a1", role="aesthetician")
     assert [s.role for s in store.sessions() if s.id == sid] == ["aesthetician"]
+
+
+# --- START's transaction: the facts the start rules read, and what it records ---------------------
+
+
+def _facts_of(store: AuditStore, sid: int, zone: str, cartridge: int | None, now: float):
+    seen: list[StartFacts] = []
+
+    def check(facts: StartFacts) -> dict[str, object]:
+        seen.append(facts)
+        return {"rule": "passed"}
+
+    record = store.begin_treatment(sid, zone, cartridge, check, now=now)
+    (facts,) = seen
+    return facts, record
+
+
+def test_start_reads_the_facts_of_the_client_zone_cartridge_and_screening(
+    store: AuditStore,
+) -> None:
+    first = _session(store, client=" P-0042 ")
+    facts, _ = _facts_of(store, first, "cheeks", 77, T0 + 10)
+    assert facts == StartFacts("p-0042", "cheeks", None, False, ())
+    store.end_session(first, "done", now=T0 + 20)
+    later = T0 + 30 * 86_400
+    second = _session(store, client="p-0042", now=later)
+    store.append("screening", {"answers": {"pregnant": False}}, second, now=later + 1)
+    facts, record = _facts_of(store, second, "cheeks", 77, later + 2)
+    assert facts.client_ref == "p-0042" and facts.zone == "cheeks"
+    assert facts.days_since_last == pytest.approx(30.0, abs=1e-3)
+    assert facts.cartridge_used_before is True  # fitted in the first session
+    assert facts.screening == ({"answers": {"pregnant": False}},)
+    data = next(r.data for r in store.records(second) if r.id == record)
+    assert data == {"rule": "passed", "client": "p-0042", "zone": "cheeks", "before_start": True}
+    # another zone of the same client: never treated; a new cartridge: never used
+    facts, _ = _facts_of(store, second, "forehead", 78, later + 3)
+    assert (facts.days_since_last, facts.cartridge_used_before) == (None, False)
+
+
+def test_start_without_a_client_reads_no_interval_and_records_no_client(
+    store: AuditStore,
+) -> None:
+    store.add_operator("e1", "Eve Eng", "engineer", "9999", by=("c1", "1234"), now=T0)
+    sid = _session(store, client=None, operator="e1", role="engineer")  # type: ignore[arg-type]
+    facts, record = _facts_of(store, sid, "bench", None, T0 + 1)
+    assert facts == StartFacts(None, "bench", None, False, ())
+    data = next(r.data for r in store.records(sid) if r.id == record)
+    assert data["client"] is None
+
+
+def test_a_start_rule_that_refuses_writes_nothing(store: AuditStore) -> None:
+    sid = _session(store)
+    before = _kinds(store, sid)
+
+    def refuse(facts: StartFacts) -> None:
+        raise StoreError("refused by the rule")
+
+    with pytest.raises(StoreError, match="refused by the rule"):
+        store.begin_treatment(sid, "cheeks", 55, refuse, now=T0 + 1)
+    assert _kinds(store, sid) == before
+    assert store.last_treatment_days_ago("P-1", "cheeks", now=T0 + 2) is None
+    other = _session(store, client="P-2", now=T0 + 3)
+    assert store.cartridge_used_before(55, other) is False
+
+
+def test_a_cartridge_fitted_for_two_starts_of_one_session_is_recorded_once(
+    store: AuditStore,
+) -> None:
+    sid = _session(store)
+    store.begin_treatment(sid, "cheeks", 9, _accept, now=T0 + 1)
+    store.begin_treatment(sid, "forehead", 9, _accept, now=T0 + 2)
+    cartridges = [r for r in store.records(sid) if r.kind == "cartridge_recorded"]
+    assert [(r.data, r.ts) for r in cartridges] == [({"cartridge": 9}, T0 + 1)]
+    treatments = [r.data["zone"] for r in store.records(sid) if r.kind == "treatment_recorded"]
+    assert treatments == ["cheeks", "forehead"]
+
+
+def test_the_cartridge_record_carries_the_time_given(store: AuditStore) -> None:
+    sid = _session(store)
+    store.record_cartridge(12, sid, now=T0 + 5)
+    (recorded,) = [r for r in store.records(sid) if r.kind == "cartridge_recorded"]
+    assert recorded.ts == T0 + 5
+
+
+def test_start_is_refused_for_an_operator_disabled_since_the_session_began(
+    store: AuditStore,
+) -> None:
+    sid = _session(store, operator="a1", role="aesthetician")
+    store.disable_operator("a1", by=("c1", "1234"), now=T0 + 1)
+    before = _kinds(store, sid)
+    with pytest.raises(OperatorDisabled, match=r"^Operator 'a1' is disabled\.$"):
+        store.begin_treatment(sid, "cheeks", None, _accept, now=T0 + 2)
+    assert _kinds(store, sid) == before
+
+
+def test_a_recorded_treatment_makes_its_client_known(store: AuditStore) -> None:
+    store.add_operator("e1", "Eve Eng", "engineer", "9999", by=("c1", "1234"), now=T0)
+    sid = _session(store, client=None, operator="e1", role="engineer")  # type: ignore[arg-type]
+    store.record_treatment(sid, "P-8", "cheeks", now=T0 + 1)
+    assert store.last_treatment_days_ago("p-8", "cheeks", now=T0 + 86_400) == pytest.approx(
+        1.0, abs=1e-3
+    )
+    assert store.check_trust().ok  # the clients table agrees with the chain's replay
+
+
+# --- a schema-1 store: client references kept as typed ------------------------------------------
+
+
+def test_a_schema_1_treatment_typed_in_capitals_still_counts_for_the_interval(
+    tmp_path: Path,
+) -> None:
+    from tests.driver.test_store_trust import T0 as WRITTEN
+    from tests.driver.test_store_trust import make_schema_1
+
+    path = tmp_path / "old.db"
+    make_schema_1(path)  # 'P-0042' as typed, treated on cheeks at WRITTEN
+    with AuditStore(path, read_only=True) as old:
+        assert old.last_treatment_days_ago("p-0042", "cheeks", now=WRITTEN + 2 * 86_400) == 2.0
+        assert old.last_treatment_days_ago("p-0043", "cheeks", now=WRITTEN + 86_400) is None
