@@ -11,6 +11,7 @@ that can slip in frames of its own (a pen that lies) or go silent (a cut)."""
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import protocol
 from driver.audit import AuditStore, Interruption
 from driver.errors import LinkLost, PenRebooted, SessionClosed
 from driver.session import Lifecycle, Pen, PenUpdate
+from driver.testing.safety.parts import scratch_dir
 from protocol import EventCode, Fault, State
 from simulator.firmware import PenConfig
 from simulator.simulation import Simulation
@@ -32,8 +34,8 @@ HALF = 1 << 31
 class TickClock:
     """Virtual seconds in whole ticks of 1/1024 s (at least one tick per advance)."""
 
-    def __init__(self) -> None:
-        self.ticks = 0
+    def __init__(self, start_s: int = 1000) -> None:
+        self.ticks = start_s * 1024
 
     def now(self) -> float:
         return self.ticks / 1024
@@ -82,8 +84,8 @@ class Bench:
     """A professional simulated pen, a store, a home session on the forehead at 0.5 mm and
     100 Hz (not started), every update and every STATUS's host time kept."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.store = AuditStore(tmp_path / "audit.db", scrypt_n=16)
+    def __init__(self, directory: Path) -> None:
+        self.store = AuditStore(directory / "audit.db", scrypt_n=16)
         self.clock = TickClock()
         self.sim = Simulation(PenConfig.professional(), seed=5)
         self.wire = Wire(VirtualPort(self.sim, self.clock))  # type: ignore[arg-type]
@@ -109,10 +111,11 @@ class Bench:
         if update.kind == "status" and update.status is not None:
             self.seen.append((self.clock.now(), update.status))
 
-    def run(self, seconds: float) -> None:
+    def run(self, seconds: float, step_ticks: int = 5) -> None:
+        """Let `seconds` pass, the host's reader turning every `step_ticks` (5: about 5 ms)."""
         end = self.clock.ticks + round(seconds * 1024)
         while self.clock.ticks < end:
-            self.clock.advance(5 / 1024)
+            self.clock.ticks += step_ticks
             self.pen.poll()
 
     def records(self, kind: str) -> list[dict[str, object]]:
@@ -131,11 +134,13 @@ class Bench:
 
 
 @pytest.fixture
-def bench(tmp_path: Path) -> Iterator[Bench]:
-    b = Bench(tmp_path)
-    yield b
-    b.pen.close()
-    b.store.close()
+def bench() -> Iterator[Bench]:
+    # the store in RAM where there is some: the same SQLite code without the disk's fsync
+    with tempfile.TemporaryDirectory(prefix="needlepen-edges-", dir=scratch_dir()) as tmp:
+        b = Bench(Path(tmp))
+        yield b
+        b.pen.close()
+        b.store.close()
 
 
 # --- what the host keeps and tells of each STATUS --------------------------------------------
@@ -177,28 +182,38 @@ def test_a_change_of_the_faults_alone_is_a_change_of_state(bench: Bench) -> None
     ]
 
 
-def test_progress_is_recorded_every_5_s_of_running_and_never_while_idle(bench: Bench) -> None:
-    bench.run(6.0)
+def _progress(status: protocol.Status) -> dict[str, object]:
+    return {
+        "zone": "forehead",
+        "stamps": status.stamps,
+        "depth_actual_um": status.depth_actual_um,
+        "depth_set_um": 500,
+        "rate_actual_hz": status.rate_actual_hz,
+    }
+
+
+def test_progress_is_recorded_from_the_first_status_of_a_run_never_while_idle(
+    bench: Bench,
+) -> None:
     assert bench.records("progress") == []
     start = len(bench.seen)
     bench.pen.start()
-    bench.run(12.0)
+    bench.run(1.0)
+    first = next(s for _, s in bench.seen[start:] if s.state == State.RUNNING)
+    assert bench.records("progress") == [_progress(first)]
+
+
+def test_progress_is_recorded_every_5_s_of_running(bench: Bench) -> None:
+    start = len(bench.seen)
+    bench.pen.start()
+    bench.run(10.2, step_ticks=10)
     running = [(t, s) for t, s in bench.seen[start:] if s.state == State.RUNNING]
     at = dict(running)
     t0 = running[0][0]
     # the first STATUS in RUNNING, then the STATUS exactly 5 s and 10 s later (not one after)
     expected = [at[t0], at[t0 + 5.0], at[t0 + 10.0]]
     progress = bench.records("progress")
-    assert progress == [
-        {
-            "zone": "forehead",
-            "stamps": s.stamps,
-            "depth_actual_um": s.depth_actual_um,
-            "depth_set_um": 500,
-            "rate_actual_hz": s.rate_actual_hz,
-        }
-        for s in expected
-    ]
+    assert progress == [_progress(s) for s in expected]
     assert len({p["stamps"] for p in progress}) == 3
 
 
@@ -384,7 +399,7 @@ def test_running_again_after_the_pen_stopped_itself_is_answered_with_an_estop(
 def test_the_pens_own_set_point_before_the_host_set_one_is_no_contradiction(
     tmp_path: Path,
 ) -> None:
-    store = AuditStore(tmp_path / "audit.db", scrypt_n=16)
+    store = AuditStore(tmp_path / "audit.db", scrypt_n=16)  # (a few records: the disk will do)
     clock = TickClock()
     wire = Wire(VirtualPort(Simulation(PenConfig.professional(), seed=2), clock))  # type: ignore[arg-type]
     pen = Pen.connect("virtual://x", db=store, port=wire, clock=clock.now, idle=clock.advance)
