@@ -102,6 +102,7 @@ GROUPS: tuple[Group, ...] = (
             "tests/driver/test_pen_interop.py",
             "tests/driver/test_pen_handshake.py",
             "tests/driver/test_pen_checks_edges.py",
+            "tests/driver/test_pen_telemetry_edges.py",
         ),
     ),
     # the simulated firmware's own checks: range, watchdog, latches, cartridges

@@ -9,10 +9,10 @@ import dataclasses
 import pytest
 
 import protocol
-from driver.errors import HandshakeError
+from driver.errors import CommandRefused, HandshakeError
 from driver.safety.policy import load_policy
-from driver.session import check_info, usable_limits
-from protocol import DeviceClass
+from driver.session import check_info, nack_error, telemetry_for_line, usable_limits
+from protocol import DeviceClass, MsgType, NackError
 
 POLICY = load_policy(None)
 
@@ -104,3 +104,66 @@ def test_the_governor_uses_a_pen_from_its_first_step_at_or_above_the_policys_flo
 def test_a_pen_that_reaches_0_hz_is_used_from_1_hz(rate_min: int, used: int) -> None:
     limits = usable_limits(_info(rate_min_hz=rate_min))
     assert (limits.rate_min_hz, limits.rate_max_hz) == (used, 150)
+
+
+# --- the pen's NACKs, in words ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", list(NackError))
+def test_every_nack_is_one_sentence_naming_the_command_and_keeping_the_pens_answer(
+    error: NackError,
+) -> None:
+    exc = nack_error("SET_DEPTH", protocol.Nack(int(MsgType.SET_DEPTH), error, 2950))
+    assert isinstance(exc, CommandRefused)
+    assert (exc.command, exc.error, exc.detail) == ("SET_DEPTH", error, 2950)
+    text = str(exc)
+    assert text.startswith("The pen refused SET_DEPTH: ") and text.endswith(".")
+    assert "\n" not in text and "None" not in text
+    assert not text.split(": ", 1)[1].startswith("error")  # its own words, not a number
+
+
+def test_each_nack_has_its_own_sentence_and_the_limits_are_the_pens() -> None:
+    texts = {
+        error: str(nack_error("START", protocol.Nack(int(MsgType.START), error, 2)))
+        for error in NackError
+    }
+    assert len(set(texts.values())) == len(NackError)
+    assert "(its limit is 2)" in texts[NackError.OUT_OF_RANGE]
+    assert "speaks protocol version 2 only" in texts[NackError.UNSUPPORTED_VERSION]
+    assert "no session" in texts[NackError.NO_SESSION]
+
+
+def test_a_nack_this_host_has_no_words_for_is_named_by_its_number() -> None:
+    # a later protocol's error code: the sentence names the number, the error is kept as sent
+    exc = nack_error("START", protocol.Nack(int(MsgType.START), 12, 7))  # type: ignore[arg-type]
+    assert str(exc) == "The pen refused START: error 12."
+    assert (exc.command, exc.error, exc.detail) == ("START", 12, 7)
+
+
+# --- the STATUS rate a serial line can carry -------------------------------------------------
+
+
+class _Port:
+    def __init__(self, **attrs: object) -> None:
+        self.__dict__.update(attrs)
+
+
+@pytest.mark.parametrize(
+    "port",
+    [
+        _Port(),
+        _Port(baudrate=None),
+        _Port(baudrate=0),
+        _Port(baudrate=-9600),
+        _Port(baudrate="9600"),
+    ],
+)
+def test_a_device_whose_line_speed_is_unknown_gets_the_rate_asked_for(port: _Port) -> None:
+    assert telemetry_for_line(200, "/dev/ttyUSB0", port) == 200
+
+
+@pytest.mark.parametrize(("baud", "asked"), [(1, 5), (779, 5), (780, 5), (3900, 5), (4680, 6)])
+def test_a_line_too_slow_for_5_hz_still_gets_the_5_hz_the_link_check_needs(
+    baud: int, asked: int
+) -> None:
+    assert telemetry_for_line(200, "/dev/ttyUSB0", _Port(baudrate=baud)) == asked
