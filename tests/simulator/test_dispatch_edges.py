@@ -1,0 +1,204 @@
+"""The simulated pen's command handling at its edges (found untested by `make mutate`, group
+firmware; docs/QA.md): every command but STOP and ESTOP refused outside a session, the rate
+and telemetry bounds themselves, RESET's details, and the EVENTs and log records of an e-stop
+and of a RESET 1 (docs/PROTOCOL.md "Event details", docs/SIMULATOR.md's log table)."""
+
+from __future__ import annotations
+
+import pytest
+
+from driver.testing.host import VirtualHost
+from protocol import (
+    Ack,
+    Estop,
+    Event,
+    EventCode,
+    Fault,
+    Message,
+    MsgType,
+    Nack,
+    NackError,
+    Reset,
+    SetDepth,
+    SetRate,
+    SetTelemetry,
+    Start,
+    State,
+    Status,
+    Stop,
+)
+from simulator.firmware import PenConfig
+from simulator.records import LogRecord
+
+PRO = PenConfig.professional()
+HOME = PenConfig.home()
+
+#: The commands the ICD refuses outside a session (all but HELLO, STOP, ESTOP, HEARTBEAT).
+SESSION_COMMANDS: list[Message] = [
+    SetDepth(1000),
+    SetRate(100),
+    Start(),
+    Reset(1),
+    Reset(2),
+    SetTelemetry(10),
+]
+
+
+def running(config: PenConfig = PRO) -> VirtualHost:
+    host = VirtualHost(config=config)
+    host.hello()
+    host.settle_depth(1000)
+    assert host.ask(SetRate(100)) == Ack(MsgType.SET_RATE)
+    assert host.ask(Start()) == Ack(MsgType.START)
+    return host
+
+
+def logged(host: VirtualHost) -> list[LogRecord]:
+    records: list[LogRecord] = []
+    host.fw.add_listener(records.append)
+    return records
+
+
+def pen_truth(host: VirtualHost) -> tuple[object, ...]:
+    fw = host.fw
+    return (
+        fw.state,
+        fw.depth_set_um,
+        fw.rate_set_hz,
+        fw.telemetry_hz,
+        fw.needle_running,
+        fw.estop_latched,
+        fw.cartridge_state,
+    )
+
+
+def assert_refused_without_a_session(host: VirtualHost) -> None:
+    before = pen_truth(host)
+    for msg in SESSION_COMMANDS:
+        assert host.ask(msg) == Nack(msg.TYPE, NackError.NO_SESSION, 0), msg
+    assert pen_truth(host) == before
+    assert not host.statuses(host.advance(100))  # SET_TELEMETRY turned nothing on
+
+
+def test_every_session_command_is_refused_before_the_first_hello() -> None:
+    host = VirtualHost(config=PRO)
+    assert_refused_without_a_session(host)
+    assert host.fw.depth_set_um == PRO.depth_min_um and host.fw.rate_set_hz == PRO.rate_min_hz
+
+
+def test_every_session_command_is_refused_after_the_watchdog_ended_the_session() -> None:
+    host = running()
+    host.advance(PRO.watchdog_ms)
+    assert host.fw.state == State.NO_SESSION
+    assert_refused_without_a_session(host)
+    assert not host.fw.needle_running
+
+
+def test_an_estop_latched_outside_a_session_is_not_released_by_reset_2() -> None:
+    host = VirtualHost(config=PRO)
+    assert host.ask(Estop()) == Ack(MsgType.ESTOP)
+    assert host.ask(Reset(2)) == Nack(MsgType.RESET, NackError.NO_SESSION, 0)
+    assert host.fw.estop_latched is True and host.fw.state == State.ESTOP
+    assert host.ask(Stop()) == Ack(MsgType.STOP)  # STOP is always obeyed too
+    host.hello()
+    assert host.ask(Reset(2)) == Ack(MsgType.RESET)
+    assert host.fw.estop_latched is False and host.fw.state == State.IDLE
+
+
+@pytest.mark.parametrize("config", [PRO, HOME], ids=["professional", "home"])
+def test_set_rate_takes_its_bounds_and_refuses_one_past_them(config: PenConfig) -> None:
+    host = VirtualHost(config=config)
+    host.hello()
+    low, high = config.rate_min_hz, config.rate_max_hz
+    for rate in (low, low + 1, high - 1, high):
+        assert host.ask(SetRate(rate)) == Ack(MsgType.SET_RATE)
+        assert host.fw.rate_set_hz == rate
+    for rate, bound in ((low - 1, low), (0, low), (high + 1, high), (0xFFFF, high)):
+        assert host.ask(SetRate(rate)) == Nack(MsgType.SET_RATE, NackError.OUT_OF_RANGE, bound)
+        assert host.fw.rate_set_hz == high  # unchanged: never clamped
+
+
+def test_set_telemetry_takes_200_hz_refuses_201_and_0_turns_it_off() -> None:
+    host = VirtualHost(config=PRO)
+    host.hello()
+    assert host.ask(SetTelemetry(201)) == Nack(MsgType.SET_TELEMETRY, NackError.OUT_OF_RANGE, 200)
+    assert host.fw.telemetry_hz == 0
+    assert not host.statuses(host.advance(100, heartbeat_every=50))
+    assert host.ask(SetTelemetry(200)) == Ack(MsgType.SET_TELEMETRY)
+    statuses = host.statuses(host.advance(100, heartbeat_every=50))
+    assert 19 <= len(statuses) <= 21  # 200 Hz for 100 ms
+    assert host.ask(SetTelemetry(0)) == Ack(MsgType.SET_TELEMETRY)
+    assert host.fw.telemetry_hz == 0
+    assert host.fw.next_deadline() == host.now + PRO.watchdog_ms  # only the watchdog is due
+    assert not host.statuses(host.advance(200, heartbeat_every=50))
+
+
+@pytest.mark.parametrize(("what", "detail"), [(0, 1), (3, 2), (4, 2), (255, 2)])
+def test_reset_of_an_unknown_what_names_the_bound_and_releases_nothing(
+    what: int, detail: int
+) -> None:
+    host = running()
+    host.ask(Estop())
+    assert host.ask(Reset(what)) == Nack(MsgType.RESET, NackError.OUT_OF_RANGE, detail)
+    assert host.fw.estop_latched is True and host.fw.state == State.ESTOP
+
+
+def test_an_estop_while_running_sends_estop_then_stopped_and_logs_them() -> None:
+    host = running()
+    records = logged(host)
+    frames = host.send(Estop(), seq=41)
+    assert not host.fw.needle_running and host.fw.rate_actual_hz == 0
+    assert host.events(frames) == [Event(EventCode.ESTOP, 0), Event(EventCode.STOPPED, 1)]
+    assert [(r.event, dict(r.fields)) for r in records] == [
+        ("ESTOP", {"seq": 41}),
+        ("ESTOP", {"detail": 0, "was_running": True}),
+        ("STOPPED", {"detail": 1, "cause": "ESTOP"}),
+        ("STATE", {"from": "RUNNING"}),
+    ]
+    assert {r.state for r in records} == {State.ESTOP}
+
+
+def test_an_estop_at_rest_sends_only_estop_and_logs_that_the_needle_was_still() -> None:
+    host = VirtualHost(config=PRO)
+    host.hello()
+    records = logged(host)
+    frames = host.send(Estop(), seq=7)
+    assert host.events(frames) == [Event(EventCode.ESTOP, 0)]
+    assert [(r.event, dict(r.fields)) for r in records] == [
+        ("ESTOP", {"seq": 7}),
+        ("ESTOP", {"detail": 0, "was_running": False}),
+        ("STATE", {"from": "IDLE"}),
+    ]
+
+
+def test_an_estop_stops_a_stalled_motor_and_no_stall_fault_follows() -> None:
+    host = running()
+    host.fw.inject_stall()
+    host.ask(Estop())
+    host.advance(1000, heartbeat_every=50)
+    assert host.fw.latched_faults == Fault(0) and host.fw.state == State.ESTOP
+
+
+def test_reset_1_clears_each_latched_fault_with_one_event_each_in_bit_order() -> None:
+    host = running()
+    host.fw.remove_cartridge()  # while running: latched
+    host.fw.inject_overheat()  # latched at rest too
+    assert host.fw.latched_faults == Fault.OVERTEMP | Fault.CARTRIDGE_REMOVED
+    host.fw.set_temperature(300)
+    host.fw.insert_cartridge()
+    host.collect()
+    records = logged(host)
+    frames = host.send(Reset(1))
+    assert [f.message for f in frames if not isinstance(f.message, (Event, Status))] == [
+        Ack(MsgType.RESET)
+    ]
+    assert host.events(frames) == [
+        Event(EventCode.FAULT_CLEARED, 0),
+        Event(EventCode.FAULT_CLEARED, 5),
+    ]
+    cleared = [dict(r.fields) for r in records if r.event == "FAULT_CLEARED"]
+    assert cleared == [
+        {"detail": 0, "fault": "OVERTEMP"},
+        {"detail": 5, "fault": "CARTRIDGE_REMOVED"},
+    ]
+    assert host.fw.state == State.IDLE and host.fw.latched_faults == Fault(0)
