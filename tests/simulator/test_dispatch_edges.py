@@ -14,6 +14,8 @@ from protocol import (
     Event,
     EventCode,
     Fault,
+    Hello,
+    Info,
     Message,
     MsgType,
     Nack,
@@ -27,6 +29,7 @@ from protocol import (
     Status,
     Stop,
 )
+from protocol.codec import encode_raw
 from simulator.firmware import PenConfig
 from simulator.records import LogRecord
 
@@ -202,3 +205,83 @@ def test_reset_1_clears_each_latched_fault_with_one_event_each_in_bit_order() ->
         {"detail": 5, "fault": "CARTRIDGE_REMOVED"},
     ]
     assert host.fw.state == State.IDLE and host.fw.latched_faults == Fault(0)
+
+
+# --- the duplicate window, HELLO, START --------------------------------------------------------
+
+
+def test_a_resent_set_depth_is_answered_again_and_not_executed_again() -> None:
+    host = VirtualHost(config=PRO)
+    host.hello()
+    records = logged(host)
+    first = host.ask(SetDepth(1000), seq=5)
+    assert host.ask(SetDepth(500), seq=6) == Ack(MsgType.SET_DEPTH)
+    for n in (1, 2):
+        assert host.ask(SetDepth(1000), seq=5) == first == Ack(MsgType.SET_DEPTH)
+        assert host.fw.duplicates[(5, MsgType.SET_DEPTH)] == n
+    assert host.fw.depth_set_um == 500  # the resend did not set 1000 again
+    assert host.fw.executions[(5, MsgType.SET_DEPTH)] == 1
+    assert host.ask(SetRate(100), seq=5) == Ack(MsgType.SET_RATE)  # same seq, other type: new
+    assert [dict(r.fields) for r in records if r.event == "DUPLICATE"] == [
+        {"of": "SET_DEPTH", "seq": 5},
+        {"of": "SET_DEPTH", "seq": 5},
+    ]
+
+
+def test_a_resent_frame_of_a_bad_length_is_answered_from_the_window() -> None:
+    host = VirtualHost(config=PRO)
+    host.hello()
+    records = logged(host)
+    bad = encode_raw(MsgType.SET_DEPTH, 30, b"\x01\x02\x03")
+    answers = [host.send_raw(bad) for _ in range(3)]
+    assert [[f.message for f in a] for a in answers] == 3 * [
+        [Nack(MsgType.SET_DEPTH, NackError.BAD_LENGTH, 2)]
+    ]
+    assert host.fw.executions[(30, MsgType.SET_DEPTH)] == 1
+    assert host.fw.duplicates[(30, MsgType.SET_DEPTH)] == 2
+    assert [(r.event, dict(r.fields)) for r in records] == [
+        ("NACK", {"of": "SET_DEPTH", "seq": 30, "error": "BAD_LENGTH", "detail": 2}),
+        ("DUPLICATE", {"of": "SET_DEPTH", "seq": 30}),
+        ("DUPLICATE", {"of": "SET_DEPTH", "seq": 30}),
+    ]
+    unknown = host.send_raw(encode_raw(0x0A, 31, b"\x01"))
+    assert [f.message for f in unknown] == [Nack(0x0A, NackError.UNKNOWN_TYPE, 0)]
+    assert host.fw.depth_set_um == PRO.depth_min_um and host.fw.state == State.IDLE
+
+
+def test_a_hello_resent_with_its_nonce_is_a_duplicate_and_another_nonce_a_new_session() -> None:
+    host = VirtualHost(config=PRO)
+    assert host.hello(nonce=9) == host.ask(Hello(1, 9), seq=0)  # the same seq and nonce
+    assert host.fw.session_count == 1
+    host.ask(SetDepth(1000))
+    again = host.ask(Hello(1, 10), seq=0)  # a restarted host: same seq, other nonce
+    assert isinstance(again, Info) and again.nonce == 10
+    assert host.fw.session_count == 2 and host.fw.depth_set_um == PRO.depth_min_um
+
+
+def test_hello_of_another_proto_is_refused_and_opens_nothing() -> None:
+    host = VirtualHost(config=PRO)
+    assert host.ask(Hello(2, 1)) == Nack(MsgType.HELLO, NackError.UNSUPPORTED_VERSION, 1)
+    assert not host.fw.session_open and host.fw.session_count == 0
+
+
+def test_start_ramps_the_motor_up_from_rest() -> None:
+    host = VirtualHost(config=PRO)
+    host.hello()
+    host.settle_depth(1000)
+    assert host.ask(Start()) == Ack(MsgType.START)
+    assert host.fw.needle_running and host.fw.rate_actual_hz == 0
+
+
+def test_a_stall_armed_at_rest_jams_one_start_only() -> None:
+    host = VirtualHost(config=PRO)
+    host.hello()
+    host.settle_depth(1000)
+    host.fw.inject_stall()
+    assert host.ask(Start()) == Ack(MsgType.START)
+    host.advance(1000, heartbeat_every=50)
+    assert host.fw.latched_faults == Fault.MOTOR_STALL and not host.fw.needle_running
+    assert host.ask(Reset(1)) == Ack(MsgType.RESET)
+    assert host.ask(Start()) == Ack(MsgType.START)
+    host.advance(1000, heartbeat_every=50)
+    assert host.fw.needle_running and host.fw.latched_faults == Fault(0)
