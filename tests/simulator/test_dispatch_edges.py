@@ -172,6 +172,13 @@ def test_an_estop_at_rest_sends_only_estop_and_logs_that_the_needle_was_still() 
         ("ESTOP", {"detail": 0, "was_running": False}),
         ("STATE", {"from": "IDLE"}),
     ]
+    records.clear()
+    frames = host.send(Estop(), seq=8)  # executed again when already latched
+    assert host.events(frames) == [Event(EventCode.ESTOP, 0)]
+    assert [(r.event, dict(r.fields)) for r in records] == [
+        ("ESTOP", {"seq": 8}),
+        ("ESTOP", {"detail": 0, "was_running": False}),
+    ]
 
 
 def test_an_estop_stops_a_stalled_motor_and_no_stall_fault_follows() -> None:

@@ -5,6 +5,7 @@ and the watchdog's trip record."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -16,6 +17,7 @@ from protocol import (
     Event,
     EventCode,
     Fault,
+    Heartbeat,
     MsgType,
     Nack,
     NackError,
@@ -262,6 +264,7 @@ def test_the_watchdog_trip_is_logged_with_the_silence_and_the_reset_depth() -> N
         {"detail": PRO.watchdog_ms, "silence_ms": PRO.watchdog_ms, "depth_um": PRO.depth_min_um}
     ]
     assert fw.faults == Fault.WATCHDOG and fw.state == State.NO_SESSION
+    assert fw.session_open is False
 
 
 def test_the_watchdog_flag_joins_the_battery_flag_and_hello_clears_only_it() -> None:
@@ -278,3 +281,32 @@ def test_a_tick_at_a_time_that_is_not_finite_is_refused_with_a_sentence() -> Non
     fw = Firmware(PRO)
     with pytest.raises(ValueError, match=r"^The tick time must be a finite number"):
         fw.tick(math.nan)
+
+
+def test_a_pen_that_sends_fault_masks_sends_the_mask_in_each_fault_event() -> None:
+    fw = Firmware(dataclasses.replace(PRO, fault_detail="mask"))
+    host = VirtualHost(fw)
+    host.hello()
+    host.settle_depth(1000)
+    host.ask(Start())
+    fw.remove_cartridge()
+    fw.insert_cartridge()
+    events = host.events(host.collect() + host.send(Reset(1)))
+    assert Event(EventCode.FAULT_RAISED, int(Fault.CARTRIDGE_REMOVED)) in events
+    assert Event(EventCode.FAULT_CLEARED, int(Fault.CARTRIDGE_REMOVED)) in events
+
+
+def test_depth_error_latches_at_the_same_time_however_the_time_is_cut() -> None:
+    def raised_at(step_ms: float) -> float:
+        host = running()
+        records = logged(host.fw)
+        host.fw.inject_depth_fault()
+        host.advance(30)
+        host.send(Heartbeat())
+        for _ in range(round(200 / step_ms)):
+            host.advance(step_ms)  # one tick of 200 ms, or 200 of 1 ms
+        raised = [r for r in records if r.event == "FAULT_RAISED"]
+        assert [r.fields["fault"] for r in raised] == ["DEPTH_ERROR"]
+        return raised[0].t_ms
+
+    assert raised_at(200) == raised_at(1)
