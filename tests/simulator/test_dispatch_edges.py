@@ -292,3 +292,35 @@ def test_a_stall_armed_at_rest_jams_one_start_only() -> None:
     assert host.ask(Start()) == Ack(MsgType.START)
     host.advance(1000, heartbeat_every=50)
     assert host.fw.needle_running and host.fw.latched_faults == Fault(0)
+
+
+def test_each_executed_command_is_logged_with_its_fields_and_kept_in_applied() -> None:
+    host = VirtualHost(config=PRO)
+    records = logged(host)
+    host.advance(5)
+    info = host.ask(Hello(1, 99), seq=3)
+    assert isinstance(info, Info)
+    host.ask(SetDepth(1000), seq=4)
+    host.ask(SetDepth(3100), seq=5)
+    commands = [(r.event, dict(r.fields)) for r in records if r.event not in ("STATE",)]
+    assert commands == [
+        ("HELLO", {"seq": 3, "proto": 1, "nonce": 99, "boot_id": info.boot_id}),
+        ("SET_DEPTH", {"seq": 4, "depth_um": 1000}),
+        (
+            "NACK",
+            {
+                "of": "SET_DEPTH",
+                "seq": 5,
+                "depth_um": 3100,
+                "error": "OUT_OF_RANGE",
+                "detail": 3000,
+            },
+        ),
+    ]
+    last = host.fw.applied[-1]
+    assert (last.t_ms, last.seq, last.type_code) == (host.now, 5, MsgType.SET_DEPTH)
+    assert last.message == SetDepth(3100)
+    assert last.answer == Nack(MsgType.SET_DEPTH, NackError.OUT_OF_RANGE, 3000)
+    host.hello(nonce=100)  # a new session forgets the window: seq 4 is a new command again
+    host.ask(SetDepth(1000), seq=4)
+    assert host.fw.executions[(4, MsgType.SET_DEPTH)] == 2
