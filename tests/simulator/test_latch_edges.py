@@ -310,3 +310,19 @@ def test_depth_error_latches_at_the_same_time_however_the_time_is_cut() -> None:
         return raised[0].t_ms
 
     assert raised_at(200) == raised_at(1)
+
+
+def test_the_battery_flag_comes_and_goes_beside_the_watchdog_flag_and_is_logged() -> None:
+    host = running()
+    fw = host.fw
+    host.advance(PRO.watchdog_ms)
+    records = logged(fw)
+    fw.set_battery(5)
+    assert fw.faults == Fault.WATCHDOG | Fault.BATTERY_LOW
+    fw.set_battery(50)
+    assert fw.faults == Fault.WATCHDOG
+    flags = [(e, f) for e, f in as_pairs(records) if e.startswith("FAULT_")]
+    assert flags == [
+        ("FAULT_RAISED", {"detail": 3, "fault": "BATTERY_LOW", "battery_pct": 5}),
+        ("FAULT_CLEARED", {"detail": 3, "fault": "BATTERY_LOW", "battery_pct": 50}),
+    ]
