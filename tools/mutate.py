@@ -120,6 +120,8 @@ GROUPS: tuple[Group, ...] = (
             "tests/simulator/test_cartridges_per_boot.py",
             "tests/simulator/test_start_precondition.py",
             "tests/simulator/test_firmware_edges.py",
+            "tests/simulator/test_dispatch_edges.py",
+            "tests/simulator/test_latch_edges.py",
         ),
     ),
     # the policy's ceilings: what a policy file may say, and what it may never say
