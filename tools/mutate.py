@@ -138,6 +138,7 @@ GROUPS: tuple[Group, ...] = (
             "tests/driver/test_pen.py",
             "tests/driver/test_pen_virtual.py",
             "tests/driver/test_store_start.py",
+            "tests/driver/test_store_outage.py",
         ),
     ),
 )

@@ -1,0 +1,542 @@
+"""The session's command path, edge by edge, on the virtual pen (no threads, no sleeping).
+
+DESIGN.md's two command rules, as a clinician relies on them:
+
+- a risk-raising command (a deeper or changed depth, a rate, START, a RESET) is in the audit
+  store before the pen sees it, and is not sent when its record cannot be written;
+- a risk-lowering command (STOP, ESTOP, a shallower depth) goes out first and is recorded
+  after, so a store that fails or is full never holds it up.
+
+The store here is the real SQLite `AuditStore`, watched: every record it commits notes what
+the pen had executed at that instant (the firmware is the truth), and it can be made to fail
+as a full disk does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driver.audit import AuditStore, StartFacts
+from driver.errors import NotAllowed, StoreError
+from driver.session import DEPTH_TOLERANCE_UM, Pen, PenUpdate
+from driver.session.estops import (
+    confirm_estop,
+    estop_held,
+    forget_estops,
+    hold_estop,
+    release_estop,
+)
+from driver.testing.stores import STAFF, TEST_SCRYPT_N, StoreMaker
+from protocol import MsgType, State
+from simulator.control import execute
+from simulator.firmware import Firmware, PenConfig
+from simulator.simulation import Simulation
+from simulator.virtual import VirtualClock, VirtualPort
+
+#: what the pen had executed when a record was committed: (seq, message type name)
+Executed = frozenset[tuple[int, str]]
+
+
+class WatchedStore(AuditStore):
+    """The real store; each committed record notes what the pen had executed by then, and
+    `failing` makes every write fail as a full disk does (nothing is written)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failing = False
+        self.fw: Firmware | None = None
+        #: (kind, data, what the pen had executed at the commit)
+        self.seen: list[tuple[str, dict[str, Any], Executed]] = []
+
+    def executed(self) -> Executed:
+        if self.fw is None:
+            return frozenset()
+        return frozenset((a.seq, MsgType(a.type_code).name) for a in self.fw.applied)
+
+    def _fail(self) -> None:
+        if self.failing:
+            raise StoreError(f"The audit store {self.path} could not be written (disk is full).")
+
+    def append(
+        self,
+        kind: str,
+        data: Mapping[str, object],
+        session_id: int | None = None,
+        now: float | None = None,
+        *,
+        before: Sequence[tuple[str, Mapping[str, object], int | None]] = (),
+    ) -> Any:
+        self._fail()
+        record = super().append(kind, data, session_id, now, before=before)
+        done = self.executed()
+        for k, d, _ in [*before, (kind, data, session_id)]:
+            self.seen.append((k, dict(d), done))
+        return record
+
+    def begin_treatment(
+        self,
+        session_id: int,
+        zone: str,
+        cartridge_id: int | None,
+        check: Callable[[StartFacts], Mapping[str, object] | None],
+        now: float | None = None,
+    ) -> int:
+        self._fail()
+        got = super().begin_treatment(session_id, zone, cartridge_id, check, now)
+        self.seen.append(("treatment_recorded", {"zone": zone}, self.executed()))
+        return got
+
+    def kinds(self) -> list[str]:
+        return [k for k, _, _ in self.seen]
+
+    def commits(self, kind: str) -> list[tuple[dict[str, Any], Executed]]:
+        return [(d, done) for k, d, done in self.seen if k == kind]
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [d for k, d, _ in self.seen if k == kind]
+
+
+class Bench:
+    """One virtual pen, one watched store, and the sessions opened on them."""
+
+    def __init__(self, directory: Path, config: PenConfig | None = None, seed: int = 1) -> None:
+        forget_estops()
+        self.store = WatchedStore(directory / "audit.db", scrypt_n=TEST_SCRYPT_N)
+        StoreMaker.add_staff(self.store, STAFF)
+        self.clock = VirtualClock()
+        self.sim = Simulation(config or PenConfig.professional(), seed=seed)
+        self.fw = self.sim.firmware
+        self.store.fw = self.fw
+        self.pens: list[Pen] = []
+
+    def open(
+        self,
+        role: str = "clinician",
+        client: str | None = "P-1",
+        zone: str = "cheeks",
+        sim: Simulation | None = None,
+    ) -> Pen:
+        pen = Pen.connect(
+            "virtual",
+            db=self.store,
+            port=VirtualPort(sim or self.sim, self.clock),
+            clock=self.clock.now,
+            idle=self.clock.advance,
+        )
+        self.pens.append(pen)
+        login = {r: (op, pin) for op, _, r, pin in STAFF}
+        if role == "home":
+            pen.begin(role="home")
+        else:
+            op, pin = login[role]
+            pen.begin(role=role, operator=op, pin=pin, client=client)
+        pen.select_zone(zone)
+        return pen
+
+    def run(self, pen: Pen, seconds: float, step: float = 0.005) -> None:
+        end = self.clock.now() + seconds
+        while self.clock.now() < end:
+            self.clock.advance(step)
+            pen.poll()
+
+    def treating(self, role: str = "clinician", depth: float = 0.8, zone: str = "cheeks") -> Pen:
+        pen = self.open(role, zone=zone)
+        pen.set_depth(depth)
+        pen.set_rate(100)
+        pen.start()
+        assert self.fw.needle_running
+        return pen
+
+    def pen_got(self, kind: str) -> list[int]:
+        """The seqs of the commands of `kind` the pen executed (accepted or not), in order."""
+        return [a.seq for a in self.fw.applied if MsgType(a.type_code).name == kind]
+
+    def order(self) -> list[str]:
+        """The types of the commands the pen executed, in the order it executed them."""
+        return [MsgType(a.type_code).name for a in self.fw.applied]
+
+    def close(self) -> None:
+        self.store.failing = False
+        for pen in self.pens:
+            pen.close()
+        self.store.close()
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Iterator[Bench]:
+    b = Bench(tmp_path)
+    yield b
+    b.close()
+
+
+def settled(action: Callable[[], object]) -> None:
+    """Run `action`, then wait for the threads it started (a store that fails while the
+    needle may run makes the session stop it from a thread of its own)."""
+    before = set(threading.enumerate())
+    action()
+    for thread in set(threading.enumerate()) - before:
+        thread.join(10.0)
+        assert not thread.is_alive()
+
+
+def told(pen: Pen) -> list[PenUpdate]:
+    out: list[PenUpdate] = []
+    pen.subscribe(out.append)
+    return out
+
+
+# --- risk-raising: recorded first, not sent when the record fails ------------------------------
+
+
+def test_a_depth_raise_is_in_the_store_before_the_pen_sees_it(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_depth(0.5)
+    pen.set_depth(0.9)
+    sent = [(d, done) for d, done in bench.store.commits("decision") if d["command"] is not None]
+    assert len(sent) == 2
+    for data, at_commit in sent:
+        seq = data["command"]["seq"]
+        assert (seq, "SET_DEPTH") not in at_commit, f"SET_DEPTH seq {seq} reached the pen first"
+        assert seq in bench.pen_got("SET_DEPTH")
+    assert bench.fw.depth_set_um == 900
+    record = sent[-1][0]
+    assert record["what"] == "depth" and record["why"] == "set_depth"
+    assert record["zone"] == "cheeks" and record["requested_mm"] == 0.9
+    assert record["command"]["type"] == "SET_DEPTH" and record["command"]["depth_um"] == 900
+    assert pen.depth_mm == 0.9
+
+
+def test_a_depth_raise_whose_record_fails_is_not_sent(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_depth(0.5)
+    got = len(bench.pen_got("SET_DEPTH"))
+    bench.store.failing = True
+    with pytest.raises(
+        StoreError,
+        match=r"^Nothing was sent: The audit store .* could not be written \(disk is full\)\.$",
+    ):
+        pen.set_depth(0.9)
+    assert len(bench.pen_got("SET_DEPTH")) == got and bench.fw.depth_set_um == 500
+    with pytest.raises(StoreError, match=r"^Nothing was sent"):
+        pen.set_depth(0.5)  # the same depth again is not lower: recorded first too
+    assert pen.depth_mm == 0.5
+
+
+def test_a_rate_is_in_the_store_before_the_pen_sees_it_and_not_sent_unrecorded(
+    bench: Bench,
+) -> None:
+    pen = bench.open()
+    pen.set_depth(0.5)
+    pen.set_rate(60)
+    data, at_commit = [(d, x) for d, x in bench.store.commits("decision") if d["what"] == "rate"][
+        -1
+    ]
+    assert data["command"]["type"] == "SET_RATE" and data["command"]["rate_hz"] == 60
+    assert data["zone"] == "cheeks" and data["requested_hz"] == 60
+    assert (data["command"]["seq"], "SET_RATE") not in at_commit
+    assert bench.fw.rate_set_hz == 60 and pen.rate_hz == 60
+    bench.store.failing = True
+    with pytest.raises(StoreError, match=r"^Nothing was sent"):
+        pen.set_rate(40)  # even a slower rate is a changed rate: recorded first
+    assert bench.fw.rate_set_hz == 60 and pen.rate_hz == 60
+
+
+def test_a_refused_rate_sends_nothing_and_is_recorded(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_depth(0.5)
+    got = len(bench.pen_got("SET_RATE"))
+    decision = pen.set_rate(1000)  # clamped to the role's maximum, never above
+    assert decision.rate_hz is not None and decision.rate_hz <= 150
+    assert bench.fw.rate_set_hz == decision.rate_hz
+    assert len(bench.pen_got("SET_RATE")) == got + 1
+
+
+def test_start_is_recorded_before_the_pen_sees_it(bench: Bench) -> None:
+    pen = bench.treating()
+    (start_seq,) = bench.pen_got("START")
+    (treated,) = bench.store.commits("treatment_recorded")
+    assert (start_seq, "START") not in treated[1]
+    assert pen.status is not None
+    bench.run(pen, 0.1)
+    assert bench.fw.state == State.RUNNING
+
+
+def test_a_start_whose_record_fails_leaves_the_needle_stopped(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_depth(0.5)
+    pen.set_rate(100)
+    bench.store.failing = True
+    with pytest.raises(StoreError):
+        pen.start()
+    assert bench.pen_got("START") == [] and not bench.fw.needle_running
+
+
+def test_a_reset_is_recorded_before_it_is_sent(bench: Bench) -> None:
+    pen = bench.treating()
+    pen.estop()
+    bench.run(pen, 0.1)
+    assert bench.fw.estop_latched and not pen.estop_pending
+    bench.store.failing = True
+    with pytest.raises(StoreError, match=r"^Nothing was sent"):
+        pen.reset("estop")
+    assert bench.fw.estop_latched and bench.pen_got("RESET") == []
+    with pytest.raises(NotAllowed, match="release it before starting"):
+        pen.start()  # still latched in the host too
+    bench.store.failing = False
+    pen.reset("estop")
+    assert not bench.fw.estop_latched
+    (seq,) = bench.pen_got("RESET")
+    resets = [(d, x) for d, x in bench.store.commits("command") if d["type"] == "RESET"]
+    data, at_commit = resets[0]
+    assert data["seq"] == seq and (seq, "RESET") not in at_commit
+    assert estop_held(pen.info.serial) is None
+
+
+# --- risk-lowering: sent first, never waiting on the store --------------------------------------
+
+
+def test_a_stop_goes_out_while_the_store_fails_and_is_recorded_after(bench: Bench) -> None:
+    pen = bench.treating()
+    updates = told(pen)
+    bench.store.failing = True
+    settled(pen.stop)
+    assert not bench.fw.needle_running and bench.fw.state == State.IDLE
+    assert any(u.kind == "store_trouble" for u in updates)
+    assert pen.store_trouble is not None
+    bench.store.failing = False
+    pen.set_depth(0.5)  # the next write takes the kept records first, in order
+    stops = [(d, x) for d, x in bench.store.commits("command") if d["type"] == "STOP"]
+    assert stops and all((d["seq"], "STOP") in x for d, x in stops)  # the pen had it first
+    assert pen.flush_log()
+
+
+def test_an_estop_goes_out_while_the_store_fails(bench: Bench) -> None:
+    pen = bench.treating()
+    updates = told(pen)
+    bench.store.failing = True
+    settled(pen.estop)
+    bench.run(pen, 0.1)
+    assert bench.fw.estop_latched and not bench.fw.needle_running
+    assert any(u.kind == "estop" and u.message.startswith("E-stop sent") for u in updates)
+    assert any(u.kind == "estop_confirmed" for u in updates)
+    assert estop_held(pen.info.serial) is True
+    bench.store.failing = False
+    pen.stop()  # a write: the kept records go in first
+    (estop,) = bench.store.of("estop")
+    assert estop["seq"] in bench.pen_got("ESTOP")
+    assert estop["serial"] == pen.info.serial and estop["error"] is None
+    assert bench.store.of("estop_confirmed") == [{"serial": pen.info.serial}]
+
+
+def test_a_shallower_depth_goes_out_while_the_store_fails(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_depth(0.9)
+    bench.store.failing = True
+    decision = pen.set_depth(0.6)
+    assert bench.fw.depth_set_um == 600 and pen.depth_mm == 0.6
+    assert decision.depth_um == 600
+    bench.store.failing = False
+    pen.set_rate(100)
+    lowered = [
+        d
+        for d in bench.store.of("decision")
+        if d["what"] == "depth" and d["command"] and d["command"]["depth_um"] == 600
+    ]
+    assert len(lowered) == 1 and lowered[0]["why"] == "set_depth"
+
+
+def test_lowering_more_than_the_tolerance_while_running_stops_the_needle_first(
+    bench: Bench,
+) -> None:
+    pen = bench.treating(depth=1.0)
+    updates = told(pen)
+    pen.set_depth(0.5)
+    assert not bench.fw.needle_running and bench.fw.depth_set_um == 500
+    assert bench.order()[-2:] == ["STOP", "SET_DEPTH"]  # the stop went first
+    (retract,) = [u for u in updates if u.kind == "retracting"]
+    assert retract.message == (
+        "The needle was stopped while it retracts from 1.00 mm to 0.50 mm; start again when ready."
+    )
+    assert bench.store.of("retract_stop") == [{"from_um": 1000, "to_um": 500}]
+
+
+def test_lowering_within_the_tolerance_while_running_keeps_the_needle_running(
+    bench: Bench,
+) -> None:
+    pen = bench.treating(depth=1.0)
+
+    pen.set_depth((1000 - DEPTH_TOLERANCE_UM) / 1000)  # exactly the tolerance
+    assert bench.fw.needle_running and bench.pen_got("STOP") == []
+    assert bench.fw.depth_set_um == 1000 - DEPTH_TOLERANCE_UM
+
+
+def test_lowering_while_stopped_sends_no_stop(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_depth(1.0)
+    pen.set_depth(0.3)
+    assert bench.pen_got("STOP") == [] and bench.fw.depth_set_um == 300
+
+
+# --- START: its checks, and a refusal that says why ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "sentence"),
+    [
+        ((), "Set a depth before starting."),
+        (("depth",), "Set a stamp rate before starting."),
+    ],
+)
+def test_start_without_its_set_points_is_refused(
+    bench: Bench, before: tuple[str, ...], sentence: str
+) -> None:
+    pen = bench.open()
+    if "depth" in before:
+        pen.set_depth(0.5)
+    with pytest.raises(NotAllowed) as refused:
+        pen.start()
+    assert str(refused.value) == sentence
+    assert bench.pen_got("START") == [] and not bench.fw.needle_running
+
+
+def test_start_refused_for_the_interval_leaves_the_needle_stopped_and_says_why(
+    bench: Bench,
+) -> None:
+    """Another workstation treated the client's cheeks after this session's depth was
+    approved: START re-checks the interval in its write transaction and refuses."""
+    late = bench.open()
+    late.set_depth(0.5)
+    late.set_rate(100)
+    other_pen = Simulation(PenConfig.professional(), seed=9)
+    other = bench.open(sim=other_pen)
+    other.set_depth(0.5)
+    other.set_rate(100)
+    other.start()
+    other.stop()
+    other.close()
+    with pytest.raises(NotAllowed) as refused:
+        late.start()
+    assert str(refused.value).startswith("Treatment cannot start on cheeks: The last session on")
+    assert "28 days" in str(refused.value)
+    assert bench.pen_got("START") == [] and not bench.fw.needle_running
+    (record,) = bench.store.of("start_refused")
+    assert record["reason"] == "rules" and record["outcome"] == "needs_override"
+    # the next decision reads the interval afresh and asks for the reason
+    decision = late.set_depth(0.55)
+    assert not decision.sendable and bench.fw.depth_set_um == 500
+
+
+# --- the e-stop: sent first, held until the pen confirms it and it is released -------------------
+
+
+class FlakyPort(VirtualPort):
+    """The virtual wire, whose writes can be made to fail as an unplugged adapter's do."""
+
+    broken = False
+
+    def write(self, data: bytes, /) -> int:
+        if self.broken:
+            raise OSError("the adapter was unplugged")
+        return super().write(data)
+
+
+def test_the_estop_books_of_this_process_per_pen(bench: Bench) -> None:
+    serial, other = 4242, 4343
+    assert estop_held(serial) is None
+    release_estop(serial)  # releasing what was never held changes nothing and says nothing
+    hold_estop(serial)
+    assert estop_held(serial) is False and estop_held(other) is None
+    hold_estop(serial)
+    assert estop_held(serial) is False
+    confirm_estop(serial)
+    assert estop_held(serial) is True
+    hold_estop(serial)  # pressed again once confirmed: it stays confirmed
+    assert estop_held(serial) is True and estop_held(other) is None
+    release_estop(serial)
+    assert estop_held(serial) is None
+    hold_estop(other)
+    forget_estops()
+    assert estop_held(other) is None
+
+
+def test_an_estop_is_recorded_with_its_seq_and_the_pen_confirms_it(bench: Bench) -> None:
+    pen = bench.treating()
+    updates = told(pen)
+    pen.estop()
+    assert pen.estop_pending and estop_held(pen.info.serial) is False
+    with pytest.raises(NotAllowed, match=r"^E-STOP NOT CONFIRMED by the pen"):
+        pen.start()
+    with pytest.raises(
+        NotAllowed, match=r"^E-STOP NOT CONFIRMED by the pen: it cannot be released"
+    ):
+        pen.reset("estop")
+    assert pen.wait_estop_confirmed(1.0) is True
+    assert not pen.estop_pending and bench.fw.estop_latched
+    assert [u.message for u in updates if u.kind in ("estop", "estop_confirmed")] == [
+        "E-stop sent; waiting for the pen to confirm it.",
+        "The pen confirmed the e-stop.",
+    ]
+    (record,) = bench.store.of("estop")
+    assert record == {
+        "seq": bench.pen_got("ESTOP")[0],
+        "serial": pen.info.serial,
+        "why": None,
+        "error": None,
+    }
+    assert bench.store.of("estop_confirmed") == [{"serial": pen.info.serial}]
+    assert pen.wait_estop_confirmed(0.0) is True  # none pending: at once
+
+
+def test_an_unconfirmed_estop_is_waited_for_no_longer_than_asked(bench: Bench) -> None:
+    pen = bench.treating()
+    execute(bench.sim, "fault drop:host=1")  # nothing reaches the pen any more
+    t0 = bench.clock.now()
+    pen.estop()
+    assert pen.wait_estop_confirmed(0.25) is False
+    waited = bench.clock.now() - t0
+    assert 0.25 <= waited < 0.3
+    assert pen.estop_pending
+
+
+def test_after_a_confirmed_and_released_estop_a_lower_depth_needs_no_stop(bench: Bench) -> None:
+    pen = bench.treating(depth=1.0)
+    pen.estop()
+    assert pen.wait_estop_confirmed(1.0)
+    pen.reset("estop")
+    bench.run(pen, 0.1)
+    assert bench.fw.state == State.IDLE
+    updates = told(pen)
+    stops = len(bench.pen_got("STOP"))
+    pen.set_depth(0.5)
+    assert len(bench.pen_got("STOP")) == stops, "a needless STOP: the host thinks it may run"
+    assert not [u for u in updates if u.kind == "retracting"]
+
+
+def test_an_estop_that_cannot_be_written_says_so_and_is_recorded(tmp_path: Path) -> None:
+    forget_estops()
+    store = WatchedStore(tmp_path / "audit.db", scrypt_n=TEST_SCRYPT_N)
+    clock = VirtualClock()
+    sim = Simulation(PenConfig.professional(), seed=3)
+    port = FlakyPort(sim, clock)
+    pen = Pen.connect("virtual", db=store, port=port, clock=clock.now, idle=clock.advance)
+    try:
+        pen.begin(role="home")
+        updates = told(pen)
+        port.broken = True
+        pen.estop()  # returns: nothing blocks or raises out of an e-stop
+        (update,) = [u for u in updates if u.kind == "estop"]
+        assert update.message.startswith("E-stop could not be written (")
+        assert update.message.endswith("); the host keeps trying.")
+        assert "unplugged" in update.message
+        assert pen.estop_pending and estop_held(pen.info.serial) is False
+        (record,) = store.of("estop")
+        assert record["seq"] is None and "unplugged" in str(record["error"])
+    finally:
+        port.broken = False
+        pen.close()
+        store.close()
