@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from driver.audit import AuditStore, StartFacts
-from driver.errors import NotAllowed, StoreError
+from driver.errors import LinkLost, NotAllowed, StoreError
 from driver.session import DEPTH_TOLERANCE_UM, Pen, PenUpdate
 from driver.session.estops import (
     confirm_estop,
@@ -118,7 +118,7 @@ class Bench:
         self,
         role: str = "clinician",
         client: str | None = "P-1",
-        zone: str = "cheeks",
+        zone: str | None = "cheeks",
         sim: Simulation | None = None,
     ) -> Pen:
         pen = Pen.connect(
@@ -135,7 +135,8 @@ class Bench:
         else:
             op, pin = login[role]
             pen.begin(role=role, operator=op, pin=pin, client=client)
-        pen.select_zone(zone)
+        if zone is not None:
+            pen.select_zone(zone)
         return pen
 
     def run(self, pen: Pen, seconds: float, step: float = 0.005) -> None:
@@ -240,6 +241,7 @@ def test_a_rate_is_in_the_store_before_the_pen_sees_it_and_not_sent_unrecorded(
     assert data["zone"] == "cheeks" and data["requested_hz"] == 60
     assert (data["command"]["seq"], "SET_RATE") not in at_commit
     assert bench.fw.rate_set_hz == 60 and pen.rate_hz == 60
+    assert bench.pen_got("SET_RATE")[-1] == data["command"]["seq"]
     bench.store.failing = True
     with pytest.raises(StoreError, match=r"^Nothing was sent"):
         pen.set_rate(40)  # even a slower rate is a changed rate: recorded first
@@ -540,3 +542,256 @@ def test_an_estop_that_cannot_be_written_says_so_and_is_recorded(tmp_path: Path)
         port.broken = False
         pen.close()
         store.close()
+
+
+# --- rates and previews ------------------------------------------------------------------------
+
+
+def test_a_rate_keeps_the_reason_the_depth_was_approved_with(bench: Bench) -> None:
+    pen = bench.open()
+    depth = pen.set_depth(1.5, override_reason="deep acne scars, consented")
+    assert depth.sendable and bench.fw.depth_set_um == 1500
+    updates = told(pen)
+    assert pen.preview_rate(80) == pen.set_rate(80)
+    assert bench.fw.rate_set_hz == 80
+    (update,) = [u for u in updates if u.kind == "decision"]
+    assert update.decision is not None and update.decision.rate_hz == 80
+    assert update.message == "; ".join(update.decision.reasons)
+
+
+def test_a_rate_before_any_depth_is_judged_at_the_shallowest_depth(bench: Bench) -> None:
+    pen = bench.open()
+    decision = pen.set_rate(100)
+    assert decision.sendable and decision.rate_hz == 100 and bench.fw.rate_set_hz == 100
+    assert decision.depth_mm == 0.25
+    assert not [
+        f for f in decision.findings if f.rule.name == "DEPTH" and f.effect.name == "WITHIN"
+    ]
+
+
+def test_a_rate_that_is_not_a_number_sends_nothing_and_is_recorded(bench: Bench) -> None:
+    pen = bench.open()
+    updates = told(pen)
+    got = len(bench.pen_got("SET_RATE"))
+    decision = pen.set_rate(float("nan"))
+    assert not decision.sendable and pen.rate_hz is None
+    assert len(bench.pen_got("SET_RATE")) == got
+    record = bench.store.of("decision")[-1]
+    assert record["what"] == "rate" and record["command"] is None
+    assert record["requested_hz"] is not None
+    assert [u.decision for u in updates if u.kind == "decision"] == [decision]
+
+
+def test_commands_need_a_zone_first(bench: Bench) -> None:
+    pen = bench.open(zone=None)
+    for call, sentence in [
+        (lambda: pen.set_rate(100), "Choose a treatment zone before setting a rate."),
+        (lambda: pen.preview_rate(100), "Choose a treatment zone before setting a rate."),
+        (lambda: pen.set_depth(0.5), "Choose a treatment zone before setting a depth."),
+        (lambda: pen.preview_depth(0.5), "Choose a treatment zone before setting a depth."),
+        (pen.start, "Choose a treatment zone before starting."),
+    ]:
+        with pytest.raises(NotAllowed) as refused:
+            call()
+        assert str(refused.value) == sentence
+    assert bench.pen_got("SET_RATE") == bench.pen_got("SET_DEPTH") == bench.pen_got("START") == []
+
+
+def test_a_preview_says_what_the_command_would_do_and_sends_nothing(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_rate(90)
+    records, frames = len(bench.store.seen), len(bench.fw.applied)
+    deep = pen.preview_depth(1.5)
+    assert not deep.sendable  # past the recommended max: a reason is needed
+    reasoned = pen.preview_depth(1.5, override_reason="deep acne scars, consented")
+    shallow = pen.preview_depth(0.6)
+    rate = pen.preview_rate(70)
+    assert len(bench.store.seen) == records and len(bench.fw.applied) == frames
+    assert reasoned.sendable and reasoned.depth_um == 1500
+    assert shallow.depth_um == 600 and shallow.rate_hz == 90
+    assert rate.rate_hz == 70
+    assert pen.set_depth(1.5, override_reason="deep acne scars, consented") == reasoned
+    assert pen.preview_rate(70) == pen.set_rate(70)
+    assert not [f for f in rate.findings if f.rule.name == "DEPTH" and f.effect.name == "WITHIN"]
+    again = pen.set_depth(0.6)
+    assert (again.outcome, again.depth_um, again.reasons) == (
+        shallow.outcome,
+        shallow.depth_um,
+        shallow.reasons,
+    )
+
+
+# --- START's own checks -------------------------------------------------------------------------
+
+
+def test_a_treatment_records_its_interval_and_reason_before_start(bench: Bench) -> None:
+    pen = bench.open()
+    reason = "deep acne scars, consented"
+    pen.set_depth(1.5, override_reason=reason)
+    pen.set_rate(100)
+    pen.start()
+    (treated,) = [r for r in bench.store.records(pen.session_id) if r.kind == "treatment_recorded"]
+    assert treated.data["override_reason"] == reason
+    assert "days_since_last" in treated.data and treated.data["days_since_last"] is None
+
+
+def test_a_cartridge_used_in_an_earlier_session_is_refused_with_its_id(bench: Bench) -> None:
+    first = bench.treating()
+    cartridge = first.status.cartridge_id if first.status else None
+    assert cartridge
+    first.stop()
+    first.close()
+    second = bench.open(client="P-2")  # another client: the interval does not apply
+    second.set_depth(0.5)
+    second.set_rate(100)
+    with pytest.raises(NotAllowed) as refused:
+        second.start()
+    assert str(refused.value) == (
+        f"Cartridge {cartridge:08x} was used in an earlier session; fit a fresh one."
+    )
+    assert bench.store.of("start_refused")[-1] == {
+        "reason": "cartridge_reused",
+        "cartridge_id": cartridge,
+    }
+    assert len(bench.pen_got("START")) == 1 and not bench.fw.needle_running
+
+
+def test_start_waits_for_the_needle_and_refuses_when_it_does_not_get_there(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_depth(1.0)
+    pen.set_rate(100)
+    bench.run(pen, 0.2)
+    execute(bench.sim, "jam")  # the actuator sticks where it is
+    pen.set_depth(0.5)
+    t0 = bench.clock.now()
+    with pytest.raises(NotAllowed) as refused:
+        pen.start()
+    assert bench.clock.now() - t0 >= 1.0
+    actual = bench.fw.depth_actual_um
+    assert str(refused.value) == (
+        f"Not started: the needle has not reached 0.50 mm yet (it is at {actual / 1000:.2f} mm); "
+        "try again in a moment."
+    )
+    assert bench.store.of("start_refused")[-1] == {
+        "reason": "depth_not_settled",
+        "depth_set_um": 500,
+        "depth_actual_um": pen.status.depth_actual_um if pen.status else None,
+    }
+    assert bench.pen_got("START") == []
+
+
+def test_a_second_estop_not_yet_confirmed_refuses_start_as_unconfirmed(bench: Bench) -> None:
+    pen = bench.treating()
+    pen.estop()
+    assert pen.wait_estop_confirmed(1.0)
+    with pytest.raises(NotAllowed) as latched:
+        pen.start()
+    assert str(latched.value) == "The e-stop is latched: release it before starting."
+    execute(bench.sim, "fault drop:host=1")
+    pen.estop()  # pressed again; this one does not reach the pen
+    with pytest.raises(NotAllowed) as refused:
+        pen.start()
+    assert str(refused.value) == (
+        "E-STOP NOT CONFIRMED by the pen: it may not have stopped; the host keeps sending the "
+        "e-stop. Start is refused until the pen confirms it and it is released."
+    )
+
+
+# --- RESET -------------------------------------------------------------------------------------
+
+
+def test_reset_says_what_it_can_reset_and_sends_nothing_else(bench: Bench) -> None:
+    pen = bench.open()
+    with pytest.raises(NotAllowed) as refused:
+        pen.reset("everything")  # type: ignore[arg-type]
+    assert str(refused.value) == "Reset what? Say 'fault' or 'estop'."
+    assert bench.pen_got("RESET") == []
+
+
+def test_reset_fault_clears_a_cooled_overheat_recorded_first(bench: Bench) -> None:
+    pen = bench.treating()
+    execute(bench.sim, "overheat")
+    bench.run(pen, 0.2)
+    assert not bench.fw.needle_running and bench.fw.state == State.FAULT
+    execute(bench.sim, "cool")
+    pen.reset("fault")
+    bench.run(pen, 0.1)
+    assert bench.fw.state == State.IDLE
+    (seq,) = bench.pen_got("RESET")
+    resets = [(d, x) for d, x in bench.store.commits("command") if d["type"] == "RESET"]
+    assert resets[0][0]["seq"] == seq and (seq, "RESET") not in resets[0][1]
+
+
+# --- a zone change whose clamp fails ------------------------------------------------------------
+
+
+def test_a_zone_change_whose_clamp_gets_no_answer_stops_the_needle_and_keeps_the_zone(
+    bench: Bench,
+) -> None:
+    """The clamp's SET_DEPTH and all its resends fall in a cut of the link; the STOP after it
+    does not, and goes out even though the store cannot be written meanwhile."""
+    pen = bench.open()
+    pen.set_depth(0.9)
+    pen.set_rate(100)
+    bench.run(pen, 0.2)
+    bench.store.failing = True
+    execute(bench.sim, "cut 230ms")
+    with pytest.raises(NotAllowed) as refused:
+        pen.select_zone("forehead")
+    assert str(refused.value) == (
+        "The zone stays cheeks: the depth could not be lowered for forehead (0.50 mm was sent "
+        "without an answer); the needle was stopped."
+    )
+    assert pen.zone == "cheeks" and pen.dead is None and pen.alive
+    assert bench.order()[-1] == "STOP"
+    bench.store.failing = False
+    pen.set_depth(0.5)  # the kept records go in first
+    (record,) = bench.store.of("zone_change_failed")
+    assert record["zone"] == "forehead" and record["sent_depth_um"] == 500
+    assert record["then"] == "the needle was stopped" and "did not answer" in record["error"]
+
+
+def test_a_zone_change_while_running_whose_stop_gets_no_answer_says_what_failed(
+    bench: Bench,
+) -> None:
+    pen = bench.treating(depth=0.9)
+    bench.run(pen, 0.2)
+    execute(bench.sim, "cut 230ms")  # the STOP before the clamp is lost, the next one is not
+    with pytest.raises(NotAllowed) as refused:
+        pen.select_zone("forehead")
+    assert str(refused.value).startswith(
+        "The zone stays cheeks: the depth could not be lowered for forehead (The pen did not "
+        "answer STOP"
+    )
+    assert str(refused.value).endswith("; the needle was stopped.")
+    assert pen.zone == "cheeks" and not bench.fw.needle_running
+    (record,) = bench.store.of("zone_change_failed")
+    assert record["sent_depth_um"] is None
+
+
+def test_a_zone_change_whose_clamp_and_stop_are_lost_leaves_it_to_the_watchdog(
+    tmp_path: Path,
+) -> None:
+    bench = Bench(tmp_path, PenConfig.professional(watchdog_ms=1000))
+    try:
+        _lost_clamp_and_stop(bench)
+    finally:
+        bench.close()
+
+
+def _lost_clamp_and_stop(bench: Bench) -> None:
+    pen = bench.treating(depth=0.9)
+    bench.run(pen, 0.2)
+    execute(bench.sim, "fault drop:host=1")
+    with pytest.raises(NotAllowed) as refused:
+        pen.select_zone("forehead")
+    assert str(refused.value).endswith(
+        "; the pen does not answer, so its watchdog will stop the needle."
+    )
+    assert isinstance(pen.dead, LinkLost)
+    assert str(pen.dead) == (
+        "The pen does not answer: the host stopped its heartbeat so the pen's watchdog stops "
+        "the needle; start again."
+    )
+    (record,) = bench.store.of("zone_change_failed")
+    assert record["then"] == "the pen does not answer, so its watchdog will stop the needle"
