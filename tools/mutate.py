@@ -139,6 +139,7 @@ GROUPS: tuple[Group, ...] = (
             "tests/driver/test_pen_virtual.py",
             "tests/driver/test_store_start.py",
             "tests/driver/test_store_outage.py",
+            "tests/driver/test_command_path_edges.py",
         ),
     ),
 )

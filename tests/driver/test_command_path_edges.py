@@ -23,6 +23,7 @@ import pytest
 
 from driver.audit import AuditStore, StartFacts
 from driver.errors import LinkLost, NotAllowed, StoreError
+from driver.safety.screening import KEYS
 from driver.session import DEPTH_TOLERANCE_UM, Pen, PenUpdate
 from driver.session.estops import (
     confirm_estop,
@@ -795,3 +796,44 @@ def _lost_clamp_and_stop(bench: Bench) -> None:
     )
     (record,) = bench.store.of("zone_change_failed")
     assert record["then"] == "the pen does not answer, so its watchdog will stop the needle"
+
+
+@pytest.mark.parametrize(
+    ("role", "zone", "sentence", "reason"),
+    [
+        (
+            "home",
+            "forehead",
+            "The screening found a contraindication: this session may not treat.",
+            "screening_blocked",
+        ),
+        (
+            "clinician",
+            "cheeks",
+            "The screening found a contraindication: a clinician must acknowledge it with a "
+            "reason before treatment.",
+            "screening_unacknowledged",
+        ),
+    ],
+)
+def test_a_positive_screening_refuses_start_and_records_why(
+    bench: Bench, role: str, zone: str, sentence: str, reason: str
+) -> None:
+    pen = bench.open(role, zone=zone)
+    pen.screen(dict.fromkeys(KEYS, False) | {"pregnancy": True})
+    pen.set_depth(0.4)
+    pen.set_rate(100)
+    with pytest.raises(NotAllowed) as refused:
+        pen.start()
+    assert str(refused.value) == sentence
+    assert bench.store.of("start_refused")[-1] == {"reason": reason}
+    assert bench.pen_got("START") == [] and "treatment_recorded" not in bench.store.kinds()
+
+
+def test_a_zero_timeout_looks_at_the_estop_and_does_not_wait(bench: Bench) -> None:
+    pen = bench.treating()
+    pen.estop()
+    t0 = bench.clock.now()
+    assert pen.wait_estop_confirmed(0.0) is False
+    assert bench.clock.now() == t0
+    assert pen.wait_estop_confirmed(1.0) is True
