@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from driver.audit import AuditStore, StartFacts
-from driver.errors import LinkLost, NotAllowed, StoreError
+from driver.errors import DriverError, LinkLost, NotAllowed, StoreError
 from driver.safety.screening import KEYS
 from driver.session import DEPTH_TOLERANCE_UM, Pen, PenUpdate
 from driver.session.estops import (
@@ -555,6 +555,7 @@ def test_a_rate_keeps_the_reason_the_depth_was_approved_with(bench: Bench) -> No
     updates = told(pen)
     assert pen.preview_rate(80) == pen.set_rate(80)
     assert bench.fw.rate_set_hz == 80
+    assert pen.rate_decision is not None and pen.rate_decision.depth_mm == 1.5  # judged there
     (update,) = [u for u in updates if u.kind == "decision"]
     assert update.decision is not None and update.decision.rate_hz == 80
     assert update.message == "; ".join(update.decision.reasons)
@@ -837,3 +838,17 @@ def test_a_zero_timeout_looks_at_the_estop_and_does_not_wait(bench: Bench) -> No
     assert pen.wait_estop_confirmed(0.0) is False
     assert bench.clock.now() == t0
     assert pen.wait_estop_confirmed(1.0) is True
+
+
+def test_a_rate_after_an_unanswered_deeper_depth_is_judged_at_that_depth(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_depth(0.5)
+    bench.run(pen, 0.1)
+    execute(bench.sim, "fault drop:pen=1")  # the pen hears the host; its answers are lost
+    with pytest.raises(DriverError):
+        pen.set_depth(0.9)  # sent, never answered: the pen may hold 0.9 mm
+    execute(bench.sim, "clear")
+    bench.run(pen, 0.1)
+    assert pen.depth_mm == 0.5
+    decision = pen.set_rate(100)
+    assert decision.depth_mm == 0.9
