@@ -852,3 +852,73 @@ def test_a_rate_after_an_unanswered_deeper_depth_is_judged_at_that_depth(bench: 
     assert pen.depth_mm == 0.5
     decision = pen.set_rate(100)
     assert decision.depth_mm == 0.9
+
+
+# --- zone changes -------------------------------------------------------------------------------
+
+
+def test_a_zone_change_that_keeps_the_depth_records_its_decision_and_the_zone(
+    bench: Bench,
+) -> None:
+    pen = bench.open()
+    pen.set_depth(0.5)
+    pen.set_rate(100)
+    depths = len(bench.pen_got("SET_DEPTH"))
+    updates = told(pen)
+    decision = pen.select_zone("chin_jawline")
+    assert decision is not None and decision.sendable and decision.depth_um == 500
+    assert pen.zone == "chin_jawline" and pen.depth_decision == decision
+    assert len(bench.pen_got("SET_DEPTH")) == depths  # nothing to send
+    record = bench.store.of("decision")[-1]
+    assert record["what"] == "depth" and record["why"] == "zone_change"
+    assert record["zone"] == "chin_jawline" and record["command"] is None
+    assert record["requested_mm"] == 0.5 and record["reason_given"] is None
+    assert bench.store.of("zone")[-1] == {"zone": "chin_jawline", "from": "cheeks"}
+    assert [u.decision for u in updates if u.kind == "decision"] == [decision]
+
+
+def test_a_zone_change_brings_the_depth_down_before_the_zone_changes(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_depth(0.9)
+    pen.set_rate(100)
+    decision = pen.select_zone("forehead")
+    assert decision is not None and decision.depth_um == 500
+    assert bench.fw.depth_set_um == 500 and pen.zone == "forehead"
+    clamp = bench.store.of("decision")[-1]
+    assert clamp["why"] == "zone_change" and clamp["zone"] == "forehead"
+    assert clamp["command"]["depth_um"] == 500 and clamp["requested_mm"] == 0.9
+    kinds = bench.store.kinds()
+    last_zone = len(kinds) - 1 - kinds[::-1].index("zone")
+    last_decision = len(kinds) - 1 - kinds[::-1].index("decision")
+    assert last_decision < last_zone  # the zone changes once the lower depth is in
+    assert bench.store.of("zone")[-1] == {"zone": "forehead", "from": "cheeks"}
+
+
+def test_a_zone_the_role_may_not_treat_is_refused_and_recorded(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_depth(0.5)
+    with pytest.raises(NotAllowed) as refused:
+        pen.select_zone("bench")
+    assert str(refused.value).startswith("Zone bench is not available: ")
+    assert pen.zone == "cheeks"
+    record = bench.store.of("zone_refused")[-1]
+    assert record["zone"] == "bench" and record["from"] == "cheeks"
+    assert record["outcome"] == "rejected"
+
+
+def test_a_deep_zone_change_with_a_reason_keeps_the_depth_and_records_the_reason(
+    bench: Bench,
+) -> None:
+    pen = bench.open()
+    reason = "deep acne scars, consented"
+    pen.set_depth(1.4, override_reason=reason)
+    pen.set_rate(100)
+    decision = pen.select_zone("neck", override_reason=reason)
+    assert decision is not None and decision.depth_um == 1400 and pen.zone == "neck"
+    record = bench.store.of("decision")[-1]
+    assert record["reason_given"] == reason and record["command"] is None
+    assert bench.fw.depth_set_um == 1400
+    # without the reason the depth comes down to the zone's cap, never stays deeper
+    pen.select_zone("cheeks", override_reason=reason)
+    lowered = pen.select_zone("neck")
+    assert lowered is not None and lowered.depth_um == 1000 and bench.fw.depth_set_um == 1000
