@@ -148,6 +148,8 @@ GROUPS: tuple[Group, ...] = (
             "tests/driver/test_pen.py",
             "tests/driver/test_pen_virtual.py",
             "tests/driver/test_store_start.py",
+            "tests/driver/test_store_outage.py",
+            "tests/driver/test_command_path_edges.py",
         ),
     ),
     # the store's rules: the interval read, START's transaction (interval, screening and
