@@ -526,10 +526,13 @@ def test_a_concern_names_at_least_one_zone() -> None:
     )
 
 
-@pytest.mark.parametrize("zone", ["bench", "lips"])
-def test_a_concerns_zones_are_treatment_zones_of_skin(zone: str) -> None:
-    assert refused(concern(depth_mm=f"{{ {zone} = [0.5, 1.0], neck = [0.5, 1.0] }}")) == (
-        f"concerns.test_concern.depth_mm.{zone} is not a treatment zone of skin.",
+@pytest.mark.parametrize("zone", ["bench", "lips", "z" * 45])
+def test_a_concerns_zones_are_treatment_zones_of_skin_and_each_is_judged(zone: str) -> None:
+    text = concern(roles="['clinician']", depth_mm=f"{{ {zone} = [0.5, 1.0], neck = [0.2, 1.0] }}")
+    assert refused(text) == (
+        f"concerns.test_concern.depth_mm.{zone[:40]} is not a treatment zone of skin.",
+        "concerns.test_concern.depth_mm.neck (0.2-1.0) must run upwards in whole micrometres "
+        "within 0.25-3.00 mm.",
     )
 
 

@@ -453,6 +453,19 @@ def test_the_acknowledging_clinician_must_be_named_before_any_pin_is_tried(
     assert store.records() == before
 
 
+def test_the_pin_check_is_recorded_at_the_time_of_the_acknowledgement(
+    pending: tuple[AuditStore, int, ScreeningVerdict],
+) -> None:
+    # the store's lockout runs on the same clock as the records (a replayed or scripted
+    # acknowledgement at a given time tries its PIN at that time)
+    store, sid, v = pending
+    with pytest.raises(WrongPin):
+        acknowledge(store, sid, v, "c1", "0000", "antiviral cover", now=T0 + 30)
+    acknowledge(store, sid, v, "c1", "1234", "antiviral cover", now=T0 + 90)
+    tried = [(r.kind, r.ts) for r in store.records() if r.kind.startswith("login")]
+    assert tried[-2:] == [("login_failed", T0 + 30), ("login", T0 + 90)]
+
+
 def test_a_wrong_pin_is_the_stores_refusal_and_counts_as_a_failed_login(
     pending: tuple[AuditStore, int, ScreeningVerdict],
 ) -> None:
