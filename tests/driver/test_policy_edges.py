@@ -435,7 +435,9 @@ def test_a_concern_that_fits_is_accepted() -> None:
     assert c.label == "test concern" and c.depth_mm == {"cheeks": [0.5, 1.0]}
 
 
-@pytest.mark.parametrize("name", ["", "1abc", "_abc", "Acne", "acne-scars", "acne scars", "aé"])
+@pytest.mark.parametrize(
+    "name", ["", "0abc", "1abc", "_abc", "Acne", "acne-scars", "acne scars", "aé"]
+)
 def test_a_concern_name_is_lower_case_letters_digits_and_underscores_from_a_letter(
     name: str,
 ) -> None:
@@ -567,6 +569,23 @@ def test_a_concerns_rate_lies_inside_each_of_its_roles_rate_range() -> None:
         assert refused(text) == (
             f"concerns.test_concern.rate_hz ({shown} Hz) lies outside the home role's 25-120 Hz.",
         )
+
+
+def test_a_concerns_rate_may_be_a_single_rate_at_the_roles_ends() -> None:
+    for pair in ("[25, 25]", "[120, 120]", "[100, 100]"):
+        text = concern(roles="['home']", rate_hz=pair, depth_mm="{ cheeks = [0.25, 0.5] }")
+        assert load_policy_text(text).concerns["test_concern"].rate_hz == [
+            int(x) for x in pair.strip("[]").split(",")
+        ]
+
+
+def test_a_zone_after_one_the_shape_rules_refused_is_still_judged_against_the_caps() -> None:
+    text = concern(roles="['home']", depth_mm="{ lips = [0.5, 1.0], cheeks = [0.25, 0.6] }")
+    assert refused(text) == (
+        "concerns.test_concern.depth_mm.lips is not a treatment zone of skin.",
+        "concerns.test_concern.depth_mm.cheeks goes to 0.60 mm, above the home role's cap "
+        "there (0.50 mm): guidance never passes the governor's caps.",
+    )
 
 
 def test_a_concerns_depth_reaches_but_never_passes_a_roles_plain_cap() -> None:

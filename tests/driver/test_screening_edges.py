@@ -67,6 +67,44 @@ def logins(store: AuditStore) -> list[str]:
     return [r.kind for r in store.records() if r.kind.startswith("login")]
 
 
+# --- the checklist (module constants and properties, which mutmut does not mutate) ---------------
+
+
+def test_the_checklist_is_the_ten_questions_of_the_domain_notes_in_order() -> None:
+    assert KEYS == (
+        "active_acne_or_infection",
+        "isotretinoin_6_months",
+        "bleeding_or_blood_thinners",
+        "chemo_or_radiotherapy",
+        "cold_sores",
+        "keloids",
+        "eczema_psoriasis_rosacea_flare",
+        "changing_moles_or_growths",
+        "pregnancy",
+        "recent_surgery_peel_sunburn",
+    )
+    assert [c.key for c in CHECKLIST] == list(KEYS)
+    assert all(c.question.endswith("?") and c.why.endswith(".") for c in CHECKLIST)
+
+
+def test_a_verdict_names_what_was_found_and_whether_the_session_may_treat() -> None:
+    v = evaluate(yes("cold_sores", "pregnancy"), "clinician")
+    assert v.contraindications == tuple(
+        c for c in CHECKLIST if c.key in ("cold_sores", "pregnancy")
+    )
+    assert v.positives == ("cold_sores", "pregnancy")
+    assert v.answers == yes("cold_sores", "pregnancy")
+    assert [f.key for f in v.findings] == list(KEYS)
+    may = {o: ScreeningVerdict(o, "clinician", v.findings).may_treat for o in Verdict}
+    assert may == {
+        Verdict.CLEAR: True,
+        Verdict.ACKNOWLEDGED: True,
+        Verdict.NOT_REQUIRED: True,
+        Verdict.BLOCKED: False,
+        Verdict.NEEDS_ACKNOWLEDGEMENT: False,
+    }
+
+
 # --- who is screened -----------------------------------------------------------------------------
 
 
