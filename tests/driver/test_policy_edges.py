@@ -656,3 +656,12 @@ def test_a_role_that_does_not_treat_people_gets_no_cap_sentence(role: str) -> No
     assert refused(concern(roles=f"['{role}']", depth_mm="{ cheeks = [0.5, 3.0] }")) == (
         f"concerns.test_concern.roles names '{role}', which is not a role that treats people.",
     )
+
+
+def test_the_roles_after_one_that_does_not_treat_people_are_still_judged() -> None:
+    text = concern(roles="['engineer', 'home']", depth_mm="{ cheeks = [0.25, 0.6] }")
+    assert refused(text) == (
+        "concerns.test_concern.roles names 'engineer', which is not a role that treats people.",
+        "concerns.test_concern.depth_mm.cheeks goes to 0.60 mm, above the home role's cap "
+        "there (0.50 mm): guidance never passes the governor's caps.",
+    )
