@@ -132,13 +132,17 @@ GROUPS: tuple[Group, ...] = (
             "driver/safety/policy/model.py",
             "driver/safety/policy/rules.py",
         ),
-        ("tests/driver/test_policy.py", "tests/driver/test_policy_files.py"),
+        (
+            "tests/driver/test_policy_edges.py",
+            "tests/driver/test_policy.py",
+            "tests/driver/test_policy_files.py",
+        ),
     ),
     # the screening rule: who must be screened, what blocks a treatment, what it records
     Group(
         "screening",
         ("driver/safety/screening.py", "driver/session/screening.py"),
-        ("tests/driver/test_pen.py",),
+        ("tests/driver/test_screening_edges.py",),
     ),
     # the session's command path: risk-raising commands recorded first, stops never waiting
     Group(
