@@ -14,7 +14,10 @@ equivalent.
     python -m tools.mutate --groups governor    # one group
     python -m tools.mutate --report             # the table of the last run, without running
     python -m tools.mutate --retest             # after adding tests: run the last run's
-                                                # unexplained survivors again, with the new tests
+                                                # unexplained survivors and timeouts again
+
+    python -m tools.mutate --groups commands --mutants 'driver.session.run.x_start__mutmut_*'
+                                                # only these mutants, with today's tests
 
     python -m tools.mutate --report --update-safety   # and docs/SAFETY.md's score column
 
@@ -233,51 +236,45 @@ def run_group(group: Group, workers: int) -> float:
     return time.monotonic() - started
 
 
-def retest_group(group: Group, workers: int, equivalents: dict[str, str]) -> float:
-    """Finish the group's last run (an interrupted one) and run its unexplained survivors
-    again, with today's tests (mutmut learns what the new tests reach first)."""
+def retest_group(
+    group: Group, workers: int, equivalents: dict[str, str], patterns: Sequence[str] = ()
+) -> float:
+    """Finish the group's last run (an interrupted one) and run again, with today's tests,
+    its unexplained survivors and its timeouts (or, given patterns, the mutants they match:
+    `driver.session.run.x_start__mutmut_*`)."""
     where = WORK / group.name
     if not (where / "mutants").is_dir():
-        return run_group(group, workers)
+        if patterns:
+            prepare(group)
+        else:
+            return run_group(group, workers)
     shutil.copytree(ROOT / "tests", where / "tests", ignore=IGNORE, dirs_exist_ok=True)
     shutil.copytree(ROOT / "tools", where / "tools", ignore=IGNORE, dirs_exist_ok=True)
     keep_verdicts_for_new_tests(where, group)
     started = time.monotonic()
-    names = [
+    names = list(patterns) or [
         name
         for module in group.modules
         for name, code in exit_codes(group, module).items()
-        if status_of(code) in ("survived", "no tests") and name not in equivalents
+        if status_of(code) in ("survived", "no tests", "timeout") and name not in equivalents
     ]
     if names:  # the survivors first: new tests are for them
         _mutmut(where, workers, names, "mutmut-retest.log", group)
-    _mutmut(where, workers, (), "mutmut-resume.log", group)  # then what was never judged
+    if not patterns:
+        _mutmut(where, workers, (), "mutmut-resume.log", group)  # then what was never judged
     return time.monotonic() - started
 
 
 def keep_verdicts_for_new_tests(where: Path, group: Group) -> None:
-    """Write the group's settings (its test files may have grown) and tell mutmut its cached
-    verdicts stand: a change of the test selection makes mutmut drop every verdict, but added
-    tests cannot revive a killed mutant, and the survivors are run again by name anyway."""
+    """Write the group's settings (its test files may have grown) and keep the verdicts while
+    the record of which test reaches which function is made again: mutmut would drop every
+    verdict when the test selection changes, but added tests cannot revive a killed mutant and
+    the survivors are run again by name anyway; and its record of an old test would still say
+    what that test reached before it was changed, so the record is dropped and collected anew
+    (one run of the group's tests)."""
     (where / "pyproject.toml").write_text(group_pyproject(group), "utf-8")
     stats = where / "mutants" / "mutmut-stats.json"
-    if not stats.exists():
-        return
-    probe = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import json; from mutmut.configuration import config; "
-            "print(json.dumps(config().config_fingerprint()))",
-        ],
-        cwd=where,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    data = json.loads(stats.read_text("utf-8"))
-    data["config_fingerprint"] = json.loads(probe.stdout)
-    stats.write_text(json.dumps(data), "utf-8")
+    stats.unlink(missing_ok=True)
 
 
 def _mutmut(where: Path, workers: int, names: Sequence[str], log_name: str, group: Group) -> None:
@@ -464,6 +461,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run the last run's unexplained survivors again with today's tests",
     )
+    parser.add_argument(
+        "--mutants",
+        nargs="+",
+        metavar="PATTERN",
+        default=(),
+        help="with one group: run only the mutants these names or patterns match, with today's "
+        "tests (e.g. 'driver.session.run.x_start__mutmut_*')",
+    )
     parser.add_argument("--quiet", action="store_true", help="no diffs of survivors")
     parser.add_argument(
         "--update-safety",
@@ -481,6 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
     groups = [by_name[n] for n in args.groups]
+    if args.mutants and len(groups) != 1:
+        parser.error("--mutants needs exactly one group (--groups NAME)")
     if args.list_equivalents:
         print("| mutant | why it cannot change behaviour |\n|---|---|")
         for name, why in load_equivalents().items():
@@ -493,8 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.report:
         for group in groups:
             print(f"mutating {group.name}: {', '.join(group.modules)}", flush=True)
-            if args.retest:
-                seconds = retest_group(group, args.workers, equivalents)
+            if args.retest or args.mutants:
+                seconds = retest_group(group, args.workers, equivalents, args.mutants)
             else:
                 seconds = run_group(group, args.workers)
             print(f"  {group.name}: {seconds:.0f} s", flush=True)

@@ -12,6 +12,9 @@ mutant costs its fastest failing test, not a slow property test that happened to
 And hypothesis runs under the profile `mutate` (pyproject's [tool.mutmut] selects it): 10
 examples, derandomized and without the example database, so a mutant's verdict is the same on
 every run and a property test that a mutant does not break costs a second, not ten.
+And a test's time in the stats run counts its fixtures (setup and teardown) as well as its
+call: mutmut sets each mutant's CPU limit from those times, and a test whose store fixture
+takes longer than its body would otherwise make a mutant that fails late a "timeout".
 Nothing else of mutmut changes.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 import libcst as cst
 from hypothesis import HealthCheck, settings
@@ -52,6 +56,34 @@ def _fastest_first(self: PytestRunner, *, mutant_name: str | None, tests: Iterab
     return _RUN_TESTS(self, mutant_name=mutant_name, tests=ordered)
 
 
+class _WholeTestTime:
+    """A pytest plugin beside mutmut's stats collector: it adds each test's setup and
+    teardown time to the call time mutmut records."""
+
+    def pytest_runtest_makereport(self, item: object, call: object) -> None:
+        when = getattr(call, "when", "")
+        if when in ("setup", "teardown"):
+            nodeid = str(getattr(item, "nodeid", ""))
+            durations = state().duration_by_test
+            durations[nodeid] = durations.get(nodeid, 0.0) + float(getattr(call, "duration", 0))
+
+
+_RUN_STATS = PytestRunner.run_stats
+_EXECUTE = PytestRunner.execute_pytest
+
+
+def _stats_with_fixture_time(self: PytestRunner, *, tests: Iterable[str]) -> int:
+    def execute(params: list[str], **kwargs: Any) -> int:
+        plugins = [*(kwargs.pop("plugins", None) or []), _WholeTestTime()]
+        return int(_EXECUTE(self, params, plugins=plugins, **kwargs))
+
+    self.execute_pytest = execute  # type: ignore[method-assign]
+    try:
+        return int(_RUN_STATS(self, tests=tests))
+    finally:
+        del self.execute_pytest
+
+
 def install() -> None:
     """The hypothesis profile, the test order, and the string operator in mutmut's list
     (file_mutation holds the same list object)."""
@@ -65,6 +97,7 @@ def install() -> None:
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     PytestRunner.run_tests = _fastest_first  # type: ignore[method-assign]
+    PytestRunner.run_stats = _stats_with_fixture_time  # type: ignore[method-assign]
     ops = mutators.mutation_operators
     assert isinstance(ops, list)
     for i, (kind, op) in enumerate(ops):
