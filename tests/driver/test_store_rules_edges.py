@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from driver.audit import AuditStore, StartFacts
-from driver.errors import OperatorDisabled, StoreError, UnknownOperator
+from driver.errors import CannotContinue, OperatorDisabled, StoreError, UnknownOperator
 
 T0 = 1_800_000_000.0
 
@@ -282,3 +282,185 @@ def test_a_schema_1_treatment_typed_in_capitals_still_counts_for_the_interval(
     with AuditStore(path, read_only=True) as old:
         assert old.last_treatment_days_ago("p-0042", "cheeks", now=WRITTEN + 2 * 86_400) == 2.0
         assert old.last_treatment_days_ago("p-0043", "cheeks", now=WRITTEN + 86_400) is None
+
+
+def test_a_migrated_store_counts_its_old_treatments_beside_its_new_ones(tmp_path: Path) -> None:
+    """After schema 1 -> 2, a treatment typed 'P-0042' before normalisation still counts for
+    'p-0042'; a client first treated after the migration is read too; and when a client has
+    both, the newer one is the one that counts."""
+    from tests.driver.test_store_trust import T0 as WRITTEN
+    from tests.driver.test_store_trust import make_schema_1
+
+    path = tmp_path / "old.db"
+    make_schema_1(path)  # session 1, 'P-0042' as typed, treated on cheeks at WRITTEN
+    with AuditStore(path) as s:  # migrates to schema 2
+        assert s.schema_version == 2
+        day = 86_400
+        assert s.last_treatment_days_ago("p-0042", "cheeks", now=WRITTEN + 3 * day) == 3.0
+        s.record_treatment(1, "P-0050", "cheeks", now=WRITTEN + day)
+        assert s.last_treatment_days_ago("p-0050", "cheeks", now=WRITTEN + 3 * day) == 2.0
+        s.record_treatment(1, "p-0042", "cheeks", now=WRITTEN + 2 * day)
+        assert s.last_treatment_days_ago("P-0042", "cheeks", now=WRITTEN + 3 * day) == 1.0
+        assert s.last_treatment_days_ago("p-0042", "forehead", now=WRITTEN + 3 * day) is None
+
+
+# --- the fields of a session and the sentences that refuse them --------------------------------
+
+
+def test_the_workstation_is_the_one_given_else_the_environment_else_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from driver.audit import WORKSTATION_ENV, workstation_name
+
+    monkeypatch.setenv(WORKSTATION_ENV, "room-2")
+    assert workstation_name("room-1") == "room-1"
+    assert workstation_name() == "room-2"
+    monkeypatch.delenv(WORKSTATION_ENV)
+    assert workstation_name() == (socket.gethostname() or None)
+    monkeypatch.setattr(socket, "gethostname", lambda: "")
+    assert workstation_name() is None
+    assert workstation_name("w" * 64) == "w" * 64
+    with pytest.raises(StoreError) as refused:
+        workstation_name("w" * 65)
+    assert "workstation name" in str(refused.value) and "at most 64" in str(refused.value)
+
+
+def test_every_record_of_a_session_names_the_workstation_it_was_written_at(
+    store: AuditStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from driver.audit import WORKSTATION_ENV
+
+    monkeypatch.setenv(WORKSTATION_ENV, "room-9")
+    sid = store.begin_session(
+        role="clinician", operator_id="c1", client_ref="P-1", device_serial=7, boot_id=1,
+        device_class="professional", now=T0, workstation="room-3",
+    )  # fmt: skip
+    (opened,) = [r for r in store.records(sid) if r.kind == "session_opened"]
+    assert opened.data["workstation"] == "room-3"
+    monkeypatch.delenv(WORKSTATION_ENV)
+    import socket
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "")
+    nameless = _session(store, client="P-2", now=T0 + 1)
+    (opened,) = [r for r in store.records(nameless) if r.kind == "session_opened"]
+    assert "workstation" not in opened.data
+
+
+@pytest.mark.parametrize(
+    ("fields", "sentence"),
+    [
+        ({"role": "surgeon"}, "'surgeon' is not a role; choose one of "),
+        ({"device_serial": -3}, "'-3' is not a pen serial number (0 to 2^32-1)."),
+        ({"boot_id": 2**32}, f"'{2**32}' is not a boot id (0 to 2^32-1)."),
+        ({"continues": "7"}, "'7' is not a session number."),
+        ({"client_ref": 42}, "The client reference must be text."),
+        ({"client_ref": "c" * 65}, "client reference"),
+    ],
+)
+def test_a_session_with_a_bad_field_is_refused_naming_it_and_nothing_is_recorded(
+    store: AuditStore, fields: dict[str, object], sentence: str
+) -> None:
+    before = store.records()
+    args: dict[str, object] = {
+        "role": "clinician", "operator_id": "c1", "client_ref": "P-1", "device_serial": 7,
+        "boot_id": 1, "device_class": "professional", "now": T0,
+    }  # fmt: skip
+    args.update(fields)
+    with pytest.raises((StoreError, CannotContinue)) as refused:
+        store.begin_session(**args)  # type: ignore[arg-type]
+    assert sentence in str(refused.value)
+    assert store.records() == before
+
+
+@pytest.mark.parametrize(
+    ("reason", "interrupted", "sentence"),
+    [
+        ("", None, "reason for ending the session"),
+        ("x" * 201, None, "too long (at most 200"),
+        ("link dropped", "power_cut", "'power_cut' is not an interruption; choose one of "),
+    ],
+)
+def test_an_end_with_a_bad_reason_or_cause_is_refused_naming_it_and_the_session_stays_open(
+    store: AuditStore, reason: str, interrupted: str | None, sentence: str
+) -> None:
+    from driver.audit import Interruption
+
+    sid = _session(store)
+    before = _kinds(store, sid)
+    with pytest.raises(StoreError) as refused:
+        store.end_session(sid, reason, now=T0 + 1, interrupted=interrupted)  # type: ignore[arg-type]
+    assert sentence in str(refused.value)
+    if interrupted is not None:
+        assert ", ".join(i.value for i in Interruption) in str(refused.value)
+    assert _kinds(store, sid) == before
+
+
+def test_an_end_reason_of_exactly_200_characters_is_kept_whole(store: AuditStore) -> None:
+    sid = _session(store)
+    store.end_session(sid, "r" * 200, now=T0 + 1)
+    (closed,) = [r for r in store.records(sid) if r.kind == "session_closed"]
+    assert closed.data["reason"] == "r" * 200
+
+
+def test_a_withdrawal_carries_the_time_given(store: AuditStore) -> None:
+    sid = _session(store)
+    treatment = store.begin_treatment(sid, "cheeks", None, _accept, now=T0 + 1)
+    store.withdraw_treatment(treatment, "NACK BAD_STATE", now=T0 + 2)
+    (withdrawn,) = [r for r in store.records(sid) if r.kind == "treatment_withdrawn"]
+    assert withdrawn.ts == T0 + 2
+
+
+def test_the_interval_of_no_client_or_of_a_non_text_client_is_none(store: AuditStore) -> None:
+    sid = _session(store)
+    store.begin_treatment(sid, "cheeks", None, _accept, now=T0 + 1)
+    assert store.last_treatment_days_ago(None, "cheeks", now=T0 + 2) is None
+    assert store.last_treatment_days_ago(42, "cheeks", now=T0 + 2) is None  # type: ignore[arg-type]
+
+
+def test_an_interval_the_store_cannot_read_is_one_sentence_not_a_database_error(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "broken.db"
+    with AuditStore(path, scrypt_n=16) as s:
+        s.add_operator("c1", "Dr Clin", "clinician", "1234", now=T0)
+        other = sqlite3.connect(path)
+        other.execute("ALTER TABLE treatments RENAME TO gone")
+        other.commit()
+        other.close()
+        with pytest.raises(StoreError) as refused:
+            s.last_treatment_days_ago("P-1", "cheeks", now=T0)
+    assert str(refused.value) == "The audit store could not be read (no such table: treatments)."
+
+
+def _interrupted_session(store: AuditStore, ended: float) -> int:
+    from driver.audit import Interruption
+
+    sid = _session(store, now=ended - 60)
+    store.end_session(sid, "link lost", now=ended, interrupted=Interruption.LINK_LOST)
+    return sid
+
+
+def test_an_interrupted_session_may_be_continued_up_to_two_hours_after_it_ended(
+    store: AuditStore,
+) -> None:
+    from driver.audit import CONTINUE_WITHIN_SECONDS
+
+    assert CONTINUE_WITHIN_SECONDS == 2 * 60 * 60
+    late = _interrupted_session(store, T0)
+    with pytest.raises(CannotContinue, match="ended more than 2 hours ago"):
+        store.begin_session(
+            role="clinician", operator_id="c1", client_ref="P-1", device_serial=7, boot_id=1,
+            device_class="professional", now=T0 + CONTINUE_WITHIN_SECONDS + 0.00001,
+            continues=late,
+        )  # fmt: skip
+    on_time = _interrupted_session(store, T0 + 10)
+    sid = store.begin_session(
+        role="clinician", operator_id="c1", client_ref="P-1", device_serial=7, boot_id=1,
+        device_class="professional", now=T0 + 10 + CONTINUE_WITHIN_SECONDS, continues=on_time,
+    )  # fmt: skip
+    (opened,) = [r for r in store.records(sid) if r.kind == "session_opened"]
+    assert opened.data["continues"] == on_time
