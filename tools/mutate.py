@@ -157,6 +157,7 @@ GROUPS: tuple[Group, ...] = (
             "tests/driver/test_store_start.py",
             "tests/driver/test_store_outage.py",
             "tests/driver/test_command_path_edges.py",
+            "tests/driver/test_zone_change_edges.py",
         ),
     ),
     # the store's rules: the interval read, START's transaction (interval, screening and

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from driver.audit import AuditStore, StartFacts
-from driver.errors import DriverError, LinkLost, NotAllowed, StoreError
+from driver.errors import CommandRefused, DriverError, LinkLost, NotAllowed, StoreError
+from driver.safety import screening
 from driver.safety.screening import KEYS
 from driver.session import DEPTH_TOLERANCE_UM, Pen, PenUpdate
 from driver.session.estops import (
@@ -114,6 +115,14 @@ class Bench:
         self.fw = self.sim.firmware
         self.store.fw = self.fw
         self.pens: list[Pen] = []
+        #: called once, from the next wait of the pen's thread (as another thread would act)
+        self.meanwhile: Callable[[], object] | None = None
+
+    def _idle(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        action, self.meanwhile = self.meanwhile, None
+        if action is not None:
+            action()
 
     def open(
         self,
@@ -127,7 +136,7 @@ class Bench:
             db=self.store,
             port=VirtualPort(sim or self.sim, self.clock),
             clock=self.clock.now,
-            idle=self.clock.advance,
+            idle=self._idle,
         )
         self.pens.append(pen)
         login = {r: (op, pin) for op, _, r, pin in STAFF}
@@ -922,3 +931,115 @@ def test_a_deep_zone_change_with_a_reason_keeps_the_depth_and_records_the_reason
     pen.select_zone("cheeks", override_reason=reason)
     lowered = pen.select_zone("neck")
     assert lowered is not None and lowered.depth_um == 1000 and bench.fw.depth_set_um == 1000
+
+
+# --- START overtaken, refused or unanswered -----------------------------------------------------
+
+
+def withdrawals(bench: Bench, pen: Pen) -> list[dict[str, Any]]:
+    """The session's treatment_withdrawn records, as the store holds them."""
+    return [
+        dict(r.data) for r in bench.store.records(pen.session_id) if r.kind == "treatment_withdrawn"
+    ]
+
+
+def test_a_stop_while_start_waits_for_the_needle_cancels_start_and_withdraws_it(
+    bench: Bench,
+) -> None:
+    """The operator presses Stop while START waits for the needle to reach a deeper depth:
+    START is not sent, the treatment recorded for it no longer counts for the interval, and
+    the host knows the needle never ran (a lower depth afterwards needs no STOP)."""
+    pen = bench.open()
+    pen.set_depth(0.5)
+    pen.set_rate(100)
+    bench.run(pen, 0.3)
+    pen.set_depth(1.0)  # START must wait for the needle to get there
+    bench.meanwhile = pen.stop
+    with pytest.raises(NotAllowed) as refused:
+        pen.start()
+    assert str(refused.value) == "Not started: a stop or an e-stop came first."
+    assert bench.pen_got("START") == [] and not bench.fw.needle_running
+    (withdrawn,) = withdrawals(bench, pen)
+    assert withdrawn["reason"] == "a stop or an e-stop came before START was sent"
+    assert bench.store.last_treatment_days_ago("P-1", "cheeks") is None
+    stops = len(bench.pen_got("STOP"))
+    pen.set_depth(0.5)
+    assert len(bench.pen_got("STOP")) == stops, "a needless STOP: the host thinks it may run"
+    pen.start()  # and START works once nothing overtakes it
+    assert bench.fw.needle_running
+
+
+def test_a_start_the_pen_refuses_is_withdrawn_with_the_pens_reason(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_depth(1.0)
+    pen.set_rate(100)
+    bench.run(pen, 0.3)
+    execute(bench.sim, "battery 5")  # the pen answers START with NACK BATTERY_LOW
+    with pytest.raises(CommandRefused, match="battery"):
+        pen.start()
+    assert not bench.fw.needle_running
+    (withdrawn,) = withdrawals(bench, pen)
+    assert withdrawn["reason"] == "the pen refused START (BATTERY_LOW)"
+    assert bench.store.last_treatment_days_ago("P-1", "cheeks") is None
+    stops = len(bench.pen_got("STOP"))
+    pen.set_depth(0.5)
+    assert len(bench.pen_got("STOP")) == stops, "a needless STOP: the host thinks it may run"
+
+
+def test_an_unanswered_start_is_followed_by_a_stop_that_does_not_wait_for_its_record(
+    bench: Bench,
+) -> None:
+    """START and its resends are lost: the pen may have started, so the treatment stays
+    recorded and a STOP goes out at once, recorded after it was sent."""
+    pen = bench.open()
+    pen.set_depth(0.8)
+    pen.set_rate(100)
+    bench.run(pen, 0.3)
+    execute(bench.sim, "cut 230ms")
+    with pytest.raises(DriverError, match="START"):
+        pen.start()
+    assert bench.order()[-1] == "STOP" and not bench.fw.needle_running
+    (stop_seq,) = bench.pen_got("STOP")
+    stops = [(d, done) for d, done in bench.store.commits("command") if d["type"] == "STOP"]
+    assert stops and stops[0][0]["seq"] == stop_seq
+    assert (stop_seq, "STOP") in stops[0][1], "the STOP waited for its record"
+    assert withdrawals(bench, pen) == []
+    assert bench.store.last_treatment_days_ago("P-1", "cheeks") is not None
+
+
+def test_a_screening_in_the_store_refuses_start_though_this_pen_holds_none(
+    bench: Bench,
+) -> None:
+    """Another program recorded a blocking screening for this session: the store's record,
+    read in START's transaction, refuses START although this Pen never screened."""
+    pen = bench.open("home", zone="forehead")
+    screening.record(
+        bench.store, pen.session_id, dict.fromkeys(KEYS, False) | {"pregnancy": True}, "home"
+    )
+    pen.set_depth(0.4)
+    pen.set_rate(100)
+    assert pen.screening is None
+    with pytest.raises(NotAllowed) as refused:
+        pen.start()
+    assert (
+        str(refused.value) == "The screening found a contraindication: this session may not treat."
+    )
+    assert bench.store.of("start_refused")[-1] == {"reason": "screening_blocked"}
+    assert bench.pen_got("START") == []
+
+
+def test_an_unacknowledged_screening_in_the_store_refuses_start(bench: Bench) -> None:
+    pen = bench.open("clinician")
+    screening.record(
+        bench.store, pen.session_id, dict.fromkeys(KEYS, False) | {"pregnancy": True}, "clinician"
+    )
+    pen.set_depth(0.4)
+    pen.set_rate(100)
+    with pytest.raises(NotAllowed) as refused:
+        pen.start()
+    assert str(refused.value) == (
+        "The screening found a contraindication: a clinician must acknowledge it with a "
+        "reason before treatment."
+    )
+    assert bench.store.of("start_refused")[-1] == {"reason": "screening_unacknowledged"}
+    assert bench.pen_got("START") == []
