@@ -14,6 +14,7 @@ as a full disk does.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 
+import protocol
 from driver.audit import AuditStore, StartFacts
 from driver.errors import CommandRefused, DriverError, LinkLost, NotAllowed, StoreError
 from driver.safety import screening
@@ -34,7 +36,8 @@ from driver.session.estops import (
     release_estop,
 )
 from driver.testing.stores import STAFF, TEST_SCRYPT_N, StoreMaker
-from protocol import MsgType, State
+from protocol import Direction, MsgType, State
+from protocol.codec import Frame
 from simulator.control import execute
 from simulator.firmware import Firmware, PenConfig
 from simulator.simulation import Simulation
@@ -51,6 +54,8 @@ class WatchedStore(AuditStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.failing = False
+        #: a withdrawal cannot be written (the disk filled up just then)
+        self.withdrawal_fails = False
         self.fw: Firmware | None = None
         #: (kind, data, what the pen had executed at the commit)
         self.seen: list[tuple[str, dict[str, Any], Executed]] = []
@@ -93,6 +98,14 @@ class WatchedStore(AuditStore):
         self.seen.append(("treatment_recorded", {"zone": zone}, self.executed()))
         return got
 
+    def withdraw_treatment(
+        self, treatment_record: int, reason: str, now: float | None = None
+    ) -> None:
+        self._fail()
+        if self.withdrawal_fails:
+            raise StoreError(f"The audit store {self.path} could not be written (disk is full).")
+        super().withdraw_treatment(treatment_record, reason, now)
+
     def kinds(self) -> list[str]:
         return [k for k, _, _ in self.seen]
 
@@ -130,11 +143,12 @@ class Bench:
         client: str | None = "P-1",
         zone: str | None = "cheeks",
         sim: Simulation | None = None,
+        port: VirtualPort | None = None,
     ) -> Pen:
         pen = Pen.connect(
             "virtual",
             db=self.store,
-            port=VirtualPort(sim or self.sim, self.clock),
+            port=port or VirtualPort(sim or self.sim, self.clock),
             clock=self.clock.now,
             idle=self._idle,
         )
@@ -1043,3 +1057,208 @@ def test_an_unacknowledged_screening_in_the_store_refuses_start(bench: Bench) ->
     )
     assert bench.store.of("start_refused")[-1] == {"reason": "screening_unacknowledged"}
     assert bench.pen_got("START") == []
+
+
+def test_the_real_answer_to_start_is_raised_when_its_withdrawal_cannot_be_written(
+    bench: Bench,
+) -> None:
+    pen = bench.open()
+    pen.set_depth(1.0)
+    pen.set_rate(100)
+    bench.run(pen, 0.3)
+    execute(bench.sim, "battery 5")
+
+    bench.store.withdrawal_fails = True
+    with pytest.raises(CommandRefused, match="battery"):
+        pen.start()
+    assert not bench.fw.needle_running and withdrawals(bench, pen) == []
+
+
+def test_when_neither_start_nor_its_stop_is_answered_the_error_names_start(
+    bench: Bench,
+) -> None:
+    pen = bench.open()
+    pen.set_depth(0.8)
+    pen.set_rate(100)
+    bench.run(pen, 0.3)
+    execute(bench.sim, "cut 2s")
+    with pytest.raises(DriverError) as failed:
+        pen.start()
+    assert "START" in str(failed.value) and "STOP" not in str(failed.value)
+
+
+class StatusFilterPort(VirtualPort):
+    """The host's end of the wire, where each STATUS the pen sends passes through `edit`:
+    dropped when it returns None (a pen that sends no telemetry), changed when it returns
+    another STATUS (a pen whose needle settles elsewhere)."""
+
+    def __init__(
+        self,
+        sim: Simulation,
+        clock: VirtualClock,
+        edit: Callable[[protocol.Status], protocol.Status | None],
+    ) -> None:
+        super().__init__(sim, clock)
+        self._edit = edit
+        self._decoder = protocol.Decoder(Direction.HOST)
+        self._kept = bytearray()
+
+    def _pump(self) -> None:
+        for item in self._decoder.feed(super().read(super().in_waiting)):
+            if not isinstance(item, Frame):
+                continue
+            message: protocol.Message | None = item.message
+            if isinstance(message, protocol.Status):
+                message = self._edit(message)
+            if message is not None:
+                self._kept += protocol.encode(message, item.seq)
+
+    @property
+    def in_waiting(self) -> int:
+        self._pump()
+        return len(self._kept)
+
+    def read(self, size: int = 1) -> bytes:
+        self._pump()
+        out = bytes(self._kept[:size])
+        del self._kept[:size]
+        return out
+
+
+def test_start_on_a_pen_that_sends_no_telemetry_is_a_lost_link_and_sends_nothing(
+    bench: Bench,
+) -> None:
+    """START waits for a STATUS showing the needle at its depth; a pen that sends none is
+    declared lost (300 ms without STATUS) long before START's settle time runs out."""
+    pen = bench.open(port=StatusFilterPort(bench.sim, bench.clock, lambda _: None))
+    pen.set_depth(0.8)
+    pen.set_rate(100)
+    assert pen.status is None
+    with pytest.raises(LinkLost, match="no telemetry for 300 ms"):
+        pen.start()
+    assert bench.pen_got("START") == [] and not bench.fw.needle_running
+
+
+def test_an_estop_pressed_again_and_not_yet_confirmed_cannot_be_released(bench: Bench) -> None:
+    """The first e-stop was confirmed; the second one, pressed after, has not reached the
+    pen: RESET 2 is refused until the pen confirms that one too."""
+    pen = bench.treating()
+    pen.estop()
+    assert pen.wait_estop_confirmed(1.0)
+    execute(bench.sim, "fault drop:host=1")
+    pen.estop()
+    assert pen.estop_pending and estop_held(pen.info.serial) is True
+    resets = len(bench.pen_got("RESET"))
+    with pytest.raises(NotAllowed) as refused:
+        pen.reset("estop")
+    assert str(refused.value) == (
+        "E-STOP NOT CONFIRMED by the pen: it cannot be released until the pen confirms it."
+    )
+    assert len(bench.pen_got("RESET")) == resets and bench.fw.estop_latched
+
+
+def test_a_new_session_on_a_pen_whose_estop_was_never_confirmed_sends_it_again(
+    bench: Bench,
+) -> None:
+    first = bench.treating()
+    execute(bench.sim, "fault drop:host=1")
+    first.estop()
+    first.close()  # closed with its e-stop never confirmed
+    execute(bench.sim, "clear")
+    second = bench.open(client="P-2", zone=None)
+    assert bench.order()[-3:-1] == ["HELLO", "ESTOP"]
+    assert second.wait_estop_confirmed(1.0) and bench.fw.estop_latched
+    with pytest.raises(NotAllowed, match="release it before starting"):
+        second.select_zone("cheeks")
+        second.set_depth(0.5)
+        second.set_rate(100)
+        second.start()
+
+
+def test_an_unconfirmed_estop_is_waited_for_one_second_by_default(bench: Bench) -> None:
+    pen = bench.treating()
+    execute(bench.sim, "fault drop:host=1")
+    pen.estop()
+    t0 = bench.clock.now()
+    assert pen.wait_estop_confirmed() is False
+    assert 1.0 <= bench.clock.now() - t0 < 1.05
+
+
+def test_after_the_pen_stops_the_needle_itself_a_lower_depth_needs_no_stop(bench: Bench) -> None:
+    pen = bench.treating(depth=1.0)
+    bench.run(pen, 0.3)
+    execute(bench.sim, "stall")  # the motor jams: the pen stops the needle and says so
+    bench.run(pen, 0.3)
+    assert not bench.fw.needle_running
+    assert pen.status is not None and pen.status.state != State.RUNNING
+    stops = len(bench.pen_got("STOP"))
+    pen.set_depth(0.5)
+    assert len(bench.pen_got("STOP")) == stops, "a needless STOP: the host thinks it may run"
+
+
+def test_the_time_treated_is_counted_per_zone_from_start_to_stop(bench: Bench) -> None:
+    pen = bench.treating()
+    bench.run(pen, 2.0)
+    pen.stop()
+    assert pen.zone_seconds["cheeks"] == pytest.approx(2.0, abs=0.05)
+
+
+def test_start_accepts_a_needle_that_settles_at_the_edge_of_the_tolerance(bench: Bench) -> None:
+    """A pen whose needle comes to rest exactly DEPTH_TOLERANCE_UM short of its set-point
+    has reached it (ICD: within the tolerance); one a micrometre further off has not."""
+
+    def short_by(um: int) -> Callable[[protocol.Status], protocol.Status]:
+        def edit(st: protocol.Status) -> protocol.Status:
+            at = min(st.depth_actual_um, st.depth_set_um - um)
+            return dataclasses.replace(st, depth_actual_um=max(at, 0))
+
+        return edit
+
+    pen = bench.open(port=StatusFilterPort(bench.sim, bench.clock, short_by(DEPTH_TOLERANCE_UM)))
+    pen.set_depth(0.8)
+    pen.set_rate(100)
+    bench.run(pen, 0.3)
+    pen.start()
+    assert bench.fw.needle_running
+    pen.close()
+    (Path(bench.store.path).parent / "other").mkdir()
+    other = Bench(Path(bench.store.path).parent / "other", seed=2)
+    try:
+        far = other.open(
+            port=StatusFilterPort(other.sim, other.clock, short_by(DEPTH_TOLERANCE_UM + 1))
+        )
+        far.set_depth(0.8)
+        far.set_rate(100)
+        with pytest.raises(NotAllowed, match=r"has not reached 0\.80 mm"):
+            far.start()
+    finally:
+        other.close()
+
+
+def test_an_estop_while_idle_leaves_no_belief_that_the_needle_may_run(bench: Bench) -> None:
+    pen = bench.open()
+    pen.set_depth(1.0)
+    pen.set_rate(100)
+    bench.run(pen, 0.3)
+    pen.estop()
+    assert pen.wait_estop_confirmed(1.0)
+    pen.reset("estop")
+    bench.run(pen, 0.1)
+    stops = len(bench.pen_got("STOP"))
+    pen.set_depth(0.5)
+    assert len(bench.pen_got("STOP")) == stops, "a needless STOP: the host thinks it may run"
+
+
+def test_a_start_over_a_slow_link_keeps_running_without_a_contradiction(bench: Bench) -> None:
+    """STATUS frames the pen sent before it executed START still arrive after START went out:
+    they say IDLE, which is no reason to think the needle stopped."""
+    pen = bench.open()
+    pen.set_depth(0.8)
+    pen.set_rate(100)
+    bench.run(pen, 0.3)
+    updates = told(pen)
+    execute(bench.sim, "fault delay:pen=1:30ms")
+    pen.start()
+    bench.run(pen, 0.5)
+    assert bench.fw.needle_running and not bench.fw.estop_latched
+    assert [u for u in updates if u.kind == "contradiction"] == []
