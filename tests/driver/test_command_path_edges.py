@@ -1258,6 +1258,7 @@ def test_a_start_over_a_slow_link_keeps_running_without_a_contradiction(bench: B
     bench.run(pen, 0.3)
     updates = told(pen)
     execute(bench.sim, "fault delay:pen=1:30ms")
+    bench.run(pen, 0.1)  # IDLE STATUS frames are on their way when START goes out
     pen.start()
     bench.run(pen, 0.5)
     assert bench.fw.needle_running and not bench.fw.estop_latched
