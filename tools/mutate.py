@@ -16,7 +16,8 @@ equivalent.
     python -m tools.mutate --retest             # after adding tests: run the last run's
                                                 # unexplained survivors and timeouts again
 
-    python -m tools.mutate --groups commands --mutants 'driver.session.run.x_start__mutmut_*'
+    python -m tools.mutate --groups commands \
+        --mutants 'driver.session.run.xǁRunControlǁstart__mutmut_*'
                                                 # only these mutants, with today's tests
 
     python -m tools.mutate --report --update-safety   # and docs/SAFETY.md's score column
@@ -242,7 +243,7 @@ def retest_group(
 ) -> float:
     """Finish the group's last run (an interrupted one) and run again, with today's tests,
     its unexplained survivors and its timeouts (or, given patterns, the mutants they match:
-    `driver.session.run.x_start__mutmut_*`)."""
+    `driver.session.run.xǁRunControlǁstart__mutmut_*`)."""
     where = WORK / group.name
     if not (where / "mutants").is_dir():
         if patterns:
@@ -468,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="PATTERN",
         default=(),
         help="with one group: run only the mutants these names or patterns match, with today's "
-        "tests (e.g. 'driver.session.run.x_start__mutmut_*')",
+        "tests (e.g. 'driver.session.run.xǁRunControlǁstart__mutmut_*')",
     )
     parser.add_argument("--quiet", action="store_true", help="no diffs of survivors")
     parser.add_argument(
