@@ -345,6 +345,27 @@ def tally(groups: Sequence[Group], equivalents: dict[str, str]) -> tuple[list[Ro
     return rows, unexplained
 
 
+def equivalent_survivors(
+    groups: Sequence[Group], equivalents: dict[str, str]
+) -> list[tuple[str, str]]:
+    """The mutants of the last run counted as equivalent, each with its one-line reason."""
+    found: list[tuple[str, str]] = []
+    for group in groups:
+        for module in group.modules:
+            for name, code in sorted(exit_codes(group, module).items()):
+                if status_of(code) in ("survived", "no tests") and name in equivalents:
+                    found.append((name, equivalents[name]))
+    return found
+
+
+def print_equivalents(found: Sequence[tuple[str, str]]) -> None:
+    if not found:
+        return
+    print(f"\nequivalent ({len(found)}), each with why it cannot change behaviour:")
+    for name, why in found:
+        print(f"- {name}: {why}")
+
+
 def print_table(rows: Sequence[Row]) -> None:
     header = (
         "module",
@@ -510,6 +531,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows, unexplained = tally(groups, equivalents)
     print()
     print_table(rows)
+    if not args.quiet:
+        print_equivalents(equivalent_survivors(groups, equivalents))
     unrun = [g.name for g in groups if group_score(g, equivalents) == "not run"]
     if unrun:
         print(f"\nno complete run of group(s) {', '.join(unrun)}: run them (without --report)")
