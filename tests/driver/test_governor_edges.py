@@ -401,6 +401,8 @@ def test_a_pen_that_starts_between_steps_is_used_from_its_next_step_and_says_so(
     pen = dataclasses.replace(PRO, depth_min_mm=0.27)
     d = GOV.decide(Request(role="clinician", zone="cheeks", depth_mm=0.28, rate_hz=60, device=pen))
     assert d.outcome is Outcome.REJECTED and d.bound_by == "depth_min"
+    assert _effects(d)[0] == (Rule.DEPTH, Effect.REJECT, "depth_min")  # a depth finding
+    assert d.to_json_dict()["findings"][0]["rule"] == "depth"  # as the audit record says
     assert "shallower than the shallowest setting allowed, 0.30 mm;" in d.findings[0].text
     ok = GOV.decide(Request(role="clinician", zone="cheeks", depth_mm=0.3, rate_hz=60, device=pen))
     assert ok.outcome is Outcome.ALLOWED and ok.depth_um == 300
