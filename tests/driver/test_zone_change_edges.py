@@ -15,7 +15,7 @@ import pytest
 
 from driver.errors import DriverError, NotAllowed
 from driver.safety import Outcome
-from driver.session import PenUpdate
+from driver.session import Pen, PenUpdate
 from simulator.control import execute
 from simulator.firmware import PenConfig
 from tests.driver.test_command_path_edges import Bench, bench, told
@@ -176,3 +176,70 @@ def test_a_retract_while_running_stops_the_needle_even_when_the_store_fails(
     pen.set_depth(0.4)
     assert bench.order()[-2:] == ["STOP", "SET_DEPTH"]
     assert not bench.fw.needle_running and bench.fw.depth_set_um == 400
+
+
+def _lost_deeper(bench: Bench, acked: float, lost: float, reason: str | None = None) -> object:
+    """`acked` mm acknowledged by the pen, then `lost` mm sent and lost (no answer)."""
+    pen = bench.open()
+    pen.set_depth(acked)
+    pen.set_rate(100)
+    bench.run(pen, 0.3)
+    execute(bench.sim, "cut 230ms")
+    with pytest.raises(DriverError):
+        pen.set_depth(lost, reason)
+    bench.run(pen, 0.3)
+    assert bench.fw.depth_set_um == round(acked * 1000)
+    return pen
+
+
+REASON = "deep acne scarring, agreed with the client"
+
+
+def test_a_zone_change_keeps_the_reason_when_it_comes_down_to_what_the_pen_holds(
+    patient_bench: Bench,
+) -> None:
+    """0.60 mm is acknowledged, 0.90 mm lost. Forehead with a reason allows up to 0.75 mm,
+    but the pen really holds 0.60 mm, past forehead's recommended 0.50 mm: it stays at
+    0.60 mm on the clinician's reason, never raised to 0.75 mm."""
+    bench = patient_bench
+    pen = _lost_deeper(bench, 0.6, 0.9)
+    assert isinstance(pen, Pen)
+    decision = pen.select_zone("forehead", REASON)
+    assert decision is not None and decision.depth_um == 600
+    assert decision.override_reason == REASON
+    assert max(sent_depths(bench)) <= 600 and bench.fw.depth_set_um == 600
+
+
+def test_a_zone_change_decision_names_the_worst_depth_it_judged(patient_bench: Bench) -> None:
+    """0.80 mm acknowledged, 0.90 mm lost: forehead with a reason clamps to 0.75 mm, which is
+    below both, and the decision says it judged the 0.90 mm the pen may hold."""
+    bench = patient_bench
+    pen = _lost_deeper(bench, 0.8, 0.9)
+    assert isinstance(pen, Pen)
+    decision = pen.select_zone("forehead", REASON)
+    assert decision is not None and decision.depth_um == 750
+    assert "0.90 mm" in decision.reasons[0]
+    assert bench.fw.depth_set_um == 750
+
+
+def test_a_zone_change_to_the_depth_the_pen_holds_names_the_worst_depth_too(
+    patient_bench: Bench,
+) -> None:
+    bench = patient_bench
+    pen = _lost_deeper(bench, 0.75, 0.9)
+    assert isinstance(pen, Pen)
+    decision = pen.select_zone("forehead", REASON)
+    assert decision is not None and decision.depth_um == 750
+    assert "0.90 mm" in decision.reasons[0]
+
+
+def test_a_zone_that_allows_the_worst_depth_sends_nothing(patient_bench: Bench) -> None:
+    """0.50 mm acknowledged, 0.90 mm lost: the neck allows 0.90 mm, so the zone changes with
+    no command, and the decision for the neck is the 0.90 mm the pen may hold."""
+    bench = patient_bench
+    pen = _lost_deeper(bench, 0.5, 0.9)
+    assert isinstance(pen, Pen)
+    before = sent_depths(bench)
+    decision = pen.select_zone("neck")
+    assert decision is not None and decision.depth_um == 900
+    assert sent_depths(bench) == before and pen.zone == "neck"
