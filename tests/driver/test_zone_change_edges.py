@@ -243,3 +243,15 @@ def test_a_zone_that_allows_the_worst_depth_sends_nothing(patient_bench: Bench) 
     decision = pen.select_zone("neck")
     assert decision is not None and decision.depth_um == 900
     assert sent_depths(bench) == before and pen.zone == "neck"
+
+
+def test_two_quick_small_lowerings_while_running_keep_the_needle_running(bench: Bench) -> None:
+    """0.90 to 0.85 to 0.80 mm, the second at once after the first was acknowledged (before
+    the pen's next STATUS): each step is within the tolerance, so no STOP. The STATUS that
+    still says 0.90 mm came before the acknowledgement and no longer counts."""
+    pen = bench.treating(depth=0.9)
+    bench.run(pen, 0.3)
+    stops = len(bench.pen_got("STOP"))
+    pen.set_depth(0.85)
+    pen.set_depth(0.8)
+    assert len(bench.pen_got("STOP")) == stops and bench.fw.needle_running
