@@ -126,6 +126,7 @@ GROUPS: tuple[Group, ...] = (
             "tests/simulator/test_firmware_edges.py",
             "tests/simulator/test_dispatch_edges.py",
             "tests/simulator/test_latch_edges.py",
+            "tests/simulator/test_firmware_mutation_edges.py",
         ),
     ),
     # the policy's ceilings: what a policy file may say, and what it may never say
