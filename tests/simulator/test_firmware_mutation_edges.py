@@ -11,6 +11,8 @@ from driver.testing.host import VirtualHost
 from protocol import (
     Ack,
     CartridgeState,
+    Event,
+    EventCode,
     Fault,
     Hello,
     Info,
@@ -23,7 +25,7 @@ from protocol import (
 )
 from simulator.errors import InjectError
 from simulator.firmware import Firmware
-from simulator.records import LogRecord
+from simulator.records import LogRecord, StopCause
 
 
 def status_times(host: VirtualHost, ms: float) -> list[int]:
@@ -122,3 +124,16 @@ def test_resent_refused_hellos_stay_duplicates_after_more_than_a_window_of_them(
     # the same seq with another nonce is a new handshake, handled again
     assert isinstance(host.ask(Hello(1, 77), seq=20), Info)
     assert host.fw.executions[(20, code)] == 2
+
+
+def test_a_new_hello_while_running_stops_the_needle_and_says_why() -> None:
+    host = VirtualHost()
+    host.hello()
+    host.settle_depth(800)
+    assert host.ask(SetRate(100)) == Ack(MsgType.SET_RATE)
+    assert host.ask(Start()) == Ack(MsgType.START)
+    assert host.fw.needle_running
+    frames = host.send(Hello(1, 77))
+    assert isinstance(frames[0].message, Info)
+    assert host.events(frames) == [Event(EventCode.STOPPED, StopCause.NEW_SESSION)]
+    assert not host.fw.needle_running
