@@ -169,6 +169,14 @@ class Bench:
             self.clock.advance(step)
             pen.poll()
 
+    def ready(self, depth: float) -> Pen:
+        """A clinician's session on the cheeks with `depth` and 100 Hz set, the needle settled."""
+        pen = self.open()
+        pen.set_depth(depth)
+        pen.set_rate(100)
+        self.run(pen, 0.3)
+        return pen
+
     def treating(self, role: str = "clinician", depth: float = 0.8, zone: str = "cheeks") -> Pen:
         pen = self.open(role, zone=zone)
         pen.set_depth(depth)
@@ -963,10 +971,7 @@ def test_a_stop_while_start_waits_for_the_needle_cancels_start_and_withdraws_it(
     """The operator presses Stop while START waits for the needle to reach a deeper depth:
     START is not sent, the treatment recorded for it no longer counts for the interval, and
     the host knows the needle never ran (a lower depth afterwards needs no STOP)."""
-    pen = bench.open()
-    pen.set_depth(0.5)
-    pen.set_rate(100)
-    bench.run(pen, 0.3)
+    pen = bench.ready(0.5)
     pen.set_depth(1.0)  # START must wait for the needle to get there
     bench.meanwhile = pen.stop
     with pytest.raises(NotAllowed) as refused:
@@ -984,10 +989,7 @@ def test_a_stop_while_start_waits_for_the_needle_cancels_start_and_withdraws_it(
 
 
 def test_a_start_the_pen_refuses_is_withdrawn_with_the_pens_reason(bench: Bench) -> None:
-    pen = bench.open()
-    pen.set_depth(1.0)
-    pen.set_rate(100)
-    bench.run(pen, 0.3)
+    pen = bench.ready(1.0)
     execute(bench.sim, "battery 5")  # the pen answers START with NACK BATTERY_LOW
     with pytest.raises(CommandRefused, match="battery"):
         pen.start()
@@ -1005,10 +1007,7 @@ def test_an_unanswered_start_is_followed_by_a_stop_that_does_not_wait_for_its_re
 ) -> None:
     """START and its resends are lost: the pen may have started, so the treatment stays
     recorded and a STOP goes out at once, recorded after it was sent."""
-    pen = bench.open()
-    pen.set_depth(0.8)
-    pen.set_rate(100)
-    bench.run(pen, 0.3)
+    pen = bench.ready(0.8)
     execute(bench.sim, "cut 230ms")
     with pytest.raises(DriverError, match="START"):
         pen.start()
@@ -1062,10 +1061,7 @@ def test_an_unacknowledged_screening_in_the_store_refuses_start(bench: Bench) ->
 def test_the_real_answer_to_start_is_raised_when_its_withdrawal_cannot_be_written(
     bench: Bench,
 ) -> None:
-    pen = bench.open()
-    pen.set_depth(1.0)
-    pen.set_rate(100)
-    bench.run(pen, 0.3)
+    pen = bench.ready(1.0)
     execute(bench.sim, "battery 5")
 
     bench.store.withdrawal_fails = True
@@ -1077,10 +1073,7 @@ def test_the_real_answer_to_start_is_raised_when_its_withdrawal_cannot_be_writte
 def test_when_neither_start_nor_its_stop_is_answered_the_error_names_start(
     bench: Bench,
 ) -> None:
-    pen = bench.open()
-    pen.set_depth(0.8)
-    pen.set_rate(100)
-    bench.run(pen, 0.3)
+    pen = bench.ready(0.8)
     execute(bench.sim, "cut 2s")
     with pytest.raises(DriverError) as failed:
         pen.start()
@@ -1236,10 +1229,7 @@ def test_start_accepts_a_needle_that_settles_at_the_edge_of_the_tolerance(bench:
 
 
 def test_an_estop_while_idle_leaves_no_belief_that_the_needle_may_run(bench: Bench) -> None:
-    pen = bench.open()
-    pen.set_depth(1.0)
-    pen.set_rate(100)
-    bench.run(pen, 0.3)
+    pen = bench.ready(1.0)
     pen.estop()
     assert pen.wait_estop_confirmed(1.0)
     pen.reset("estop")
@@ -1252,10 +1242,7 @@ def test_an_estop_while_idle_leaves_no_belief_that_the_needle_may_run(bench: Ben
 def test_a_start_over_a_slow_link_keeps_running_without_a_contradiction(bench: Bench) -> None:
     """STATUS frames the pen sent before it executed START still arrive after START went out:
     they say IDLE, which is no reason to think the needle stopped."""
-    pen = bench.open()
-    pen.set_depth(0.8)
-    pen.set_rate(100)
-    bench.run(pen, 0.3)
+    pen = bench.ready(0.8)
     updates = told(pen)
     execute(bench.sim, "fault delay:pen=1:30ms")
     bench.run(pen, 0.1)  # IDLE STATUS frames are on their way when START goes out

@@ -40,6 +40,20 @@ def decisions(updates: list[PenUpdate]) -> list[PenUpdate]:
     return [u for u in updates if u.kind == "decision"]
 
 
+def _lost_deeper(bench: Bench, acked: float, lost: float, reason: str | None = None) -> Pen:
+    """`acked` mm acknowledged by the pen, then `lost` mm sent and lost (no answer)."""
+    pen = bench.ready(acked)
+    execute(bench.sim, "cut 230ms")
+    with pytest.raises(DriverError):
+        pen.set_depth(lost, reason)
+    bench.run(pen, 0.3)
+    assert bench.fw.depth_set_um == round(acked * 1000)
+    return pen
+
+
+REASON = "deep acne scarring, agreed with the client"
+
+
 # --- a zone change never raises the depth -----------------------------------------------------
 
 
@@ -49,15 +63,7 @@ def test_a_zone_change_after_a_lost_deeper_depth_comes_down_to_what_the_pen_hold
     """0.40 mm is acknowledged; 0.90 mm is sent but lost. Forehead allows 0.50 mm, but the
     pen really holds 0.40 mm: the zone change sets 0.40 mm, never 0.50 mm."""
     bench = patient_bench
-    pen = bench.open()
-    pen.set_depth(0.4)
-    pen.set_rate(100)
-    bench.run(pen, 0.3)
-    execute(bench.sim, "cut 230ms")
-    with pytest.raises(DriverError):
-        pen.set_depth(0.9)
-    bench.run(pen, 0.3)
-    assert bench.fw.depth_set_um == 400
+    pen = _lost_deeper(bench, 0.4, 0.9)
     pen.select_zone("forehead")
     assert pen.zone == "forehead"
     assert sent_depths(bench)[-1] == 400 and bench.fw.depth_set_um == 400
@@ -178,23 +184,6 @@ def test_a_retract_while_running_stops_the_needle_even_when_the_store_fails(
     assert not bench.fw.needle_running and bench.fw.depth_set_um == 400
 
 
-def _lost_deeper(bench: Bench, acked: float, lost: float, reason: str | None = None) -> object:
-    """`acked` mm acknowledged by the pen, then `lost` mm sent and lost (no answer)."""
-    pen = bench.open()
-    pen.set_depth(acked)
-    pen.set_rate(100)
-    bench.run(pen, 0.3)
-    execute(bench.sim, "cut 230ms")
-    with pytest.raises(DriverError):
-        pen.set_depth(lost, reason)
-    bench.run(pen, 0.3)
-    assert bench.fw.depth_set_um == round(acked * 1000)
-    return pen
-
-
-REASON = "deep acne scarring, agreed with the client"
-
-
 def test_a_zone_change_keeps_the_reason_when_it_comes_down_to_what_the_pen_holds(
     patient_bench: Bench,
 ) -> None:
@@ -203,7 +192,6 @@ def test_a_zone_change_keeps_the_reason_when_it_comes_down_to_what_the_pen_holds
     0.60 mm on the clinician's reason, never raised to 0.75 mm."""
     bench = patient_bench
     pen = _lost_deeper(bench, 0.6, 0.9)
-    assert isinstance(pen, Pen)
     decision = pen.select_zone("forehead", REASON)
     assert decision is not None and decision.depth_um == 600
     assert decision.override_reason == REASON
@@ -215,7 +203,6 @@ def test_a_zone_change_decision_names_the_worst_depth_it_judged(patient_bench: B
     below both, and the decision says it judged the 0.90 mm the pen may hold."""
     bench = patient_bench
     pen = _lost_deeper(bench, 0.8, 0.9)
-    assert isinstance(pen, Pen)
     decision = pen.select_zone("forehead", REASON)
     assert decision is not None and decision.depth_um == 750
     assert "0.90 mm" in decision.reasons[0]
@@ -227,7 +214,6 @@ def test_a_zone_change_to_the_depth_the_pen_holds_names_the_worst_depth_too(
 ) -> None:
     bench = patient_bench
     pen = _lost_deeper(bench, 0.75, 0.9)
-    assert isinstance(pen, Pen)
     decision = pen.select_zone("forehead", REASON)
     assert decision is not None and decision.depth_um == 750
     assert "0.90 mm" in decision.reasons[0]
@@ -238,7 +224,6 @@ def test_a_zone_that_allows_the_worst_depth_sends_nothing(patient_bench: Bench) 
     no command, and the decision for the neck is the 0.90 mm the pen may hold."""
     bench = patient_bench
     pen = _lost_deeper(bench, 0.5, 0.9)
-    assert isinstance(pen, Pen)
     before = sent_depths(bench)
     decision = pen.select_zone("neck")
     assert decision is not None and decision.depth_um == 900
